@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages the test bench needs: the Go toolchain and govmomi
+# source (the vSphere simulator is built from them), the real disk tools that make test
+# images, and the X/xcb libraries Qt needs for a real window under Xvfb.
+# Idempotent: packages already present are skipped by apt.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-system-deps: need root or sudo to install packages" >&2; exit 1; fi
+fi
+
+PKGS=(
+  # vSphere simulator (built by tests/bench/vcsim)
+  golang-go golang-github-vmware-govmomi-dev
+  # real disk tools for the disk bench
+  ntfs-3g e2fsprogs dosfstools mtools fdisk qemu-utils xfsprogs
+  # Qt under Xvfb (TESTING.md lists what the xcb plugin loads)
+  libegl1 libgl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libxkbcommon0
+  libxkbcommon-x11-0 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
+  libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xkb1 libxcb-xfixes0
+  libxcb-sync1 libxcb-shm0 libxcb-glx0 libwayland-client0 fonts-dejavu-core xvfb xauth
+  # python venv support
+  python3-venv
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-system-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+echo "install-system-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-system-deps: done"

@@ -1,0 +1,141 @@
+"""Errors every layer speaks.
+
+Adapters translate library faults (pyVmomi ``vmodl.MethodFault``, dissect exceptions, OS errors)
+into these types and keep the original as ``__cause__``; the CLI maps ``exit_code`` to the process
+exit status (shared/CLI.md) and the UI turns ``str(error)`` into a dialog. Messages are written for
+an operator, never contain a password, and never depend on matching a library's message text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class VmrestoreError(Exception):
+    """Base class: an operation failed for a reason we can explain to the operator."""
+
+    exit_code = 1
+    code = "error"
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``{"error": {...}}`` body the CLI prints with ``--json``."""
+        return {"code": self.code, "message": str(self), "type": type(self).__name__}
+
+
+class Refused(VmrestoreError):
+    """Refused by policy or permission: exit code 3 by the CLI contract."""
+
+    exit_code = 3
+    code = "refused"
+
+
+class PermissionDenied(Refused):
+    """vCenter answered ``NoPermission`` (or the app knows the privilege is missing)."""
+
+    code = "no_permission"
+
+    def __init__(self, privilege: str | None, obj: str | None, message: str | None = None) -> None:
+        self.privilege = privilege
+        self.obj = obj
+        text = message or (
+            f"vCenter denied this: privilege {privilege or 'unknown'} is missing on {obj or 'the object'}"
+        )
+        super().__init__(text)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "privilege": self.privilege, "object": self.obj}
+
+
+class RoleDenied(Refused):
+    """The operator's vmrestore role does not allow this action (helpdesk vs admin)."""
+
+    code = "role_denied"
+
+    def __init__(self, role: str, action: str) -> None:
+        self.role = role
+        self.action = action
+        super().__init__(f"The {role} role may not {action}; ask a vmrestore admin")
+
+
+class CertificateUntrusted(Refused):
+    """The server's certificate is neither trusted by the system nor pinned."""
+
+    code = "certificate_untrusted"
+
+    def __init__(self, server: str, thumbprint: str) -> None:
+        self.server = server
+        self.thumbprint = thumbprint
+        super().__init__(
+            f"The certificate of {server} is not trusted. SHA-256 thumbprint: {thumbprint}. "
+            "Verify it with your vCenter administrator, then trust it (connect and confirm, or pass --thumbprint)."
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "server": self.server, "thumbprint": self.thumbprint}
+
+
+class CertificateChanged(Refused):
+    """A pinned server now presents another certificate: possible interception."""
+
+    code = "certificate_changed"
+
+    def __init__(self, server: str, pinned: str, presented: str) -> None:
+        self.server = server
+        self.pinned = pinned
+        self.presented = presented
+        super().__init__(
+            f"WARNING: the certificate of {server} CHANGED. Pinned {pinned}, presented {presented}. "
+            "Someone may be intercepting the connection; the connection was refused."
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "server": self.server, "pinned": self.pinned, "presented": self.presented}
+
+
+class AuthFailed(VmrestoreError):
+    """Wrong user name or password (vCenter ``InvalidLogin``)."""
+
+    code = "auth_failed"
+
+
+class NotFound(VmrestoreError):
+    """A named object or file does not exist."""
+
+    code = "not_found"
+
+
+class InsufficientSpace(VmrestoreError):
+    """A datastore or target folder lacks the space the operation needs."""
+
+    code = "insufficient_space"
+
+
+class TaskFailed(VmrestoreError):
+    """A vSphere task ended in error; the message is the task's own localized message."""
+
+    code = "task_failed"
+
+
+class Transient(VmrestoreError):
+    """The connection dropped or the server was unreachable; a retry may succeed."""
+
+    code = "transient"
+
+
+class Cancelled(VmrestoreError):
+    """The operator cancelled the job."""
+
+    code = "cancelled"
+
+
+class CorruptImage(VmrestoreError):
+    """A VMDK, partition table or guest file system could not be read."""
+
+    code = "corrupt_image"
+
+
+class InvalidInput(VmrestoreError):
+    """The operator asked for something malformed (bad path, unknown restore point...)."""
+
+    exit_code = 2
+    code = "invalid_input"
