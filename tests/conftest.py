@@ -5,3 +5,6 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# The bench: a real vSphere API server (vcsim) and real disk images, each in its own plugin module.
+pytest_plugins = ["tests.bench.vcsim_fixtures", "tests.bench.disk_fixtures"]

@@ -1,0 +1,1 @@
+"""Disk image fixtures (written by the disk bench)."""

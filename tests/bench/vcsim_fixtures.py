@@ -1,0 +1,1 @@
+"""vcsim fixtures (written by the vSphere bench)."""
