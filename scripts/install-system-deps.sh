@@ -3,6 +3,7 @@
 # source (the vSphere simulator is built from them), the real disk tools that make test
 # images, and the X/xcb libraries Qt needs for a real window under Xvfb.
 # Idempotent: packages already present are skipped by apt.
+# Usage: install-system-deps.sh [--runtime]   (--runtime: only what the app itself needs)
 set -euo pipefail
 
 SUDO=""
@@ -11,19 +12,25 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "install-system-deps: need root or sudo to install packages" >&2; exit 1; fi
 fi
 
-PKGS=(
+RUNTIME=(
+  # Qt's xcb platform plugin (TESTING.md lists what the xcb plugin loads)
+  libegl1 libgl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libxkbcommon0
+  libxkbcommon-x11-0 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
+  libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xkb1 libxcb-xfixes0
+  libxcb-sync1 libxcb-shm0 libxcb-glx0 libwayland-client0 fonts-dejavu-core
+)
+TEST=(
   # vSphere simulator (built by tests/bench/vcsim)
   golang-go golang-github-vmware-govmomi-dev
   # real disk tools for the disk bench
   ntfs-3g e2fsprogs dosfstools mtools fdisk qemu-utils xfsprogs
-  # Qt under Xvfb (TESTING.md lists what the xcb plugin loads)
-  libegl1 libgl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libxkbcommon0
-  libxkbcommon-x11-0 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
-  libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xkb1 libxcb-xfixes0
-  libxcb-sync1 libxcb-shm0 libxcb-glx0 libwayland-client0 fonts-dejavu-core xvfb xauth
-  # python venv support
-  python3-venv
+  # a virtual screen for screenshots
+  xvfb xauth
 )
+PKGS=("${RUNTIME[@]}")
+[ "${1:-}" = "--runtime" ] || PKGS+=("${TEST[@]}")
+# Debian's own python3 needs python3-venv for "python3 -m venv"; a python built elsewhere has it.
+python3 -c "import ensurepip" 2>/dev/null || PKGS+=(python3-venv python3-pip)
 
 missing=()
 for p in "${PKGS[@]}"; do

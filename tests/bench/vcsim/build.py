@@ -1,0 +1,83 @@
+"""Build the bench's simulator binary once per version of ``main.go``.
+
+The binary is cached under ``CACHE_DIR`` keyed on the SHA-256 of ``main.go``, so a test run only pays
+the ~15 s Go build when the wrapper changed. Go and govmomi's source come from Debian packages and are
+built in GOPATH mode: the build must never reach a module proxy (CI may be offline).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from tests.bench.tools import CACHE_DIR, IN_CI, require_tool
+
+MAIN_GO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "main.go")
+GOPATH = "/usr/share/gocode"
+GOVMOMI_SIMULATOR = os.path.join(GOPATH, "src", "github.com", "vmware", "govmomi", "simulator")
+PACKAGES = ("golang-go", "golang-github-vmware-govmomi-dev")
+
+
+def _install_packages_if_root() -> None:
+    """On a root CI box with apt, install the two Debian packages rather than failing."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES], env=env,
+                   check=False, capture_output=True, timeout=600)
+
+
+def _require_sources() -> str:
+    """Return the ``go`` path, or skip (locally) / fail (CI) naming the missing package."""
+    if not shutil.which("go") or not os.path.isdir(GOVMOMI_SIMULATOR):
+        _install_packages_if_root()
+    go = require_tool("go", "golang-go")
+    if not os.path.isdir(GOVMOMI_SIMULATOR):
+        message = f"govmomi source not found in {GOPATH}: install golang-github-vmware-govmomi-dev"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return go
+
+
+def vcsim_binary() -> str:
+    """Return the path of the simulator binary, building it if this ``main.go`` was never built."""
+    with open(MAIN_GO, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    target_dir = os.path.join(CACHE_DIR, f"vcsim-{digest}")
+    binary = os.path.join(target_dir, "vcsim")
+    if os.path.exists(binary):
+        return binary
+    go = _require_sources()
+    os.makedirs(target_dir, exist_ok=True)
+    # Several pytest processes may start at once: one builds, the others wait on the lock.
+    with open(os.path.join(CACHE_DIR, "vcsim.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(binary):
+            return binary
+        with tempfile.TemporaryDirectory(prefix="vcsim-build-") as work:
+            # Build a copy outside the repository and GOPATH so GOPATH mode sees a plain main package.
+            shutil.copy(MAIN_GO, os.path.join(work, "main.go"))
+            env = {
+                **os.environ,
+                "GO111MODULE": "off",
+                "GOPATH": GOPATH,
+                "GOCACHE": os.path.join(CACHE_DIR, "gocache"),
+                "GOFLAGS": "",
+            }
+            out = os.path.join(work, "vcsim")
+            proc = subprocess.run([go, "build", "-o", out, "main.go"], cwd=work, env=env,
+                                  capture_output=True, text=True, timeout=900)
+            if proc.returncode != 0:
+                raise RuntimeError(f"building the simulator failed:\n{proc.stderr}")
+            # Move then rename: the cache may sit on another file system, and readers must never
+            # see a half-copied binary.
+            shutil.move(out, binary + ".tmp")
+            os.replace(binary + ".tmp", binary)
+    return binary

@@ -1,0 +1,24 @@
+"""Entry points: ``vmrestore`` (CLI, or the desktop app with no arguments) and ``vmrestore-gui``."""
+
+from __future__ import annotations
+
+import sys
+
+
+def gui_main() -> int:
+    from vmrestore.ui.application import run_gui  # Qt is imported only when the GUI starts
+
+    return run_gui()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] == "gui":
+        return gui_main()
+    from vmrestore.cli.main import run
+
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

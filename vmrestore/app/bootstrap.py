@@ -1,0 +1,116 @@
+"""The composition root: builds every service once and hands them down.
+
+No global registries or singletons: the GUI and the CLI each call ``build_services()`` and pass the
+result along. Everything here is Qt-free, so ``vmrestore sweep`` runs headless with the same wiring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from vmrestore.app.connection import ConnectionService
+from vmrestore.app.paths import AppPaths, machine_policy_file, resolve_paths
+from vmrestore.app.secrets import KeyringSecretStore, SecretStore
+from vmrestore.app.settings import AppSettings, load_settings
+from vmrestore.app.undo import build_undo_handlers
+from vmrestore.engine import policy
+from vmrestore.engine.audit import AuditLog
+from vmrestore.engine.journal import Journal, ProcessOwner
+from vmrestore.engine.jobs import Scheduler
+from vmrestore.engine.state import StateStore
+from vmrestore.engine.sweep import Sweeper, SweepResult
+from vmrestore.model import Action
+from vmrestore.vsphere.trust import KnownHosts
+
+log = logging.getLogger(__name__)
+
+# At most one heavy operation per datastore and per restore point at a time (STYLE.md).
+RESOURCE_LIMITS = {"datastore": 1, "point": 1, "vm": 1}
+
+
+@dataclass
+class AppServices:
+    paths: AppPaths
+    settings: AppSettings
+    state: StateStore
+    owner: ProcessOwner
+    journal: Journal
+    scheduler: Scheduler
+    audit: AuditLog
+    connection: ConnectionService
+    secrets: SecretStore
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    # -- policy and audit ------------------------------------------------------------------------
+    def require(self, action: Action) -> None:
+        """Refuse an action the operator's vmrestore role does not allow (exit code 3 / dialog)."""
+        policy.require(self.settings.role, action)
+
+    @contextmanager
+    def audited(self, action: Action, target: str, **detail: Any) -> Iterator[dict[str, Any]]:
+        """Write one audit entry for the action: its result is ``ok`` or the error's code.
+
+        The yielded dict may be filled by the caller with details of the outcome (counts, bytes).
+        """
+        extra: dict[str, Any] = dict(detail)
+        identity = self.connection.identity
+        try:
+            yield extra
+        except BaseException as exc:
+            code = getattr(exc, "code", type(exc).__name__)
+            self.audit.append(action=str(action), target=target, result=f"failed:{code}",
+                              role=str(self.settings.role),
+                              vcenter_user=identity.user if identity else None, detail=extra)
+            raise
+        identity = self.connection.identity or identity
+        self.audit.append(action=str(action), target=target, result="ok", role=str(self.settings.role),
+                          vcenter_user=identity.user if identity else None, detail=extra)
+
+    # -- crash recovery --------------------------------------------------------------------------
+    def sweeper(self) -> Sweeper:
+        return Sweeper(self.journal, build_undo_handlers(self.connection))
+
+    def sweep_blocking(self) -> SweepResult:
+        """Undo what a dead vmrestore process left behind (journal entries of dead owners)."""
+        sweeper = self.sweeper()
+        found = sweeper.find()
+        if not found:
+            return SweepResult(found=[], undone=[], failed=[])
+        with self.audited(Action.SWEEP, f"{len(found)} journal entries") as detail:
+            result = sweeper.sweep()
+            detail.update(undone=len(result.undone), failed=len(result.failed))
+        return result
+
+    async def sweep(self) -> SweepResult:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self.sweep_blocking)
+
+    async def aclose(self) -> None:
+        await self.scheduler.shutdown()
+        await self.connection.disconnect()
+        self.close()
+
+    def close(self) -> None:
+        self.connection.close_blocking()
+        self.owner.release()
+        self.state.close()
+
+
+def build_services(home: str | None = None, *, secrets: SecretStore | None = None) -> AppServices:
+    """Wire the app: state store, journal, scheduler, audit log, connection."""
+    paths = resolve_paths(home)
+    settings = load_settings(paths.settings_file, machine_policy_file())
+    state = StateStore(paths.state_db)
+    owner = ProcessOwner(paths.home)
+    journal = Journal(state, owner)
+    scheduler = Scheduler(state, journal, RESOURCE_LIMITS)
+    audit = AuditLog(paths.audit_log, head_store=state)
+    secret_store = secrets if secrets is not None else KeyringSecretStore()
+    connection = ConnectionService(KnownHosts(paths.known_hosts), secret_store)
+    return AppServices(paths=paths, settings=settings, state=state, owner=owner, journal=journal,
+                       scheduler=scheduler, audit=audit, connection=connection, secrets=secret_store)

@@ -1,0 +1,152 @@
+"""The vCenter connection as the operator sees it: connect, trust a certificate, disconnect.
+
+One ``ConnectionService`` per app; the GUI's connect dialog and ``vmrestore connect`` both call it.
+The blocking pyVmomi login runs in an executor thread, so the Qt thread only awaits. An unknown
+self-signed certificate is *not* trusted silently: ``connect`` raises ``CertificateUntrusted`` with
+the SHA-256 thumbprint, the front end asks a person, and ``trust()`` pins it (per server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from vmrestore.app.secrets import KeyringUnavailable, SecretStore
+from vmrestore.errors import AuthFailed, VmrestoreError
+from vmrestore.model import ServerIdentity
+from vmrestore.vsphere.session import ConnectSpec, VsphereSession
+from vmrestore.vsphere.trust import KnownHosts
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[ServerIdentity | None], None]
+
+
+class NotConnected(VmrestoreError):
+    code = "not_connected"
+
+    def __init__(self) -> None:
+        super().__init__("Not connected to a vCenter: connect first (vmrestore connect, or File > Connect)")
+
+
+def normalize_url(url: str) -> str:
+    """Accept ``vc.example``, ``https://vc.example`` or ``https://vc.example/sdk``; return the SDK URL."""
+    text = url.strip()
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    path = parts.path if parts.path not in ("", "/") else "/sdk"
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def server_key(url: str) -> str:
+    """The name certificates are pinned under: host[:port] as in the URL."""
+    return urlsplit(normalize_url(url)).netloc
+
+
+class ConnectionService:
+    def __init__(self, known_hosts: KnownHosts, secrets: SecretStore) -> None:
+        self._known_hosts = known_hosts
+        self._secrets = secrets
+        self._session: VsphereSession | None = None
+        self._listeners: list[Listener] = []
+        self.warnings: list[str] = []
+
+    # -- state -----------------------------------------------------------------------------------
+    @property
+    def identity(self) -> ServerIdentity | None:
+        return self._session.identity if self._session is not None else None
+
+    @property
+    def session(self) -> VsphereSession:
+        """The live session for adapters; raises ``NotConnected`` before a login."""
+        if self._session is None:
+            raise NotConnected()
+        return self._session
+
+    @property
+    def connected(self) -> bool:
+        return self._session is not None
+
+    def add_listener(self, cb: Listener) -> Callable[[], None]:
+        self._listeners.append(cb)
+        return lambda: self._listeners.remove(cb) if cb in self._listeners else None
+
+    def _notify(self) -> None:
+        for cb in list(self._listeners):
+            cb(self.identity)
+
+    # -- actions ---------------------------------------------------------------------------------
+    def saved_password_available(self, url: str, username: str) -> bool:
+        return self._secrets.get(server_key(url), username) is not None
+
+    def open_blocking(
+        self,
+        url: str,
+        username: str,
+        password: str | None,
+        *,
+        thumbprint: str | None = None,
+        insecure: bool = False,
+        save_password: bool = False,
+    ) -> ServerIdentity:
+        """Log in (blocking). Used from an executor by ``connect`` and directly by the CLI."""
+        sdk_url = normalize_url(url)
+        key = server_key(sdk_url)
+        if not password:
+            password = self._secrets.get(key, username)
+        if not password:
+            raise AuthFailed(f"No password given for {username} on {key}, and none is saved")
+        spec = ConnectSpec(url=sdk_url, username=username, password=password, thumbprint=thumbprint,
+                           insecure=insecure)
+        session = VsphereSession.open(spec, self._known_hosts)
+        self.warnings = []
+        if save_password:
+            try:
+                self._secrets.set(key, username, password)
+            except KeyringUnavailable as exc:
+                self.warnings.append(str(exc))
+                log.warning("%s", exc)
+        old, self._session = self._session, session
+        if old is not None:
+            old.close()
+        return session.identity
+
+    async def connect(
+        self,
+        url: str,
+        username: str,
+        password: str | None,
+        *,
+        thumbprint: str | None = None,
+        insecure: bool = False,
+        save_password: bool = False,
+    ) -> ServerIdentity:
+        loop = asyncio.get_running_loop()
+        identity = await loop.run_in_executor(
+            None,
+            lambda: self.open_blocking(url, username, password, thumbprint=thumbprint, insecure=insecure,
+                                       save_password=save_password),
+        )
+        self._notify()
+        return identity
+
+    def trust_blocking(self, server: str, thumbprint: str) -> None:
+        self._known_hosts.pin(server, thumbprint)
+
+    async def trust(self, server: str, thumbprint: str) -> None:
+        """Pin ``thumbprint`` for ``server`` after a person confirmed it."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.trust_blocking, server, thumbprint)
+
+    def close_blocking(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    async def disconnect(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.close_blocking)
+        self._notify()

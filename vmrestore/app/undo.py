@@ -1,0 +1,40 @@
+"""How each journaled vSphere object is undone after a crash.
+
+The engine's ``Sweeper`` only knows journal *kinds*; this module maps each kind to the vSphere
+adapter call that removes the object. Handlers are idempotent: an object that is already gone counts
+as undone, so a sweep can be repeated safely (e.g. after the simulator or vCenter restarted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from vmrestore.app.connection import ConnectionService
+from vmrestore.engine.journal import JournalEntry
+from vmrestore.vsphere import undo_ops
+
+# Journal kinds: one per kind of temporary vSphere object vmrestore creates.
+SNAPSHOT_CREATED = "vsphere.snapshot_created"
+DISK_ATTACHED = "vsphere.disk_attached"
+VM_REGISTERED = "vsphere.vm_registered"
+NAS_MOUNTED = "vsphere.nas_mounted"
+
+UndoHandler = Callable[[JournalEntry], None]
+
+
+def build_undo_handlers(connection: ConnectionService) -> Mapping[str, UndoHandler]:
+    """Handlers bound to the live connection (``NotConnected`` leaves the entry pending)."""
+
+    def snapshot(entry: JournalEntry) -> None:
+        undo_ops.remove_snapshot(connection.session, entry.undo)
+
+    def disk(entry: JournalEntry) -> None:
+        undo_ops.detach_disk(connection.session, entry.undo)
+
+    def vm(entry: JournalEntry) -> None:
+        undo_ops.unregister_vm(connection.session, entry.undo)
+
+    def nas(entry: JournalEntry) -> None:
+        undo_ops.unmount_nas(connection.session, entry.undo)
+
+    return {SNAPSHOT_CREATED: snapshot, DISK_ATTACHED: disk, VM_REGISTERED: vm, NAS_MOUNTED: nas}

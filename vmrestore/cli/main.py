@@ -1,0 +1,73 @@
+"""The ``vmrestore`` command line (shared/CLI.md): argparse front end over the app services.
+
+Each command module registers its sub-commands; a command is a function ``(ctx, args) -> result``.
+Errors become exit codes here, in one place: 1 failed, 2 bad usage, 3 refused (role, vCenter
+``NoPermission``, untrusted certificate). With ``--json`` the error is printed as ``{"error": ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from vmrestore.app.bootstrap import AppServices, build_services
+from vmrestore.app.logging_setup import setup_logging
+from vmrestore.cli import commands_session, commands_state
+from vmrestore.cli.context import CliContext
+from vmrestore.cli.output import emit_json, note
+from vmrestore.errors import VmrestoreError
+
+log = logging.getLogger(__name__)
+
+Command = Callable[[CliContext, argparse.Namespace], Any]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    common.add_argument("--url", help="vCenter URL (env VMRESTORE_URL)")
+    common.add_argument("--username", help="vCenter user (env VMRESTORE_USERNAME)")
+    common.add_argument("--thumbprint", help="expected SHA-256 certificate thumbprint (env VMRESTORE_THUMBPRINT)")
+    common.add_argument("--insecure", action="store_true", default=None,
+                        help="skip certificate checks (env VMRESTORE_INSECURE=1); logged as a warning")
+    parser = argparse.ArgumentParser(prog="vmrestore", description="Restore console for VMware vSphere")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (commands_session, commands_state):
+        module.register(sub, common)
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Command | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    services: AppServices | None = None
+    try:
+        services = build_services()
+        setup_logging(services.paths.log_dir, verbose=args.verbose, console=True)
+        ctx = CliContext(services=services, args=args)
+        if getattr(args, "needs_sweep", True):
+            ctx.sweep_quietly()
+        result = func(ctx, args)
+        if args.json:
+            emit_json(result)
+        return ctx.exit_code
+    except VmrestoreError as exc:
+        log.info("command failed: %s", exc, exc_info=exc.__cause__ is not None)
+        if getattr(args, "json", False):
+            emit_json({"error": exc.to_json()})
+        note(f"vmrestore: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        note("vmrestore: interrupted")
+        return 130
+    finally:
+        if services is not None:
+            services.close()

@@ -1,0 +1,117 @@
+"""What the UI needs from the application layer, as structural types.
+
+These Protocols mirror the contract of ``vmrestore.app`` (``AppServices``, ``ConnectionService``) and of the
+engine's ``Scheduler``/``JobHandle`` and ``AuditLog``. The UI is typed against them so that it depends on
+behaviour, not on concrete classes: the composition root passes the real objects, tests pass small fakes of
+these same ports. Nothing here imports ``vmrestore.app`` or the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from vmrestore import model
+from vmrestore.errors import VmrestoreError
+
+Unsubscribe = Callable[[], None]
+
+
+class JobHandleLike(Protocol):
+    id: str
+    kind: str
+    title: str
+    state: model.JobState
+    progress: model.Progress
+    started: datetime | None
+    finished: datetime | None
+    error: VmrestoreError | None
+    result: Any
+    log_lines: list[str]
+
+    def cancel(self) -> None: ...
+
+    def add_listener(self, cb: Callable[[Any], None]) -> Unsubscribe: ...
+
+
+class SchedulerLike(Protocol):
+    def jobs(self) -> Sequence[Any]: ...
+
+    def add_listener(self, cb: Callable[[Any], None]) -> Unsubscribe: ...
+
+
+class AuditEntryLike(Protocol):
+    seq: int
+    time: datetime
+    os_user: str
+    vcenter_user: str | None
+    role: str
+    action: str
+    target: str
+    result: str
+    detail: Any
+
+
+class AuditVerificationLike(Protocol):
+    ok: bool
+    entries: int
+    problems: Sequence[Any]
+
+
+class AuditLike(Protocol):
+    # ``entries`` and ``verify`` may be plain (file I/O: the UI runs them in an executor) or coroutines.
+    def entries(self, since: datetime | None = None) -> Any: ...
+
+    def verify(self) -> Any: ...
+
+
+class ConnectionLike(Protocol):
+    identity: model.ServerIdentity | None
+
+    async def connect(
+        self, url: str, username: str, password: str | None, *, save_password: bool = False
+    ) -> model.ServerIdentity: ...
+
+    async def trust(self, server: str, thumbprint: str) -> None: ...
+
+    def saved_password_available(self, url: str, username: str) -> bool: ...
+
+    async def disconnect(self) -> None: ...
+
+    def add_listener(self, cb: Callable[[model.ServerIdentity | None], None]) -> Unsubscribe: ...
+
+
+class PathsLike(Protocol):
+    home: Path
+
+
+class SettingsLike(Protocol):
+    role: model.Role
+    last_server: str | None
+    last_user: str | None
+
+    def save(self) -> None: ...
+
+
+class ServicesLike(Protocol):
+    # Read-only properties, so that the concrete ``AppServices`` may declare its own (narrower) types.
+    @property
+    def paths(self) -> PathsLike: ...
+
+    @property
+    def settings(self) -> SettingsLike: ...
+
+    @property
+    def scheduler(self) -> SchedulerLike: ...
+
+    @property
+    def audit(self) -> AuditLike: ...
+
+    @property
+    def connection(self) -> ConnectionLike: ...
+
+    async def sweep(self) -> Any: ...
+
+    async def aclose(self) -> None: ...
