@@ -139,3 +139,9 @@ class InvalidInput(VmrestoreError):
 
     exit_code = 2
     code = "invalid_input"
+
+
+class BrokenChain(CorruptImage):
+    """A snapshot (delta) VMDK's parent is missing or is not the disk it was taken from (CID mismatch)."""
+
+    code = "broken_chain"

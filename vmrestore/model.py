@@ -114,6 +114,7 @@ class RestorePoint:
     browsable: bool = True
     size: int = 0
     disks: tuple[DiskInfo, ...] = field(default_factory=tuple)
+    reason: str | None = None  # why status is "error"/"compressed" or why it is not browsable, for the operator
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +123,46 @@ class Progress:
 
     fraction: float | None
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    """An ESXi host as the inventory lists it (ids are vCenter managed object ids)."""
+
+    moid: str
+    name: str
+    connection_state: str  # "connected", "disconnected", "notResponding"
+    power_state: str
+    in_maintenance: bool = False
+    datastores: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DatastoreInfo:
+    """A datastore with its space in bytes, as ``snapshots scan`` and instant recovery need it."""
+
+    moid: str
+    name: str
+    capacity: int
+    free_space: int
+    type: str  # "VMFS", "NFS", "NFS41", "vsan", "OTHER"...
+    accessible: bool
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedEntry:
+    """A guest path that an extraction did not write, and why (symlink, conflict, unreadable...)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractResult:
+    """What ``files extract`` did: counts, every rename (guest path → path relative to the target)."""
+
+    files: int
+    bytes: int
+    renamed: tuple[tuple[str, str], ...] = ()
+    skipped: tuple[SkippedEntry, ...] = ()

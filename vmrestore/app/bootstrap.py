@@ -20,8 +20,9 @@ from vmrestore.app.settings import AppSettings, load_settings
 from vmrestore.app.undo import build_undo_handlers
 from vmrestore.engine import policy
 from vmrestore.engine.audit import AuditLog
-from vmrestore.engine.journal import Journal, ProcessOwner
 from vmrestore.engine.jobs import Scheduler
+from vmrestore.engine.journal import Journal
+from vmrestore.engine.owner import ProcessOwner
 from vmrestore.engine.state import StateStore
 from vmrestore.engine.sweep import Sweeper, SweepResult
 from vmrestore.model import Action
@@ -97,7 +98,7 @@ class AppServices:
 
     def close(self) -> None:
         self.connection.close_blocking()
-        self.owner.release()
+        self.owner.close()
         self.state.close()
 
 
@@ -108,9 +109,11 @@ def build_services(home: str | None = None, *, secrets: SecretStore | None = Non
     state = StateStore(paths.state_db)
     owner = ProcessOwner(paths.home)
     journal = Journal(state, owner)
-    scheduler = Scheduler(state, journal, RESOURCE_LIMITS)
-    audit = AuditLog(paths.audit_log, head_store=state)
     secret_store = secrets if secrets is not None else KeyringSecretStore()
-    connection = ConnectionService(KnownHosts(paths.known_hosts), secret_store)
+    connection = ConnectionService(KnownHosts(str(paths.known_hosts)), secret_store)
+    # The scheduler's safety net: whatever a finished job left open is undone right away.
+    scheduler = Scheduler(state, journal, RESOURCE_LIMITS,
+                          sweeper=Sweeper(journal, build_undo_handlers(connection)))
+    audit = AuditLog(paths.audit_log, head_store=state)
     return AppServices(paths=paths, settings=settings, state=state, owner=owner, journal=journal,
                        scheduler=scheduler, audit=audit, connection=connection, secrets=secret_store)

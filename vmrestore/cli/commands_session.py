@@ -10,7 +10,9 @@ from vmrestore.cli.context import CliContext
 from vmrestore.cli.output import emit_table, note
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     p = sub.add_parser("connect", parents=[common], help="log in, show/pin the certificate, save credentials")
     p.add_argument("--save", action="store_true", help="save the password in the OS keyring")
     p.set_defaults(func=connect)

@@ -11,16 +11,20 @@ from vmrestore.cli.output import emit_table, note
 from vmrestore.errors import InvalidInput
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     jobs = sub.add_parser("jobs", help="background jobs").add_subparsers(dest="verb", metavar="VERB")
     p = jobs.add_parser("list", parents=[common], help="recent jobs of every vmrestore process")
     p.add_argument("--limit", type=int, default=200)
     p.set_defaults(func=jobs_list)
-    audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="verb", metavar="VERB")
+    audit_parser = sub.add_parser("audit", help="the tamper-evident audit log")
+    audit = audit_parser.add_subparsers(dest="verb", metavar="VERB")
     p = audit.add_parser("list", parents=[common], help="audit entries")
     p.add_argument("--since", help="ISO 8601 time, e.g. 2026-11-01T00:00:00+00:00")
     p.set_defaults(func=audit_list)
-    p = audit.add_parser("verify", parents=[common], help="check the hash chain; exit 1 if it was tampered with")
+    p = audit.add_parser("verify", parents=[common],
+                         help="check the hash chain; exit 1 if it was tampered with")
     p.set_defaults(func=audit_verify)
 
 

@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     common.add_argument("--url", help="vCenter URL (env VMRESTORE_URL)")
     common.add_argument("--username", help="vCenter user (env VMRESTORE_USERNAME)")
-    common.add_argument("--thumbprint", help="expected SHA-256 certificate thumbprint (env VMRESTORE_THUMBPRINT)")
+    common.add_argument("--thumbprint",
+                        help="expected SHA-256 certificate thumbprint (env VMRESTORE_THUMBPRINT)")
     common.add_argument("--insecure", action="store_true", default=None,
                         help="skip certificate checks (env VMRESTORE_INSECURE=1); logged as a warning")
     parser = argparse.ArgumentParser(prog="vmrestore", description="Restore console for VMware vSphere")

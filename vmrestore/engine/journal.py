@@ -30,6 +30,11 @@ from vmrestore.engine.owner import ProcessOwner
 from vmrestore.engine.state import StateStore
 from vmrestore.errors import NotFound
 
+__all__ = [
+    "ABANDONED", "DONE", "FAILED_UNDO", "OPEN_STATES", "PENDING", "UNDONE", "Journal", "JournalEntry",
+    "ProcessOwner",
+]
+
 PENDING = "pending"
 DONE = "done"
 UNDONE = "undone"
@@ -200,7 +205,9 @@ class Journal:
                 result.append(entry)
         return result
 
-    def _update(self, entry_id: int, assignments: str, params: tuple[Any, ...], states: tuple[str, ...]) -> None:
+    def _update(
+        self, entry_id: int, assignments: str, params: tuple[Any, ...], states: tuple[str, ...]
+    ) -> None:
         marks = ", ".join("?" for _ in states)
         with self.state.transaction() as conn:
             count = conn.execute(

@@ -29,8 +29,9 @@ def _safe_host() -> str:
 class ProcessOwner:
     """This process's identity in the journal; holds its owner lock until :meth:`close`."""
 
-    def __init__(self, owners_dir: str | os.PathLike[str], *, prune: bool = True) -> None:
-        self.owners_dir = Path(owners_dir)
+    def __init__(self, home: str | os.PathLike[str], *, prune: bool = True) -> None:
+        """Take this process's lock in ``<home>/owners``; dead owners' lock files are pruned."""
+        self.owners_dir = Path(home) / "owners"
         self.owners_dir.mkdir(parents=True, exist_ok=True)
         self.host = _safe_host()
         self.pid = os.getpid()
@@ -41,8 +42,8 @@ class ProcessOwner:
 
     @classmethod
     def for_home(cls, home: str | os.PathLike[str]) -> ProcessOwner:
-        """The owner for a vmrestore home directory (``<home>/owners``)."""
-        return cls(Path(home) / "owners")
+        """The owner for a vmrestore home directory (same as the constructor; reads better)."""
+        return cls(home)
 
     def _lock_path(self, token: str) -> Path:
         if not _TOKEN_RE.match(token):
@@ -119,6 +120,8 @@ class ProcessOwner:
             self._lock_path(self.token).unlink()
         except OSError:
             pass
+
+    release = close
 
     def __repr__(self) -> str:
         return f"ProcessOwner({self.token!r})"

@@ -67,7 +67,9 @@ class Sweeper:
         for entry in sorted(found, key=lambda e: e.id, reverse=True):
             handler = self.handlers.get(entry.kind)
             if handler is None:
-                reason = f"no undo handler for kind {entry.kind!r}; left pending for a newer vmrestore or an admin"
+                reason = (
+                    f"no undo handler for kind {entry.kind!r}; left pending for a newer vmrestore or an admin"
+                )
                 self.journal.mark_failed(entry.id, reason, attempted=False)
                 result.failed.append((entry, reason))
                 continue

@@ -29,8 +29,13 @@ def _install_packages_if_root() -> None:
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES], env=env,
-                   check=False, capture_output=True, timeout=600)
+    subprocess.run(
+        ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES],
+        env=env,
+        check=False,
+        capture_output=True,
+        timeout=600,
+    )
 
 
 def _require_sources() -> str:
@@ -72,8 +77,14 @@ def vcsim_binary() -> str:
                 "GOFLAGS": "",
             }
             out = os.path.join(work, "vcsim")
-            proc = subprocess.run([go, "build", "-o", out, "main.go"], cwd=work, env=env,
-                                  capture_output=True, text=True, timeout=900)
+            proc = subprocess.run(
+                [go, "build", "-o", out, "main.go"],
+                cwd=work,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
             if proc.returncode != 0:
                 raise RuntimeError(f"building the simulator failed:\n{proc.stderr}")
             # Move then rename: the cache may sit on another file system, and readers must never

@@ -1,0 +1,287 @@
+"""The SQLite catalog store against a real file: dedup, listing, search, versions, resume, cancel."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from vmrestore.catalog import Repository, open_store
+from vmrestore.catalog.sqlite_store import SqliteCatalogStore
+from vmrestore.errors import Cancelled, InvalidInput, NotFound
+from vmrestore.model import FileEntry, FileType, RestorePoint
+
+T0 = datetime(2024, 9, 1, 22, 0, 0, tzinfo=UTC)
+MT = datetime(2024, 8, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def point(vm: str, day: int, repo: str = "nas") -> RestorePoint:
+    created = T0 + timedelta(days=day)
+    folder = f"{vm}-{created:%Y-%m-%d_%H-%M-%S}"
+    return RestorePoint(
+        id=f"{repo}/{vm}/{folder}", repo=repo, vm=vm, created=created, path=f"/r/{vm}/{folder}", status="ok"
+    )
+
+
+def f(path: str, size: int = 100, mtime: datetime = MT) -> FileEntry:
+    return FileEntry(path=path, name=path.rsplit("/", 1)[1], type=FileType.FILE, size=size, mtime=mtime)
+
+
+def d(path: str) -> FileEntry:
+    return FileEntry(path=path, name=path.rsplit("/", 1)[1], type=FileType.DIR, size=0, mtime=MT)
+
+
+def version_rows(store: SqliteCatalogStore) -> int:
+    with sqlite3.connect(store.path) as conn:
+        (n,) = conn.execute("SELECT count(*) FROM versions").fetchone()
+    return int(n)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteCatalogStore]:
+    s = SqliteCatalogStore(tmp_path / "catalog.sqlite")
+    yield s
+    s.close()
+
+
+def base_files() -> list[FileEntry]:
+    return [
+        d("/Users"),
+        d("/Users/alice"),
+        d("/Users/alice/Documents"),
+        f("/Users/alice/Documents/Q3-report.xlsx", 5000),
+        f("/Users/alice/Documents/notes.txt", 10),
+        f("/Users/bob/budget 2024.XLSX", 7000),
+        f("/pagefile.sys", 1 << 30),
+    ]
+
+
+def test_repositories_round_trip(store: SqliteCatalogStore) -> None:
+    store.add_repository(Repository("nas", r"\\nas\backups", "nas:/export/backups"))
+    store.add_repository(Repository("local", "/mnt/b"))
+    store.add_repository(Repository("nas", r"\\nas2\backups", None))  # re-adding updates
+    assert store.list_repositories() == [
+        Repository("local", "/mnt/b", None),
+        Repository("nas", r"\\nas2\backups", None),
+    ]
+
+
+def test_points_newest_first_and_filtered(store: SqliteCatalogStore) -> None:
+    pts = [point("web01", 0), point("web01", 2), point("db01", 1, repo="other")]
+    assert store.upsert_points(pts) == 3
+    assert store.upsert_points(pts[:1]) == 0
+    assert [p.id for p in store.list_points()] == [pts[1].id, pts[2].id, pts[0].id]
+    assert [p.id for p in store.list_points(vm="web01")] == [pts[1].id, pts[0].id]
+    assert [p.id for p in store.list_points(repo="other")] == [pts[2].id]
+    assert store.get_point(pts[0].id) == pts[0]
+    with pytest.raises(NotFound):
+        store.get_point("nope")
+
+
+def test_list_dir_directories_first(store: SqliteCatalogStore) -> None:
+    p = point("web01", 0)
+    store.upsert_points([p])
+    stats = store.index_volume(p.id, "scsi0:0", 1, base_files())
+    assert (stats.entries, stats.inserted, stats.skipped) == (7, 7, False)
+    root = store.list_dir(p.id, "scsi0:0", 1, "/")
+    assert [(e.name, e.type) for e in root] == [("Users", FileType.DIR), ("pagefile.sys", FileType.FILE)]
+    docs = store.list_dir(p.id, "scsi0:0", 1, "/Users/alice/Documents/")
+    assert docs == [
+        f("/Users/alice/Documents/notes.txt", 10),
+        f("/Users/alice/Documents/Q3-report.xlsx", 5000),
+    ]
+    assert store.list_dir(p.id, "scsi0:0", 1, "/nowhere") == []
+    with pytest.raises(NotFound):
+        store.list_dir(p.id, "scsi0:0", 2, "/")
+
+
+def test_dedup_thirty_points_one_percent_change(store: SqliteCatalogStore) -> None:
+    files = 2000
+    pts = [point("fs01", i) for i in range(30)]
+    store.upsert_points(pts)
+    sizes = [100] * files
+    for i, p in enumerate(pts):
+        if i:
+            for k in range(files // 100):  # 1 % of the files change between consecutive points
+                sizes[(i * 37 + k * 101) % files] += 1
+        entries = [f(f"/data/dir{j % 50}/file{j}.dat", sizes[j]) for j in range(files)]
+        store.index_volume(p.id, "scsi0:0", 1, entries)
+    rows = version_rows(store)
+    assert files * 1.25 <= rows <= files * 1.35, rows  # ≈ files × 1.29, not files × 30
+    # And every point still reads back exactly its own state.
+    last = store.list_dir(pts[-1].id, "scsi0:0", 1, "/data/dir0")
+    assert {e.name: e.size for e in last} == {f"file{j}.dat": sizes[j] for j in range(0, files, 50)}
+    first = store.list_dir(pts[0].id, "scsi0:0", 1, "/data/dir0")
+    assert {e.size for e in first} == {100}
+
+
+def test_deleted_file_absent_from_later_point(store: SqliteCatalogStore) -> None:
+    p0, p1 = point("web01", 0), point("web01", 1)
+    store.upsert_points([p0, p1])
+    store.index_volume(p0.id, "scsi0:0", 1, base_files())
+    store.index_volume(p1.id, "scsi0:0", 1, [e for e in base_files() if e.name != "Q3-report.xlsx"])
+    assert "Q3-report.xlsx" not in {
+        e.name for e in store.list_dir(p1.id, "scsi0:0", 1, "/Users/alice/Documents")
+    }
+    assert "Q3-report.xlsx" in {e.name for e in store.list_dir(p0.id, "scsi0:0", 1, "/Users/alice/Documents")}
+    hits = store.search("q3-REPORT")
+    assert [(h.point_id, h.path) for h in hits] == [(p0.id, "/Users/alice/Documents/Q3-report.xlsx")]
+
+
+def test_search_substring_glob_vm_and_dates(store: SqliteCatalogStore) -> None:
+    web = [point("web01", i) for i in range(3)]
+    db = [point("db01", i) for i in range(3)]
+    store.upsert_points(web + db)
+    for p in web + db:
+        store.index_volume(p.id, "scsi0:0", 1, base_files())
+    # Unchanged across 3 points: one hit per VM, pointing at the newest point, spanning all three.
+    hits = store.search("report")
+    assert sorted((h.vm, h.point_id) for h in hits) == [("db01", db[2].id), ("web01", web[2].id)]
+    h = next(h for h in hits if h.vm == "web01")
+    assert (h.first_seen, h.last_seen, h.size, h.name) == (
+        web[0].created,
+        web[2].created,
+        5000,
+        "Q3-report.xlsx",
+    )
+    assert h.path == "/Users/alice/Documents/Q3-report.xlsx" and (h.disk_key, h.volume_index) == (
+        "scsi0:0",
+        1,
+    )
+    # Glob, case-insensitive, anchored on the whole name.
+    assert {h.name for h in store.search("*.xlsx", vm="web01")} == {"Q3-report.xlsx", "budget 2024.XLSX"}
+    assert {h.name for h in store.search("q?-*", vm="web01")} == {"Q3-report.xlsx"}
+    assert {h.name for h in store.search("[bn]*", vm="web01")} == {"budget 2024.XLSX", "notes.txt"}
+    assert {h.name for h in store.search("[!bn]*.xlsx", vm="web01")} == {"Q3-report.xlsx"}
+    assert store.search("*.xls") == []
+    # Short substrings (no trigram) still work, by scanning the distinct names.
+    assert {h.name for h in store.search("q3", vm="db01")} == {"Q3-report.xlsx"}
+    # VM filter.
+    assert {h.vm for h in store.search("notes", vm="db01")} == {"db01"}
+    # Date range: only the first point's day → the hit names that point.
+    day0 = store.search("notes", vm="web01", since=web[0].created, until=web[0].created + timedelta(hours=1))
+    assert [h.point_id for h in day0] == [web[0].id]
+    assert store.search("notes", until=web[0].created - timedelta(days=1)) == []
+    # Limit.
+    assert len(store.search("s", limit=3)) == 3
+    with pytest.raises(InvalidInput):
+        store.search("  ")
+
+
+def test_versions_changed_flag(store: SqliteCatalogStore) -> None:
+    pts = [point("web01", i) for i in range(5)]
+    store.upsert_points(pts)
+    sizes = [1, 1, 2, None, 2]  # None: file absent in that point
+    for p, size in zip(pts, sizes, strict=True):
+        entries = [f("/a/keep.txt")] + ([f("/a/x.doc", size)] if size is not None else [])
+        store.index_volume(p.id, "scsi0:0", 1, entries)
+    got = store.versions(pts[0].id, "scsi0:0", 1, "/a/x.doc")
+    assert [(v.point_id, v.size, v.changed) for v in got] == [
+        (pts[4].id, 2, True),  # re-appeared after being absent
+        (pts[2].id, 2, True),
+        (pts[1].id, 1, False),
+        (pts[0].id, 1, True),  # first appearance
+    ]
+    assert got[0].created == pts[4].created
+    assert store.versions(pts[0].id, "scsi0:0", 1, "/a/none") == []
+
+
+def test_resumable_indexing_is_a_noop_the_second_time(store: SqliteCatalogStore) -> None:
+    p = point("web01", 0)
+    store.upsert_points([p])
+    store.index_volume(p.id, "scsi0:0", 1, base_files())
+    before = version_rows(store)
+
+    def explode() -> Iterator[FileEntry]:
+        raise AssertionError("entries must not be read for an indexed volume")
+        yield
+
+    again = store.index_volume(p.id, "scsi0:0", 1, explode())
+    assert again.skipped and version_rows(store) == before
+    assert store.is_indexed(p.id, "scsi0:0", 1) and not store.is_indexed(p.id, "scsi0:0", 2)
+
+
+def test_cancel_mid_volume_rolls_back(store: SqliteCatalogStore) -> None:
+    p0, p1 = point("web01", 0), point("web01", 1)
+    store.upsert_points([p0, p1])
+    store.index_volume(p0.id, "scsi0:0", 1, base_files())
+    before = version_rows(store)
+    cancel = threading.Event()
+
+    def entries() -> Iterator[FileEntry]:
+        for i in range(20000):
+            if i == 12000:
+                cancel.set()
+            yield f(f"/big/file{i}.bin", i)
+
+    with pytest.raises(Cancelled):
+        store.index_volume(p1.id, "scsi0:0", 1, entries(), cancel)
+    assert version_rows(store) == before
+    assert not store.is_indexed(p1.id, "scsi0:0", 1)
+    # The rows of the earlier point were not extended by the cancelled one.
+    assert store.versions(p0.id, "scsi0:0", 1, "/pagefile.sys")[0].point_id == p0.id
+    # And the volume indexes fine afterwards.
+    assert store.index_volume(p1.id, "scsi0:0", 1, base_files()).extended == 7
+
+
+def test_out_of_order_point_splits_intervals(store: SqliteCatalogStore) -> None:
+    pts = [point("web01", i) for i in range(4)]
+    store.upsert_points(pts)
+    same = [f("/same.txt"), f("/changes.txt", 1), f("/gone-in-2.txt")]
+    store.index_volume(pts[0].id, "scsi0:0", 1, same)
+    store.index_volume(pts[1].id, "scsi0:0", 1, same)
+    store.index_volume(pts[3].id, "scsi0:0", 1, same)
+    # Point 2 is indexed last but lies between 1 and 3.
+    store.index_volume(pts[2].id, "scsi0:0", 1, [f("/same.txt"), f("/changes.txt", 2), f("/new-in-2.txt")])
+    expect = {
+        0: {"same.txt": 100, "changes.txt": 1, "gone-in-2.txt": 100},
+        1: {"same.txt": 100, "changes.txt": 1, "gone-in-2.txt": 100},
+        2: {"same.txt": 100, "changes.txt": 2, "new-in-2.txt": 100},
+        3: {"same.txt": 100, "changes.txt": 1, "gone-in-2.txt": 100},
+    }
+    for i, p in enumerate(pts):
+        assert {e.name: e.size for e in store.list_dir(p.id, "scsi0:0", 1, "/")} == expect[i], i
+    assert [v.changed for v in store.versions(pts[0].id, "scsi0:0", 1, "/changes.txt")] == [
+        True,
+        True,
+        False,
+        True,
+    ]
+    assert len(store.versions(pts[0].id, "scsi0:0", 1, "/same.txt")) == 4
+    # Filling a gap with the same content merges the two intervals again.
+    q = [point("db01", i) for i in range(3)]
+    store.upsert_points(q)
+    store.index_volume(q[0].id, "scsi0:0", 1, [f("/x")])
+    store.index_volume(q[2].id, "scsi0:0", 1, [f("/x")])
+    store.index_volume(q[1].id, "scsi0:0", 1, [f("/x")])
+    with sqlite3.connect(store.path) as conn:
+        rows = conn.execute(
+            "SELECT count(*) FROM versions v JOIN lineages l ON l.id = v.lineage_id WHERE l.vm = 'db01'"
+        ).fetchone()
+    assert rows == (1,)
+
+
+def test_open_store_factory(tmp_path: Path) -> None:
+    s = open_store(tmp_path / "c.sqlite")
+    s.add_repository(Repository("a", "/a"))
+    s.close()
+    s2 = open_store(f"sqlite:///{tmp_path}/c.sqlite")
+    assert [r.name for r in s2.list_repositories()] == ["a"]
+    s2.close()
+    with pytest.raises(InvalidInput):
+        open_store("postgresql://db/catalog")
+
+
+def test_reads_from_another_thread_while_open(store: SqliteCatalogStore) -> None:
+    p = point("web01", 0)
+    store.upsert_points([p])
+    store.index_volume(p.id, "scsi0:0", 1, base_files())
+    found: list[int] = []
+    t = threading.Thread(target=lambda: found.append(len(store.search("notes"))))
+    t.start()
+    t.join()
+    assert found == [1]

@@ -1,0 +1,80 @@
+"""Turning an operator's search text into an index-friendly name match.
+
+Helpdesk staff type ``Q3-report`` or ``*.xlsx``. Both are matched case-insensitively against the
+*file name* (not the directory). The store narrows candidates with a trigram index, which needs a
+literal run of at least three characters; the exact test then runs on the lower-cased name. This
+module is pure so a PostgreSQL store (``pg_trgm``) can reuse the same plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GLOB_CHARS = frozenset("*?[")
+TRIGRAM = 3
+
+
+@dataclass(frozen=True, slots=True)
+class NamePattern:
+    text: str  # as typed
+    is_glob: bool
+    needle: str  # lower-cased substring (substring search) or lower-cased glob in SQLite GLOB syntax
+    trigram_terms: tuple[str, ...]  # literal runs of >= 3 chars every match must contain
+    prefix: str  # literal start every match has ("" when the pattern starts with a wildcard)
+
+
+def _glob_literals(pattern: str) -> tuple[list[str], str]:
+    """Literal runs between wildcards, and the literal prefix before the first wildcard."""
+    runs: list[str] = []
+    current: list[str] = []
+    prefix: str | None = None
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch in "*?[":
+            if prefix is None:
+                prefix = "".join(current)
+            runs.append("".join(current))
+            current = []
+            if ch == "[":
+                close = pattern.find("]", i + 2)  # "[]]" and "[!]]" put "]" inside the class
+                i = close if close != -1 else len(pattern)
+        else:
+            current.append(ch)
+        i += 1
+    runs.append("".join(current))
+    return [r for r in runs if r], prefix if prefix is not None else "".join(current)
+
+
+def to_sqlite_glob(pattern: str) -> str:
+    """fnmatch-style negation ``[!a]`` becomes SQLite's ``[^a]``; everything else is shared syntax."""
+    return pattern.replace("[!", "[^")
+
+
+def compile_pattern(text: str) -> NamePattern:
+    """Raises ValueError for an empty pattern (it would list every file of every restore point)."""
+    stripped = text.strip()
+    if not stripped or set(stripped) <= {"*"}:
+        raise ValueError("search pattern is empty")
+    lowered = stripped.lower()
+    if GLOB_CHARS & set(stripped):
+        runs, prefix = _glob_literals(lowered)
+        return NamePattern(
+            text=stripped,
+            is_glob=True,
+            needle=to_sqlite_glob(lowered),
+            trigram_terms=tuple(r for r in runs if len(r) >= TRIGRAM),
+            prefix=prefix,
+        )
+    return NamePattern(
+        text=stripped,
+        is_glob=False,
+        needle=lowered,
+        trigram_terms=(lowered,) if len(lowered) >= TRIGRAM else (),
+        prefix="",
+    )
+
+
+def fts_query(terms: tuple[str, ...]) -> str:
+    """An FTS5 query requiring every term as a phrase (with the trigram tokenizer: as a substring)."""
+    return " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)

@@ -1,0 +1,442 @@
+"""SQLite implementation of ``CatalogStore`` (schema and dedup design: ``sqlite_schema``).
+
+One connection per thread (the app calls from executor threads) in WAL mode, so a search from the UI
+runs while a volume is being indexed; writes are serialised by a lock, and each volume is indexed in
+one transaction through a temp staging table with set-based SQL, which is far faster than a
+round-trip per file and keeps the dedup logic in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from vmrestore.catalog.pattern import compile_pattern, fts_query
+from vmrestore.catalog.sqlite_indexing import (
+    from_us,
+    intern_paths,
+    merge_versions,
+    norm_dir,
+    split_path,
+    stage_entries,
+    to_us,
+)
+from vmrestore.catalog.sqlite_schema import SCHEMA, SCHEMA_VERSION, STAGE, TYPE_CODES
+from vmrestore.catalog.store import IndexStats, Repository, SearchHit, VersionInfo
+from vmrestore.errors import Cancelled, InvalidInput, NotFound
+from vmrestore.model import DiskInfo, FileEntry, FileType, RestorePoint, VolumeInfo
+
+_TYPES_BY_CODE = {code: FileType(name) for name, code in TYPE_CODES.items()}
+_FAR_PAST, _FAR_FUTURE = -(2**62), 2**62
+
+
+def _disks_to_json(disks: tuple[DiskInfo, ...]) -> str:
+    return json.dumps([asdict(d) for d in disks])
+
+
+def _disks_from_json(text: str) -> tuple[DiskInfo, ...]:
+    out = []
+    for d in json.loads(text):
+        vols = tuple(VolumeInfo(**v) for v in d.pop("volumes", []))
+        out.append(DiskInfo(**d, volumes=vols))
+    return tuple(out)
+
+
+class SqliteCatalogStore:
+    """The catalog in one SQLite file (``VMRESTORE_CATALOG``)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path == ":memory:":
+            raise InvalidInput("the catalog needs a file: each thread opens its own connection")
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        conn = self._conn()
+        with self._write_lock:
+            conn.executescript(SCHEMA)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise InvalidInput(f"{self.path} was written by a newer vmrestore (schema {row[0]})")
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a volume is one transaction.
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("PRAGMA temp_store=FILE")
+            conn.executescript(STAGE)
+            conn.execute("CREATE INDEX IF NOT EXISTS temp.stage_path ON stage (path_id)")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> SqliteCatalogStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- repositories and points ---------------------------------------------------------------
+
+    def add_repository(self, repo: Repository) -> None:
+        with self._write_lock:
+            self._conn().execute(
+                "INSERT INTO repositories (name, path, nfs) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET path = excluded.path, nfs = excluded.nfs",
+                (repo.name, repo.path, repo.nfs),
+            )
+
+    def list_repositories(self) -> list[Repository]:
+        rows = self._conn().execute("SELECT name, path, nfs FROM repositories ORDER BY name").fetchall()
+        return [Repository(name=r[0], path=r[1], nfs=r[2]) for r in rows]
+
+    def upsert_points(self, points: Iterable[RestorePoint]) -> int:
+        added = 0
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for p in points:
+                    known = conn.execute("SELECT 1 FROM points WHERE id = ?", (p.id,)).fetchone()
+                    if known:
+                        conn.execute(
+                            "UPDATE points SET path = ?, status = ?, browsable = ?, size = ?, disks = ?, "
+                            "reason = ? WHERE id = ?",
+                            (
+                                p.path,
+                                p.status,
+                                int(p.browsable),
+                                p.size,
+                                _disks_to_json(p.disks),
+                                p.reason,
+                                p.id,
+                            ),
+                        )
+                        continue
+                    created_us = to_us(p.created)
+                    assert created_us is not None
+                    seq = created_us // 1_000_000
+                    while conn.execute(
+                        "SELECT 1 FROM points WHERE vm = ? AND seq = ?", (p.vm, seq)
+                    ).fetchone():
+                        seq += 1  # two points of a VM in the same second: keep seq unique and ordered
+                    conn.execute(
+                        "INSERT INTO points (id, repo, vm, created_us, seq, path, status, browsable, size, "
+                        "disks, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            p.id,
+                            p.repo,
+                            p.vm,
+                            created_us,
+                            seq,
+                            p.path,
+                            p.status,
+                            int(p.browsable),
+                            p.size,
+                            _disks_to_json(p.disks),
+                            p.reason,
+                        ),
+                    )
+                    added += 1
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return added
+
+    _POINT_COLS = "id, repo, vm, created_us, path, status, browsable, size, disks, reason"
+
+    @staticmethod
+    def _point(row: tuple[Any, ...]) -> RestorePoint:
+        created = from_us(row[3])
+        assert created is not None
+        return RestorePoint(
+            id=row[0],
+            repo=row[1],
+            vm=row[2],
+            created=created,
+            path=row[4],
+            status=row[5],
+            browsable=bool(row[6]),
+            size=row[7],
+            disks=_disks_from_json(row[8]),
+            reason=row[9],
+        )
+
+    def get_point(self, point_id: str) -> RestorePoint:
+        row = (
+            self._conn()
+            .execute(f"SELECT {self._POINT_COLS} FROM points WHERE id = ?", (point_id,))
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound(f"restore point {point_id} is not in the catalog")
+        return self._point(row)
+
+    def list_points(self, vm: str | None = None, repo: str | None = None) -> list[RestorePoint]:
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT {self._POINT_COLS} FROM points "
+                "WHERE (? IS NULL OR vm = ?) AND (? IS NULL OR repo = ?) "
+                "ORDER BY created_us DESC, id",
+                (vm, vm, repo, repo),
+            )
+            .fetchall()
+        )
+        return [self._point(r) for r in rows]
+
+    # -- indexing ------------------------------------------------------------------------------
+
+    def is_indexed(self, point_id: str, disk_key: str, volume_index: int) -> bool:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT 1 FROM indexed_volumes WHERE point_id = ? AND disk_key = ? AND volume_index = ?",
+                (point_id, disk_key, volume_index),
+            )
+            .fetchone()
+        )
+        return row is not None
+
+    def index_volume(
+        self,
+        point_id: str,
+        disk_key: str,
+        volume_index: int,
+        entries: Iterable[FileEntry],
+        cancel: threading.Event | None = None,
+    ) -> IndexStats:
+        started = time.monotonic()
+        with self._write_lock:
+            conn = self._conn()
+            row = conn.execute("SELECT vm, seq FROM points WHERE id = ?", (point_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"restore point {point_id} is not in the catalog")
+            vm, seq = row
+            if self.is_indexed(point_id, disk_key, volume_index):
+                return IndexStats(point_id, disk_key, volume_index, 0, 0, 0, True, time.monotonic() - started)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DELETE FROM temp.stage")
+                conn.execute(
+                    "INSERT OR IGNORE INTO lineages (vm, disk_key, volume_index) VALUES (?, ?, ?)",
+                    (vm, disk_key, volume_index),
+                )
+                (lineage,) = conn.execute(
+                    "SELECT id FROM lineages WHERE vm = ? AND disk_key = ? AND volume_index = ?",
+                    (vm, disk_key, volume_index),
+                ).fetchone()
+                count = stage_entries(conn, entries, cancel)
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled(f"indexing {point_id} {disk_key} volume {volume_index} was cancelled")
+                intern_paths(conn)
+                inserted, extended = merge_versions(conn, lineage, seq)
+                conn.execute(
+                    "INSERT INTO indexed_volumes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (point_id, disk_key, volume_index, lineage, seq, count, to_us(datetime.now(UTC))),
+                )
+                conn.execute("DELETE FROM temp.stage")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return IndexStats(
+            point_id, disk_key, volume_index, count, inserted, extended, False, time.monotonic() - started
+        )
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def _volume(self, point_id: str, disk_key: str, volume_index: int) -> tuple[int, int]:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT lineage_id, seq FROM indexed_volumes "
+                "WHERE point_id = ? AND disk_key = ? AND volume_index = ?",
+                (point_id, disk_key, volume_index),
+            )
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound(f"{point_id} {disk_key} volume {volume_index} is not indexed")
+        return int(row[0]), int(row[1])
+
+    def list_dir(self, point_id: str, disk_key: str, volume_index: int, path: str) -> list[FileEntry]:
+        lineage, seq = self._volume(point_id, disk_key, volume_index)
+        directory = norm_dir(path)
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT n.name, v.type, v.size, v.mtime_us, v.target FROM dirs d "
+                "JOIN paths p ON p.dir_id = d.id "
+                "JOIN versions v ON v.path_id = p.id AND v.lineage_id = ? "
+                "AND v.first_seq <= ? AND v.last_seq >= ? "
+                "JOIN names n ON n.id = p.name_id WHERE d.path = ?",
+                (lineage, seq, seq, directory),
+            )
+            .fetchall()
+        )
+        base = directory.rstrip("/")
+        out = [
+            FileEntry(
+                path=f"{base}/{r[0]}",
+                name=r[0],
+                type=_TYPES_BY_CODE[r[1]],
+                size=r[2] or 0,
+                mtime=from_us(r[3]),
+                target=r[4],
+            )
+            for r in rows
+        ]
+        out.sort(key=lambda e: (e.type is not FileType.DIR, e.name.lower(), e.name))
+        return out
+
+    def search(
+        self,
+        pattern: str,
+        vm: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[SearchHit]:
+        try:
+            pat = compile_pattern(pattern)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        since_us, until_us = to_us(since), to_us(until)
+        lo = since_us // 1_000_000 if since_us is not None else _FAR_PAST
+        hi = -(-until_us // 1_000_000) if until_us is not None else _FAR_FUTURE
+        name_test = "n.lname GLOB :needle" if pat.is_glob else "instr(n.lname, :needle) > 0"
+        if pat.trigram_terms:
+            names_src = (
+                "(SELECT rowid AS id FROM names_fts WHERE names_fts MATCH :fts) m "
+                "CROSS JOIN names n ON n.id = m.id"
+            )
+        elif pat.prefix:
+            names_src = "names n"
+            name_test += " AND n.lname >= :prefix AND n.lname < :prefix || char(1114111)"
+        else:
+            names_src = "names n"  # < 3 literal characters: a scan of distinct names, bounded by LIMIT
+        sql = (
+            "SELECT hit.*, pt.id, pt.created_us FROM ("
+            "SELECT v.type, v.size, v.mtime_us, v.first_seq, v.last_seq, "
+            "l.vm, l.disk_key, l.volume_index, d.path AS dir, n.name, v.lineage_id, "
+            "(SELECT max(iv.seq) FROM indexed_volumes iv WHERE iv.lineage_id = v.lineage_id "
+            " AND iv.seq BETWEEN max(v.first_seq, :lo) AND min(v.last_seq, :hi)) AS hit_seq, "
+            "(SELECT min(iv.seq) FROM indexed_volumes iv WHERE iv.lineage_id = v.lineage_id "
+            " AND iv.seq BETWEEN v.first_seq AND v.last_seq) AS first_hit "
+            f"FROM {names_src} CROSS JOIN paths p ON p.name_id = n.id "
+            "CROSS JOIN versions v ON v.path_id = p.id CROSS JOIN lineages l ON l.id = v.lineage_id "
+            "CROSS JOIN dirs d ON d.id = p.dir_id "
+            f"WHERE {name_test} AND (:vm IS NULL OR l.vm = :vm) AND v.last_seq >= :lo AND v.first_seq <= :hi "
+            "AND hit_seq IS NOT NULL LIMIT :limit) hit "
+            "JOIN indexed_volumes ivp ON ivp.lineage_id = hit.lineage_id AND ivp.seq = hit.hit_seq "
+            "JOIN points pt ON pt.id = ivp.point_id"
+        )
+        params = {
+            "needle": pat.needle,
+            "fts": fts_query(pat.trigram_terms),
+            "prefix": pat.prefix,
+            "vm": vm,
+            "lo": lo,
+            "hi": hi,
+            "limit": limit,
+        }
+        conn = self._conn()
+        rows = conn.execute(sql, params).fetchall()
+        seq_created = {}
+        for r in rows:
+            key = (r[10], r[12])
+            if key not in seq_created:
+                got = conn.execute(
+                    "SELECT p.created_us FROM indexed_volumes iv JOIN points p ON p.id = iv.point_id "
+                    "WHERE iv.lineage_id = ? AND iv.seq = ?",
+                    key,
+                ).fetchone()
+                seq_created[key] = got[0]
+        hits = []
+        for r in rows:
+            created, first_seen = from_us(r[14]), from_us(seq_created[(r[10], r[12])])
+            assert created is not None and first_seen is not None
+            base = r[8].rstrip("/")
+            hits.append(
+                SearchHit(
+                    point_id=r[13],
+                    vm=r[5],
+                    created=created,
+                    disk_key=r[6],
+                    volume_index=r[7],
+                    path=f"{base}/{r[9]}",
+                    name=r[9],
+                    type=_TYPES_BY_CODE[r[0]],
+                    size=r[1],
+                    mtime=from_us(r[2]),
+                    first_seen=first_seen,
+                    last_seen=created,
+                )
+            )
+        hits.sort(key=lambda h: (-h.created.timestamp(), h.path))
+        return hits
+
+    def versions(self, point_id: str, disk_key: str, volume_index: int, path: str) -> list[VersionInfo]:
+        lineage, _seq = self._volume(point_id, disk_key, volume_index)
+        directory, name = split_path(path)
+        conn = self._conn()
+        points = conn.execute(
+            "SELECT iv.seq, iv.point_id, p.created_us FROM indexed_volumes iv "
+            "JOIN points p ON p.id = iv.point_id "
+            "WHERE iv.lineage_id = ? ORDER BY iv.seq",
+            (lineage,),
+        ).fetchall()
+        rows = conn.execute(
+            "SELECT v.id, v.type, v.size, v.mtime_us, v.first_seq, v.last_seq FROM dirs d "
+            "JOIN paths p ON p.dir_id = d.id JOIN names n ON n.id = p.name_id "
+            "JOIN versions v ON v.path_id = p.id AND v.lineage_id = ? WHERE d.path = ? AND n.name = ?",
+            (lineage, directory, name),
+        ).fetchall()
+        out: list[VersionInfo] = []
+        previous: int | None = None
+        for seq, pid, created_us in points:
+            row = next((r for r in rows if r[4] <= seq <= r[5]), None)
+            current = row[0] if row else None
+            if row is not None:
+                created = from_us(created_us)
+                assert created is not None
+                out.append(
+                    VersionInfo(
+                        point_id=pid,
+                        created=created,
+                        type=_TYPES_BY_CODE[row[1]],
+                        size=row[2],
+                        mtime=from_us(row[3]),
+                        changed=current != previous,
+                    )
+                )
+            previous = current
+        out.reverse()
+        return out

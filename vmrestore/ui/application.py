@@ -1,0 +1,117 @@
+"""Starting the desktop app: QApplication + qasync loop, services built off the Qt thread, sweep, window.
+
+``run_gui(services_factory)`` is what ``vmrestore`` / ``vmrestore gui`` calls. The composition root passes a
+factory (``vmrestore.app.bootstrap.build_services``); this module never looks services up itself. Logging
+(the rotating file) is set up by the app layer when it builds the services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QMessageBox, QStyle, QSystemTrayIcon
+
+import vmrestore
+
+from .errors import describe
+from .main_window import MainWindow
+from .ports import ServicesLike
+from .tasks import ask
+from .theme import apply_theme
+
+log = logging.getLogger(__name__)
+
+ServicesFactory = Callable[[], ServicesLike]
+ReadyHook = Callable[[MainWindow], Awaitable[None]]
+
+
+def run_gui(
+    services_factory: ServicesFactory,
+    argv: Sequence[str] | None = None,
+    *,
+    on_ready: ReadyHook | None = None,
+) -> int:
+    """Run the desktop app until its window closes; returns the process exit code.
+
+    ``on_ready`` (for scripts/screenshot.py and smoke tests) is awaited once the window is shown and the
+    start-up sweep has run; closing the window from it ends the app as a user would.
+    """
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication(list(argv) if argv is not None else sys.argv)
+    app.setApplicationName("vmrestore")
+    app.setOrganizationName("vmrestore")
+    app.setApplicationVersion(vmrestore.__version__)
+    app.setApplicationDisplayName("vmrestore")
+    app.setQuitOnLastWindowClosed(False)  # the loop ends when main() returns, after services.aclose()
+    apply_theme(app)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    try:
+        with loop:
+            return loop.run_until_complete(_main(app, services_factory, on_ready))
+    finally:
+        asyncio.set_event_loop(None)
+
+
+async def _main(app: QApplication, services_factory: ServicesFactory, on_ready: ReadyHook | None) -> int:
+    loop = asyncio.get_running_loop()
+    try:
+        # Building services opens databases and reads settings: keep the Qt thread free meanwhile.
+        services = await loop.run_in_executor(None, services_factory)
+    except Exception as exc:
+        log.exception("Could not start vmrestore")
+        described = describe(exc)
+        box = QMessageBox(QMessageBox.Icon.Critical, "vmrestore could not start", described.text)
+        await ask(box)
+        return 1
+
+    try:
+        return await _run_window(app, services, on_ready)
+    finally:
+        try:
+            await services.aclose()
+        except Exception:
+            log.exception("Closing the services failed")
+
+
+async def _run_window(app: QApplication, services: ServicesLike, on_ready: ReadyHook | None) -> int:
+    loop = asyncio.get_running_loop()
+    settings = QSettings(str(Path(services.paths.home) / "ui.ini"), QSettings.Format.IniFormat)
+    tray = _make_tray(app)
+    window = MainWindow(services, settings, tray=tray)
+    closed: asyncio.Future[None] = loop.create_future()
+    window.closed.connect(lambda: closed.done() or closed.set_result(None))
+    window.show()
+
+    try:
+        result = await services.sweep()
+    except Exception as exc:
+        log.exception("The start-up sweep failed")
+        from .errors import show_error
+
+        show_error(window, exc, context="The start-up check for leftovers of earlier runs failed.")
+    else:
+        window.show_sweep_result(result)
+
+    if on_ready is not None:
+        await on_ready(window)
+    await closed
+    if tray is not None:
+        tray.hide()
+    return 0
+
+
+def _make_tray(app: QApplication) -> QSystemTrayIcon | None:
+    if not QSystemTrayIcon.isSystemTrayAvailable():
+        return None
+    tray = QSystemTrayIcon(app.style().standardIcon(QStyle.StandardPixmap.SP_DriveNetIcon), app)
+    tray.setToolTip("vmrestore")
+    tray.show()
+    return tray

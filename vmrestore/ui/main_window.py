@@ -1,0 +1,376 @@
+"""The main window: areas on the left, the current area on the right, connection state at the bottom."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QStyle,
+    QSystemTrayIcon,
+    QWidget,
+)
+
+import vmrestore
+from vmrestore import model
+
+from .audit_view import AuditView
+from .connect_dialog import ConnectDialog
+from .errors import show_error
+from .jobs_model import JobsModel
+from .jobs_view import CANCELLABLE, JobsView, LongJobNotifier
+from .placeholder import PlaceholderPage
+from .ports import ServicesLike, Unsubscribe
+from .status import ConnectionStatus, ConnectionWatcher
+from .tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    key: str
+    title: str
+    icon: QStyle.StandardPixmap
+
+
+AREAS = (
+    Area("points", "Restore points", QStyle.StandardPixmap.SP_DriveHDIcon),
+    Area("mounts", "Mounted disks && instant VMs", QStyle.StandardPixmap.SP_DriveNetIcon),
+    Area("snapshots", "Snapshots", QStyle.StandardPixmap.SP_FileDialogDetailedView),
+    Area("jobs", "Jobs", QStyle.StandardPixmap.SP_BrowserReload),
+    Area("audit", "Audit", QStyle.StandardPixmap.SP_FileDialogContentsView),
+)
+AREA_KEYS = tuple(a.key for a in AREAS)
+
+PLACEHOLDERS = {
+    "points": (
+        "Restore points",
+        "Every backup of every VM that vmrestore found in your backup repositories, newest first, with its "
+        "disks and volumes. From here you will browse the guest files of a restore point, search all indexed "
+        "points for a file, compare versions of a file, and copy files out to this computer.",
+    ),
+    "mounts": (
+        "Mounted disks & instant VMs",
+        "Disks of a restore point attached to a running VM (with a drive letter inside the guest) and VMs "
+        "started straight from backup storage (instant recovery), with their expiry time. From here you will "
+        "copy files into the guest, migrate an instant VM to production storage, or stop and discard it.",
+    ),
+    "snapshots": (
+        "Snapshots",
+        "Every VM's snapshot tree with age, delta-disk size and a classification (backup leftovers, old, "
+        "large), the space each datastore loses to deltas, and orphaned delta files. From here you will "
+        "preview and run a throttled, verified cleanup.",
+    ),
+}
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()
+
+    def __init__(
+        self,
+        services: ServicesLike,
+        settings: QSettings,
+        *,
+        tray: QSystemTrayIcon | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._services = services
+        self._settings = settings
+        self._tasks = TaskSet()
+        self._connect_dialog: ConnectDialog | None = None
+        self._confirmed_quit = False
+        self._unsubscribers: list[Unsubscribe] = []
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("vmrestore")
+        self.setAccessibleName("vmrestore main window")
+        self.setWindowIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DriveNetIcon))
+
+        # Areas
+        self.nav = QListWidget(self)
+        self.nav.setObjectName("areaList")
+        self.nav.setAccessibleName("Areas")
+        self.nav.setAccessibleDescription("Choose an area; Ctrl+1 to Ctrl+5 switch directly")
+        self.nav.setIconSize(QSize(20, 20))
+        self.nav.setSpacing(2)
+        self.stack = QStackedWidget(self)
+        self.stack.setObjectName("areaStack")
+        self.jobs_model = JobsModel(services.scheduler, self)
+        self.jobs_view = JobsView(self.jobs_model, self)
+        self.audit_view = AuditView(services.audit, self)
+        self.pages: dict[str, QWidget] = {}
+        for area in AREAS:
+            page = self._make_page(area.key)
+            page.setObjectName(f"page_{area.key}")
+            self.pages[area.key] = page
+            self.stack.addWidget(page)
+            title = area.title.replace("&&", "&")
+            item = QListWidgetItem(self.style().standardIcon(area.icon), title, self.nav)
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, title)
+            item.setSizeHint(QSize(0, 34))
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.setMinimumWidth(190)
+        self.nav.setMaximumWidth(320)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.setObjectName("mainSplitter")
+        splitter.addWidget(self.nav)
+        splitter.addWidget(self.stack)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        splitter.setSizes([220, 900])
+        self.setCentralWidget(splitter)
+
+        # Status bar
+        self.connection_status = ConnectionStatus(services.settings.role, self)
+        self.statusBar().addPermanentWidget(self.connection_status)
+        self.statusBar().setAccessibleName("Status bar")
+        self._watcher = ConnectionWatcher(self)
+        self._watcher.changed.connect(self._on_identity)
+        self._unsubscribers.append(services.connection.add_listener(self._watcher.changed.emit))
+
+        # Tray balloon for long jobs
+        self.notifier = LongJobNotifier(tray, parent=self)
+        self.jobs_model.jobEnded.connect(self.notifier.on_job_ended)
+
+        self._build_menus()
+        self._on_identity(services.connection.identity)
+        self._restore_ui_state()
+        self.nav.setFocus()
+
+    # -- construction ------------------------------------------------------------------------------
+    def _make_page(self, key: str) -> QWidget:
+        if key == "jobs":
+            return self.jobs_view
+        if key == "audit":
+            return self.audit_view
+        title, text = PLACEHOLDERS[key]
+        return PlaceholderPage(title, text, self)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.connect_action = QAction("&Connect…", self)
+        self.connect_action.setShortcut(QKeySequence("Ctrl+K"))
+        self.connect_action.triggered.connect(self.open_connect_dialog)
+        self.disconnect_action = QAction("&Disconnect", self)
+        self.disconnect_action.triggered.connect(self.disconnect_server)
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setShortcuts([QKeySequence("Ctrl+Q")])
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        self.quit_action.triggered.connect(self.close)
+        file_menu.addAction(self.connect_action)
+        file_menu.addAction(self.disconnect_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+
+        view_menu = self.menuBar().addMenu("&View")
+        self.area_actions: list[QAction] = []
+        for number, area in enumerate(AREAS, start=1):
+            action = QAction(area.title, self)
+            action.setShortcut(QKeySequence(f"Ctrl+{number}"))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(lambda _checked=False, key=area.key: self.show_area(key))
+            view_menu.addAction(action)
+            self.area_actions.append(action)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About vmrestore", self)
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        about.triggered.connect(self.show_about)
+        help_menu.addAction(about)
+
+    # -- areas -------------------------------------------------------------------------------------
+    def show_area(self, key: str) -> None:
+        self.nav.setCurrentRow(AREA_KEYS.index(key))
+
+    def current_area(self) -> str:
+        return AREA_KEYS[self.stack.currentIndex()]
+
+    # -- connection --------------------------------------------------------------------------------
+    def _on_identity(self, identity: model.ServerIdentity | None) -> None:
+        self.connection_status.set_identity(identity)
+        self.disconnect_action.setEnabled(identity is not None)
+        title = f"vmrestore — {identity.server}" if identity is not None else "vmrestore"
+        self.setWindowTitle(title)
+
+    def open_connect_dialog(self) -> ConnectDialog:
+        if self._connect_dialog is not None:
+            self._connect_dialog.raise_()
+            self._connect_dialog.activateWindow()
+            return self._connect_dialog
+        settings = self._services.settings
+        dialog = ConnectDialog(
+            self._services.connection, self, url=settings.last_server, username=settings.last_user
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.connected.connect(self._on_connected)
+        dialog.finished.connect(self._connect_dialog_closed)
+        self._connect_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _connect_dialog_closed(self, _result: int) -> None:
+        self._connect_dialog = None
+
+    def _on_connected(self, identity: model.ServerIdentity) -> None:
+        self.statusBar().showMessage(f"Connected to {identity.server} as {identity.user}", 8000)
+        self._show_connection_warnings()
+        dialog = self._connect_dialog
+        if dialog is not None:
+            self._tasks.spawn(
+                self._remember_login(dialog.url_edit.text().strip(), dialog.user_edit.text().strip()),
+                name="remember-login",
+            )
+
+    async def _remember_login(self, url: str, user: str) -> None:
+        settings = self._services.settings
+        settings.last_server, settings.last_user = url, user
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, settings.save)
+        except Exception:
+            log.warning("Could not save the last server and user", exc_info=True)
+
+    def _show_connection_warnings(self) -> None:
+        # e.g. "password not saved: no keyring available" — the session works, the operator must know.
+        warnings = [str(w) for w in getattr(self._services.connection, "warnings", []) or []]
+        if not warnings:
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, "Connected, with a warning", "\n".join(warnings), parent=self
+        )
+        box.setObjectName("connectionWarnings")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def disconnect_server(self) -> None:
+        self._tasks.spawn(self._disconnect(), name="disconnect")
+
+    async def _disconnect(self) -> None:
+        try:
+            await self._services.connection.disconnect()
+        except Exception as exc:
+            log.warning("Disconnect failed", exc_info=True)
+            show_error(
+                self, exc, context="Disconnecting failed; the session may stay open until it times out."
+            )
+
+    # -- notices -----------------------------------------------------------------------------------
+    def show_sweep_result(self, result: Any) -> QMessageBox | None:
+        """After the start-up sweep: tell the operator what a crashed run left behind and what was undone."""
+        found = list(getattr(result, "found", []) or [])
+        undone = list(getattr(result, "undone", []) or [])
+        failed = list(getattr(result, "failed", []) or [])
+        if not found and not undone and not failed:
+            self.statusBar().showMessage("Start-up check: nothing left behind by earlier runs.", 8000)
+            return None
+        left = failed or [item for item in found if item not in undone]
+        lines = [f"• {sweep_item_text(item)}" for item in undone[:15]]
+        text = "An earlier vmrestore run ended before it could clean up."
+        if undone:
+            text += f" {len(undone)} item(s) were undone automatically."
+        if left:
+            text += f" {len(left)} item(s) could not be undone; vmrestore retries at the next start."
+            lines += ["", "Still left:", *(f"• {sweep_item_text(item)}" for item in left[:15])]
+        box = QMessageBox(
+            QMessageBox.Icon.Warning if left else QMessageBox.Icon.Information,
+            "Cleaned up after an earlier run",
+            text,
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
+        box.setObjectName("sweepNotice")
+        box.setInformativeText("\n".join(lines))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
+
+    def show_about(self) -> QMessageBox:
+        box = QMessageBox(self)
+        box.setObjectName("aboutBox")
+        box.setWindowTitle("About vmrestore")
+        box.setIconPixmap(self.windowIcon().pixmap(48, 48))
+        paths = self._services.paths
+        box.setText(f"<b>vmrestore {vmrestore.__version__}</b><br>Restore console for VMware vSphere.")
+        box.setInformativeText(f"Data folder: {paths.home}")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
+
+    # -- UI state and closing ----------------------------------------------------------------------
+    def _restore_ui_state(self) -> None:
+        geometry = self._settings.value("mainWindow/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1180, 720)
+        last = self._settings.value("mainWindow/lastArea", "points")
+        self.show_area(last if last in AREA_KEYS else "points")
+
+    def save_ui_state(self) -> None:
+        self._settings.setValue("mainWindow/geometry", self.saveGeometry())
+        self._settings.setValue("mainWindow/lastArea", self.current_area())
+        self._settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        running = [h for h in self.jobs_model_handles() if h.state in CANCELLABLE]
+        if running and not self._confirmed_quit:
+            event.ignore()
+            self._ask_quit(len(running))
+            return
+        self.save_ui_state()
+        self._tasks.cancel_all()
+        self.jobs_model.close()
+        for unsubscribe in self._unsubscribers:
+            unsubscribe()
+        self._unsubscribers.clear()
+        super().closeEvent(event)
+        self.closed.emit()
+
+    def jobs_model_handles(self) -> list[Any]:
+        return [self.jobs_model.handle(row) for row in range(self.jobs_model.rowCount())]
+
+    def _ask_quit(self, count: int) -> None:
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Jobs are still running",
+            f"{count} job(s) are still running or queued. Quitting cancels them; each job undoes its own "
+            "work "
+            "(the next start also checks for leftovers).\n\nQuit anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.setObjectName("confirmQuit")
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(button: int) -> None:
+            if button == QMessageBox.StandardButton.Yes.value:
+                self._confirmed_quit = True
+                self.close()
+
+        box.finished.connect(answered)
+        box.open()
+
+
+def sweep_item_text(item: Any) -> str:
+    """A journal entry (or ``(entry, reason)``) as one line: what kind of object, on which resource."""
+    if isinstance(item, tuple) and len(item) == 2:
+        return f"{sweep_item_text(item[0])}: {item[1]}"
+    kind, resource = getattr(item, "kind", None), getattr(item, "resource", None)
+    if kind and resource:
+        return f"{str(kind).replace('_', ' ')} on {resource}"
+    return str(item)

@@ -1,0 +1,110 @@
+"""``RetrievePropertiesEx`` posted by us and stream-parsed, on pyVmomi's own connection.
+
+The request travels on a connection taken from the session's pyVmomi stub pool, so it carries the
+session cookie and went through the same pinned/verified TLS handshake as every other call (the pin is
+checked in the handshake of each new pooled connection). Only the *reply* bypasses pyVmomi: a 200 is
+parsed by :mod:`raw`; a SOAP fault (HTTP 500) is handed to pyVmomi's own deserialiser and raised as the
+real ``vmodl.MethodFault``, so ``VsphereSession.call`` re-logs in on ``NotAuthenticated`` and
+``faults.translate`` maps ``NoPermission`` exactly as for any other call.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+from collections.abc import Sequence
+from http.client import HTTPException
+from typing import IO, Any
+from xml.sax.saxutils import escape
+
+from pyVmomi import SoapAdapter, vim, vmodl
+
+from vmrestore.vsphere.properties import container_view
+from vmrestore.vsphere.session import VsphereSession
+from vmrestore.vsphere.snapshots.raw import ParsedPage, RawVm, parse_retrieve_result
+
+log = logging.getLogger(__name__)
+
+_ENVELOPE = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
+    ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>'
+)
+_RESULT_TYPE: Any = vmodl.query.PropertyCollector.RetrieveResult
+
+
+def _stub(session: VsphereSession) -> Any:
+    """The pyVmomi SOAP stub behind the session (its connection pool, cookie and TLS context)."""
+    stub = session.content.propertyCollector._stub
+    return getattr(stub, "soapStub", stub)
+
+
+def retrieve_body(collector: str, view: str, obj_type: str, paths: Sequence[str]) -> str:
+    path_xml = "".join(f"<pathSet>{escape(p)}</pathSet>" for p in paths)
+    return _ENVELOPE.format(body=(
+        f'<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">{escape(collector)}</_this>'
+        f"<specSet><propSet><type>{escape(obj_type)}</type><all>false</all>{path_xml}</propSet>"
+        f'<objectSet><obj type="ContainerView">{escape(view)}</obj><skip>true</skip>'
+        '<selectSet xsi:type="TraversalSpec"><name>view</name><type>ContainerView</type><path>view</path>'
+        "<skip>false</skip></selectSet></objectSet></specSet><options/></RetrievePropertiesEx>"
+    ))
+
+
+def continue_body(collector: str, token: str) -> str:
+    return _ENVELOPE.format(body=(
+        f'<ContinueRetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">'
+        f"{escape(collector)}</_this><token>{escape(token)}</token></ContinueRetrievePropertiesEx>"
+    ))
+
+
+def _post(stub: Any, body: str) -> ParsedPage:
+    headers = {
+        "Cookie": stub.cookie,
+        "SOAPAction": stub.versionId,
+        "Content-Type": "text/xml; charset=utf-8",
+    }
+    compressed = bool(getattr(stub, "_acceptCompressedResponses", False))
+    if compressed:
+        headers["Accept-Encoding"] = "gzip"
+    conn = stub.GetConnection()
+    try:
+        conn.request("POST", stub.path, body.encode("utf-8"), headers)
+        resp = conn.getresponse()
+        stream: IO[bytes] = resp
+        if resp.getheader("Content-Encoding", "identity").lower() == "gzip":
+            stream = gzip.GzipFile(fileobj=resp)
+        if resp.status == 200:
+            page = parse_retrieve_result(stream)
+            resp.read()
+        elif resp.status == 500:
+            data = stream.read()
+            fault = SoapAdapter.SoapResponseDeserializer(stub).Deserialize(io.BytesIO(data), _RESULT_TYPE)
+            stub.ReturnConnection(conn)
+            conn = None
+            raise fault
+        else:
+            raise HTTPException(f"{resp.status} {resp.reason}")
+    except BaseException:
+        if conn is not None:
+            conn.close()
+            stub.DropConnections()
+        raise
+    stub.ReturnConnection(conn)
+    return page
+
+
+def retrieve_vms(session: VsphereSession, paths: Sequence[str], root: Any = None) -> list[RawVm]:
+    """Every VM's ``paths`` in one collector call per page, parsed as it streams in."""
+    def work() -> list[RawVm]:
+        stub = _stub(session)
+        collector = session.content.propertyCollector._moId
+        with container_view(session, [vim.VirtualMachine], root) as view:
+            page = _post(stub, retrieve_body(collector, view._moId, "VirtualMachine", paths))
+            vms = list(page.vms)
+            while page.token:
+                page = _post(stub, continue_body(collector, page.token))
+                vms.extend(page.vms)
+        return vms
+
+    return session.call(work)

@@ -1,0 +1,72 @@
+"""Undo one journaled temporary object; every function is idempotent (already gone = done).
+
+Called by the sweep after a crash, possibly in a new process, with only the journal's ``undo``
+dict: plain moids, names and datastore paths, never secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from vmrestore.errors import NotFound
+from vmrestore.vsphere import disks_hotadd, nas
+from vmrestore.vsphere.properties import retrieve_objects
+from vmrestore.vsphere.refs import ref
+from vmrestore.vsphere.session import VsphereSession
+from vmrestore.vsphere.tasks import wait_for_tasks
+
+log = logging.getLogger(__name__)
+
+
+def detach_disk(session: VsphereSession, undo: Mapping[str, Any]) -> None:
+    """``undo``: ``vm`` (moid), ``file`` (the delta we created)."""
+    disks_hotadd.detach_disk(session, str(undo["vm"]), str(undo["file"]), destroy_delta=True)
+
+
+def unmount_nas(session: VsphereSession, undo: Mapping[str, Any]) -> None:
+    """``undo``: ``host`` (moid), ``name`` (the datastore name we gave the mount)."""
+    try:
+        nas.unmount_nas(session, str(undo["host"]), str(undo["name"]))
+    except NotFound:
+        log.info("host %s is gone; nothing to unmount", undo.get("host"))
+
+
+def unregister_vm(session: VsphereSession, undo: Mapping[str, Any]) -> None:
+    """``undo``: ``vm`` (moid). Powers off, then *unregisters* (never Destroy: that deletes files)."""
+    vm = ref(session, "VirtualMachine", str(undo["vm"]))
+    try:
+        props = retrieve_objects(session, [vm], ["runtime.powerState"])
+    except NotFound:
+        return
+    if not props:
+        return
+    if props[0].props.get("runtime.powerState") == "poweredOn":
+        wait_for_tasks(session, [session.call(vm.PowerOffVM_Task, idempotent=False)])
+    session.call(vm.UnregisterVM, idempotent=False)
+
+
+def _walk(trees: Any) -> Iterator[Any]:
+    for tree in trees or ():
+        yield tree
+        yield from _walk(tree.childSnapshotList)
+
+
+def remove_snapshot(session: VsphereSession, undo: Mapping[str, Any]) -> None:
+    """``undo``: ``vm`` (moid), ``snapshot`` (moid, once known) or ``name`` (set before creation)."""
+    vm = ref(session, "VirtualMachine", str(undo["vm"]))
+    try:
+        props = retrieve_objects(session, [vm], ["snapshot"])
+    except NotFound:
+        return
+    info = props[0].props.get("snapshot") if props else None
+    if info is None:
+        return
+    wanted_moid, wanted_name = undo.get("snapshot"), undo.get("name")
+    for tree in _walk(info.rootSnapshotList):
+        matches = tree.snapshot._moId == wanted_moid if wanted_moid else tree.name == wanted_name
+        if matches:
+            task = session.call(tree.snapshot.RemoveSnapshot_Task, False, True, idempotent=False)
+            wait_for_tasks(session, [task])
+            return
