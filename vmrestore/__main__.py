@@ -6,9 +6,10 @@ import sys
 
 
 def gui_main() -> int:
+    from vmrestore.app.bootstrap import build_services
     from vmrestore.ui.application import run_gui  # Qt is imported only when the GUI starts
 
-    return run_gui()
+    return run_gui(build_services)
 
 
 def main(argv: list[str] | None = None) -> int:

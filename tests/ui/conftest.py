@@ -19,6 +19,11 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from tests.ui.fakes import FakeConnection, FakeServices
+from vmrestore.ui.qtcompat import guard_singleton_refcounts
+
+# As run_gui does first: without it PySide6 6.12.0 on Python 3.11 aborts the test process after a few
+# hundred signal emits ("Fatal Python error: bool_dealloc"); see vmrestore/ui/qtcompat.py.
+guard_singleton_refcounts()
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], Any]]:

@@ -35,8 +35,14 @@ async def test_password_is_masked_and_fields_are_named(qtbot: QtBot, connection:
     dialog = filled(qtbot, connection)
     assert dialog.password_edit.echoMode() == dialog.password_edit.EchoMode.Password
     assert dialog.password_edit.displayText() != "s3cret!"
-    for widget in (dialog.url_edit, dialog.user_edit, dialog.password_edit, dialog.save_check,
-                   dialog.connect_button, dialog.cancel_button):
+    for widget in (
+        dialog.url_edit,
+        dialog.user_edit,
+        dialog.password_edit,
+        dialog.save_check,
+        dialog.connect_button,
+        dialog.cancel_button,
+    ):
         assert widget.accessibleName()
 
 
@@ -49,9 +55,7 @@ async def test_connect_success_passes_the_fields(qtbot: QtBot, connection: FakeC
     assert dialog.identity == IDENTITY
 
 
-async def test_untrusted_certificate_prompt_then_trust_and_reconnect(
-    qtbot: QtBot, connection: FakeConnection
-) -> None:
+async def test_untrusted_certificate_prompt_then_trust_and_reconnect(qtbot: QtBot, connection: FakeConnection) -> None:
     connection.outcomes = [errors.CertificateUntrusted("vc01.corp.example", THUMBPRINT), IDENTITY]
     dialog = filled(qtbot, connection)
     dialog.connect_button.click()

@@ -253,7 +253,7 @@ async def test_notifier_only_for_jobs_longer_than_ten_seconds(qtbot: QtBot) -> N
     assert seen[-1] == ("Failed: Cleanup", "datastore1 has 2 GB free, 40 GB needed")
 
 
-def test_model_index_of_invalid_parent_is_empty(qtbot: QtBot) -> None:
+async def test_model_index_of_invalid_parent_is_empty(qtbot: QtBot) -> None:
     class Scheduler:
         def jobs(self) -> list[FakeHandle]:
             return [FakeHandle()]

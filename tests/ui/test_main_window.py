@@ -142,9 +142,7 @@ async def test_connect_action_opens_one_dialog_prefilled(
     assert window.connection_status.server_label.text().startswith("vc01.corp.example")
 
 
-async def test_sweep_notice_lists_what_was_undone(
-    qtbot: QtBot, services: FakeServices, ui_settings: QSettings
-) -> None:
+async def test_sweep_notice_lists_what_was_undone(qtbot: QtBot, services: FakeServices, ui_settings: QSettings) -> None:
     window = await make_window(qtbot, services, ui_settings)
     assert window.show_sweep_result(SweepOutcome()) is None
 

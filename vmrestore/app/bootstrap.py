@@ -13,11 +13,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from vmrestore.app.catalog_service import CatalogService
 from vmrestore.app.connection import ConnectionService
 from vmrestore.app.paths import AppPaths, machine_policy_file, resolve_paths
 from vmrestore.app.secrets import KeyringSecretStore, SecretStore
 from vmrestore.app.settings import AppSettings, load_settings
 from vmrestore.app.undo import build_undo_handlers
+from vmrestore.catalog import open_store
 from vmrestore.engine import policy
 from vmrestore.engine.audit import AuditLog
 from vmrestore.engine.jobs import Scheduler
@@ -45,6 +47,7 @@ class AppServices:
     audit: AuditLog
     connection: ConnectionService
     secrets: SecretStore
+    catalog: CatalogService
     extras: dict[str, Any] = field(default_factory=dict)
 
     # -- policy and audit ------------------------------------------------------------------------
@@ -99,6 +102,7 @@ class AppServices:
     def close(self) -> None:
         self.connection.close_blocking()
         self.owner.close()
+        self.catalog.store.close()
         self.state.close()
 
 
@@ -115,5 +119,7 @@ def build_services(home: str | None = None, *, secrets: SecretStore | None = Non
     scheduler = Scheduler(state, journal, RESOURCE_LIMITS,
                           sweeper=Sweeper(journal, build_undo_handlers(connection)))
     audit = AuditLog(paths.audit_log, head_store=state)
+    catalog = CatalogService(open_store(paths.catalog), paths.catalog)
     return AppServices(paths=paths, settings=settings, state=state, owner=owner, journal=journal,
-                       scheduler=scheduler, audit=audit, connection=connection, secrets=secret_store)
+                       scheduler=scheduler, audit=audit, connection=connection, secrets=secret_store,
+                       catalog=catalog)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import vmrestore.vsphere.undo_ops as undo_ops
 from vmrestore.app.connection import ConnectionService
 from vmrestore.engine.journal import JournalEntry
-from vmrestore.vsphere import undo_ops
 
 # Journal kinds: one per kind of temporary vSphere object vmrestore creates.
 SNAPSHOT_CREATED = "vsphere.snapshot_created"

@@ -23,6 +23,7 @@ import vmrestore
 from .errors import describe
 from .main_window import MainWindow
 from .ports import ServicesLike
+from .qtcompat import guard_singleton_refcounts
 from .tasks import ask
 from .theme import apply_theme
 
@@ -43,6 +44,7 @@ def run_gui(
     ``on_ready`` (for scripts/screenshot.py and smoke tests) is awaited once the window is shown and the
     start-up sweep has run; closing the window from it ends the app as a user would.
     """
+    guard_singleton_refcounts()  # before the first signal: see qtcompat (PySide6 6.12.0 on Python 3.11)
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication(list(argv) if argv is not None else sys.argv)
     app.setApplicationName("vmrestore")

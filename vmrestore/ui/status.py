@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QWidget
 
 from vmrestore import model
 
@@ -34,10 +34,19 @@ class ConnectionStatus(QWidget):
         self.cert_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
+        self._cert_separator = self._separator()
         layout.addWidget(self.server_label)
+        layout.addWidget(self._separator())
         layout.addWidget(self.role_label)
+        layout.addWidget(self._cert_separator)
         layout.addWidget(self.cert_label)
         self.set_identity(None)
+
+    def _separator(self) -> QFrame:
+        line = QFrame(self)
+        line.setFrameShape(QFrame.Shape.VLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        return line
 
     def set_role(self, role: model.Role) -> None:
         self._role = role
@@ -53,6 +62,7 @@ class ConnectionStatus(QWidget):
             self.cert_label.setText("")
             self.cert_label.setToolTip("")
             self.cert_label.setVisible(False)
+            self._cert_separator.setVisible(False)
         else:
             self.server_label.setText(f"{identity.server} — {identity.user}")
             self.server_label.setToolTip(f"vSphere API {identity.api_version}")
@@ -61,6 +71,7 @@ class ConnectionStatus(QWidget):
             self.cert_label.setToolTip(f"SHA-256 thumbprint:\n{identity.thumbprint}")
             self.cert_label.setStyleSheet("color: #d32f2f; font-weight: bold;" if state == "insecure" else "")
             self.cert_label.setVisible(True)
+            self._cert_separator.setVisible(True)
         self.server_label.setAccessibleName(f"Connection: {self.server_label.text()}")
         self.cert_label.setAccessibleName(f"Certificate: {self.cert_label.text() or 'none'}")
         self.setAccessibleName(self.summary())

@@ -15,7 +15,7 @@ import io
 import logging
 from collections.abc import Sequence
 from http.client import HTTPException
-from typing import IO, Any
+from typing import Any
 from xml.sax.saxutils import escape
 
 from pyVmomi import SoapAdapter, vim, vmodl
@@ -32,6 +32,7 @@ _ENVELOPE = (
     ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>'
 )
 _RESULT_TYPE: Any = vmodl.query.PropertyCollector.RetrieveResult
+_Deserializer: Any = SoapAdapter.SoapResponseDeserializer
 
 
 def _stub(session: VsphereSession) -> Any:
@@ -71,7 +72,7 @@ def _post(stub: Any, body: str) -> ParsedPage:
     try:
         conn.request("POST", stub.path, body.encode("utf-8"), headers)
         resp = conn.getresponse()
-        stream: IO[bytes] = resp
+        stream: Any = resp
         if resp.getheader("Content-Encoding", "identity").lower() == "gzip":
             stream = gzip.GzipFile(fileobj=resp)
         if resp.status == 200:
@@ -79,7 +80,7 @@ def _post(stub: Any, body: str) -> ParsedPage:
             resp.read()
         elif resp.status == 500:
             data = stream.read()
-            fault = SoapAdapter.SoapResponseDeserializer(stub).Deserialize(io.BytesIO(data), _RESULT_TYPE)
+            fault = _Deserializer(stub).Deserialize(io.BytesIO(data), _RESULT_TYPE)
             stub.ReturnConnection(conn)
             conn = None
             raise fault

@@ -83,8 +83,8 @@ def build_vm(vm: RawVm) -> VmSnapshotState:
     # disk key → last unit of that disk's chain when the snapshot was taken → snapshot moref
     owner_of_tail: dict[tuple[int, Unit], str] = {}
     all_chains: list[tuple[int, tuple[Unit, ...]]] = list(_chains(vm.disks, vm).items())
-    for moref, sl in layouts.items():
-        for disk_key, chain in _chains(sl.disks, vm).items():
+    for moref, layout in layouts.items():
+        for disk_key, chain in _chains(layout.disks, vm).items():
             owner_of_tail[(disk_key, chain[-1])] = moref
             all_chains.append((disk_key, chain))
 

@@ -48,6 +48,7 @@ HOST_PATHS = ("name", "runtime.inMaintenanceMode")
 ORPHAN_PATTERNS = ("*-0000*.vmdk", "*-delta.vmdk", "*-sesparse.vmdk", "*.vmsn", "*.vmem")
 
 Progress = Callable[[str], None]
+_Browser: Any = vim.host.DatastoreBrowser
 
 
 def scan(
@@ -124,9 +125,9 @@ def _orphans(
     referenced: set[str] = set()
     for vm in vms:
         referenced |= referenced_paths(vm)
-    spec = vim.host.DatastoreBrowser.SearchSpec(
+    spec = _Browser.SearchSpec(
         matchPattern=list(ORPHAN_PATTERNS),
-        details=vim.host.DatastoreBrowser.FileInfo.Details(fileSize=True, modification=True, fileType=True),
+        details=_Browser.FileInfo.Details(fileSize=True, modification=True, fileType=True),
     )
     tasks: list[tuple[DatastoreState, Any]] = []
     warnings: list[str] = []

@@ -1,0 +1,127 @@
+"""Indexing restore points: discover them, read their disks, store every guest file in the catalog.
+
+The heavy part (parsing a VMDK and walking a guest file system) runs in a worker *process* through
+``ctx.run_in_process``: in a thread it would hold the GIL and freeze the window (TESTING.md). The worker
+opens the catalog itself and writes one volume per transaction, so a cancel or a crash loses at most
+the volume in progress, and running the job again resumes where it stopped (indexed volumes are
+skipped by the store).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vmrestore.catalog import open_store
+from vmrestore.catalog.layout import discover
+from vmrestore.catalog.store import CatalogStore, Repository
+from vmrestore.disks.filesystems import open_filesystem
+from vmrestore.disks.image import open_vmdk
+from vmrestore.disks.volumes import list_volumes
+from vmrestore.engine.jobcontext import JobContext
+from vmrestore.errors import VmrestoreError
+from vmrestore.model import DiskInfo, RestorePoint, VolumeInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DiskIndexResult:
+    volumes: tuple[VolumeInfo, ...]
+    files: int
+    errors: tuple[str, ...]
+
+
+def index_disk(catalog: str, point_id: str, vmdk_path: str, disk_key: str) -> DiskIndexResult:
+    """Worker-process entry point: index every readable volume of one disk of one restore point."""
+    store = open_store(catalog)
+    errors: list[str] = []
+    files = 0
+    try:
+        with open_vmdk(vmdk_path) as disk:
+            volumes = tuple(list_volumes(disk, what=vmdk_path))
+            for volume in volumes:
+                if not volume.readable:
+                    errors.append(f"{point_id} {disk_key} volume {volume.index}: {volume.reason}")
+                    continue
+                if store.is_indexed(point_id, disk_key, volume.index):
+                    continue
+                try:
+                    fs = open_filesystem(disk, volume.index, what=vmdk_path)
+                    stats = store.index_volume(point_id, disk_key, volume.index, fs.walk("/"))
+                    files += stats.entries
+                except VmrestoreError as exc:
+                    errors.append(f"{point_id} {disk_key} volume {volume.index}: {exc}")
+        return DiskIndexResult(volumes=volumes, files=files, errors=tuple(errors))
+    finally:
+        store.close()
+
+
+@dataclass
+class IndexReport:
+    points_added: int = 0
+    files_indexed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class IndexRepositoryJob:
+    """Find new restore points in one or all repositories and index their guest files."""
+
+    kind = "index"
+
+    def __init__(self, store: CatalogStore, catalog: str, repos: list[Repository]) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._repos = repos
+        names = ", ".join(r.name for r in repos) or "no repository"
+        self.title = f"Index {names}"
+        self.resource_keys: tuple[str, ...] = tuple(f"repo:{r.name}" for r in repos)
+
+    async def run(self, ctx: JobContext) -> IndexReport:
+        report = IndexReport()
+        points: list[RestorePoint] = []
+        for repo in self._repos:
+            ctx.progress(None, f"Looking for restore points in {repo.path}")
+            try:
+                found = await ctx.run_blocking(discover, repo.path, repo.name)
+            except OSError as exc:
+                report.errors.append(f"repository {repo.name}: cannot read {repo.path}: {exc}")
+                continue
+            report.points_added += await ctx.run_blocking(self._store.upsert_points, found)
+            points.extend(found)
+        # Oldest first: consecutive points of a VM share most files, and the store extends the
+        # previous point's rows instead of writing them again.
+        todo = sorted((p for p in points if p.browsable), key=lambda p: (p.vm, p.created))
+        disks_total = sum(len(p.disks) for p in todo) or 1
+        done = 0
+        for point in todo:
+            new_disks: list[DiskInfo] = []
+            for number, disk in enumerate(point.disks):
+                ctx.check_cancelled()
+                ctx.progress(done / disks_total, f"{point.vm} {point.created:%Y-%m-%d %H:%M}: disk {number}")
+                done += 1
+                if disk.error:
+                    report.errors.append(f"{point.id} disk{number}: {disk.error}")
+                    new_disks.append(disk)
+                    continue
+                vmdk = str(Path(point.path) / disk.file)
+                try:
+                    result: DiskIndexResult = await ctx.run_in_process(
+                        index_disk, self._catalog, point.id, vmdk, f"disk{number}")
+                except VmrestoreError as exc:
+                    report.errors.append(f"{point.id} disk{number}: {exc}")
+                    new_disks.append(dataclasses.replace(disk, error=str(exc)))
+                    continue
+                report.files_indexed += result.files
+                report.errors.extend(result.errors)
+                new_disks.append(dataclasses.replace(disk, volumes=result.volumes))
+            await ctx.run_blocking(self._store.upsert_points, [dataclasses.replace(point, disks=tuple(new_disks))])
+        ctx.progress(1.0, f"{report.files_indexed} files indexed, {len(report.errors)} problems")
+        return report
+
+
+def report_json(report: IndexReport) -> dict[str, Any]:
+    return {"points_added": report.points_added, "files_indexed": report.files_indexed, "errors": report.errors}

@@ -1,0 +1,153 @@
+"""``repo``, ``catalog``, ``points`` and ``files``: the restore-point catalog from the command line."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from vmrestore.app.catalog_index import IndexRepositoryJob, report_json
+from vmrestore.cli.context import CliContext
+from vmrestore.cli.jobrun import run_job
+from vmrestore.cli.output import emit_table, note
+from vmrestore.model import Action, RestorePoint
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    repo = sub.add_parser("repo", help="backup repositories").add_subparsers(dest="verb", metavar="VERB")
+    p = repo.add_parser("add", parents=[common], help="register a backup repository")
+    p.add_argument("name")
+    p.add_argument("path", help="local or UNC path as this computer sees it")
+    p.add_argument("--nfs", help="HOST:/EXPORT as the ESXi hosts see it")
+    p.set_defaults(func=repo_add)
+    p = repo.add_parser("list", parents=[common], help="registered repositories")
+    p.set_defaults(func=repo_list)
+
+    catalog = sub.add_parser("catalog", help="the file index").add_subparsers(dest="verb", metavar="VERB")
+    p = catalog.add_parser("index", parents=[common], help="find new restore points and index their files")
+    p.add_argument("--repo", help="only this repository")
+    p.set_defaults(func=catalog_index)
+
+    points = sub.add_parser("points", help="restore points").add_subparsers(dest="verb", metavar="VERB")
+    p = points.add_parser("list", parents=[common], help="restore points, newest first")
+    p.add_argument("--vm")
+    p.add_argument("--repo")
+    p.set_defaults(func=points_list)
+
+    files = sub.add_parser("files", help="guest files in restore points").add_subparsers(dest="verb", metavar="VERB")
+    p = files.add_parser("ls", parents=[common], help="list a folder, e.g. /disk0/vol1/Users")
+    p.add_argument("point")
+    p.add_argument("path", nargs="?", default="/")
+    p.set_defaults(func=files_ls)
+    p = files.add_parser("search", parents=[common], help="substring or glob over every indexed point")
+    p.add_argument("pattern")
+    p.add_argument("--vm")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(func=files_search)
+    p = files.add_parser("versions", parents=[common], help="one path across the VM's restore points")
+    p.add_argument("point")
+    p.add_argument("path")
+    p.set_defaults(func=files_versions)
+    p = files.add_parser("extract", parents=[common], help="copy files out to this computer")
+    p.add_argument("point")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--to", required=True, dest="target")
+    p.add_argument("--conflict", choices=["keep_both", "overwrite", "skip"], default="keep_both")
+    p.set_defaults(func=files_extract)
+
+
+def repo_add(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
+    services = ctx.services
+    services.require(Action.REPO_ADD)
+    with services.audited(Action.REPO_ADD, args.name, path=args.path, nfs=args.nfs):
+        repo = services.catalog.add_repository(args.name, args.path, args.nfs)
+    if not args.json:
+        note(f"Repository {repo.name} added: {repo.path}")
+    return {"name": repo.name, "path": repo.path, "nfs": repo.nfs}
+
+
+def repo_list(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows = [{"name": i.repo.name, "path": i.repo.path, "nfs": i.repo.nfs, "points": i.points}
+            for i in ctx.services.catalog.repositories()]
+    if not args.json:
+        emit_table(rows, ["name", "path", "nfs", "points"])
+    return rows
+
+
+def catalog_index(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
+    catalog = ctx.services.catalog
+    repos = [catalog.repository(args.repo)] if args.repo else [i.repo for i in catalog.repositories()]
+    job = IndexRepositoryJob(catalog.store, catalog.location, repos)
+    report = report_json(run_job(ctx.services, job, quiet=args.json))
+    if not args.json:
+        note(f"{report['points_added']} new restore points, {report['files_indexed']} files indexed")
+        for error in report["errors"]:
+            note(f"  problem: {error}")
+    return report
+
+
+def _point_json(p: RestorePoint) -> dict[str, Any]:
+    return {
+        "id": p.id, "vm": p.vm, "created": p.created, "repo": p.repo, "path": p.path, "status": p.status,
+        "browsable": p.browsable, "size": p.size,
+        "disks": [{"file": d.file, "capacity": d.capacity, "format": d.format, "error": d.error,
+                   "volumes": [{"index": v.index, "fs": v.fs, "label": v.label, "size": v.size,
+                                "readable": v.readable, "reason": v.reason} for v in d.volumes]}
+                  for d in p.disks],
+    }
+
+
+def points_list(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows = [_point_json(p) for p in ctx.services.catalog.points(vm=args.vm, repo=args.repo)]
+    if not args.json:
+        emit_table(rows, ["id", "vm", "created", "status", "size"])
+    return rows
+
+
+def files_ls(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
+    base = args.path.rstrip("/")
+    entries = ctx.services.catalog.list_dir(args.point, args.path)
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        full = e.path if e.path.startswith("/disk") else f"{base}{e.path if e.path.startswith('/') else '/' + e.path}"
+        rows.append({"path": full, "name": e.name, "type": e.type, "size": e.size, "mtime": e.mtime})
+    if not args.json:
+        emit_table(rows, ["type", "size", "mtime", "name"])
+    return rows
+
+
+def files_search(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows = [{"point": h.point_id, "vm": h.vm, "created": h.created,
+             "path": f"/{h.disk_key}/vol{h.volume_index}{h.path}", "size": h.size, "mtime": h.mtime,
+             "type": h.type, "first_seen": h.first_seen, "last_seen": h.last_seen}
+            for h in ctx.services.catalog.search(args.pattern, vm=args.vm, limit=args.limit)]
+    if not args.json:
+        emit_table(rows, ["vm", "created", "path", "size", "mtime"])
+    return rows
+
+
+def files_versions(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows = [{"point": v.point_id, "created": v.created, "size": v.size, "mtime": v.mtime, "changed": v.changed,
+             "type": v.type}
+            for v in ctx.services.catalog.versions(args.point, args.path)]
+    if not args.json:
+        emit_table(rows, ["point", "created", "size", "mtime", "changed"])
+    return rows
+
+
+def files_extract(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
+    services = ctx.services
+    services.require(Action.EXTRACT)
+    with services.audited(Action.EXTRACT, f"{args.point}:{','.join(args.paths)}", to=args.target) as detail:
+        result = services.catalog.extract(args.point, args.paths, args.target, args.conflict)
+        detail.update(files=result.files, bytes=result.bytes, renamed=len(result.renamed))
+    out: dict[str, Any] = {"files": result.files, "bytes": result.bytes,
+           "renamed": [{"from": a, "to": b} for a, b in result.renamed],
+           "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped]}
+    if not args.json:
+        note(f"{result.files} files, {result.bytes} bytes extracted to {args.target}")
+        for r in out["renamed"]:
+            note(f"  renamed {r['from']} -> {r['to']}")
+        for s in out["skipped"]:
+            note(f"  skipped {s['path']}: {s['reason']}")
+    return out

@@ -1,0 +1,47 @@
+"""Running an engine job from the command line: progress to stderr, Ctrl+C cancels the job cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from vmrestore.app.bootstrap import AppServices
+from vmrestore.engine.jobcontext import Job, JobHandle
+from vmrestore.errors import Cancelled
+from vmrestore.model import JobState
+
+
+def run_job(services: AppServices, job: Job, *, quiet: bool = False) -> Any:
+    """Submit ``job``, wait for it, return its result or raise its error."""
+
+    async def main() -> JobHandle:
+        handle = services.scheduler.submit(job)
+        last = [""]
+
+        def show(h: JobHandle) -> None:
+            text = h.progress.text
+            if not quiet and text != last[0]:
+                last[0] = text
+                pct = f"{h.progress.fraction * 100:5.1f}% " if h.progress.fraction is not None else ""
+                print(f"  {pct}{text}", file=sys.stderr, flush=True)
+
+        handle.add_listener(show)
+        try:
+            await handle.wait()
+        except asyncio.CancelledError:
+            handle.cancel()
+            await handle.wait()
+        finally:
+            await services.scheduler.shutdown()
+        return handle
+
+    try:
+        handle = asyncio.run(main())
+    except KeyboardInterrupt as exc:
+        raise Cancelled("Cancelled by Ctrl+C") from exc
+    if handle.state is JobState.DONE:
+        return handle.result
+    if handle.error is not None:
+        raise handle.error
+    raise Cancelled(f"{job.title} was cancelled")
