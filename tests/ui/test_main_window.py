@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QAbstractItemView, QLabel, QMessageBox
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QApplication,
+    QLabel,
+    QMessageBox,
+    QScrollBar,
+    QWidget,
+)
 from pytestqt.qtbot import QtBot
 
 from tests.ui.conftest import until
@@ -154,3 +162,31 @@ async def test_sweep_notice_lists_what_was_undone(qtbot: QtBot, services: FakeSe
     assert "1 item(s) were undone" in box.text()
     assert "mount disk on vm-42" in box.informativeText()
     box.close()
+
+
+async def test_every_focusable_control_has_a_name_and_tab_reaches_the_page(
+    qtbot: QtBot, services: FakeServices, ui_settings: QSettings
+) -> None:
+    window = await make_window(qtbot, services, ui_settings)
+    for key in AREA_KEYS:
+        window.show_area(key)
+        focusable = [
+            w
+            for w in window.findChildren(QWidget)
+            if w.isVisible() and w.focusPolicy() & Qt.FocusPolicy.TabFocus and not isinstance(w, QScrollBar)
+        ]
+        assert focusable
+        unnamed = [
+            w
+            for w in focusable
+            if not w.accessibleName()
+            and not (isinstance(w, QAbstractButton) and w.text())
+            and w.parent() is not None
+            and not isinstance(w.parent(), QAbstractItemView)
+        ]
+        assert unnamed == [], [(type(w).__name__, w.objectName()) for w in unnamed]
+    window.show_area("jobs")
+    window.nav.setFocus()
+    assert window.nav.hasFocus()
+    window.focusNextChild()
+    assert window.jobs_view.isAncestorOf(QApplication.focusWidget())

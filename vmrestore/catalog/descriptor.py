@@ -73,7 +73,13 @@ class Descriptor:
         return self.parent_cid.lower() != NO_PARENT
 
     def extent_paths(self) -> list[Path]:
-        """Extent files, resolved next to the descriptor (VMware always writes them relative)."""
+        """Extent files, resolved next to the descriptor (VMware always writes them relative).
+
+        An embedded descriptor (monolithicSparse, streamOptimized) describes its own file: its one
+        extent *is* that file, whatever name the extent line kept from before a rename or copy.
+        """
+        if self.embedded and len(self.extents) == 1:
+            return [Path(self.path)]
         base = Path(self.path).parent
         return [base / e.file for e in self.extents if e.file]
 

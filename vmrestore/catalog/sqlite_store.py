@@ -331,7 +331,21 @@ class SqliteCatalogStore:
         since_us, until_us = to_us(since), to_us(until)
         lo = since_us // 1_000_000 if since_us is not None else _FAR_PAST
         hi = -(-until_us // 1_000_000) if until_us is not None else _FAR_FUTURE
+        conn = self._conn()
+        # Resolve the VM and date filters to lineages first: when nothing can match (unknown VM, no
+        # point in the range) we answer at once instead of walking every name match to find out.
+        lineages = [
+            r[0]
+            for r in conn.execute(
+                "SELECT l.id FROM lineages l WHERE (:vm IS NULL OR l.vm = :vm) AND EXISTS (SELECT 1 FROM "
+                "indexed_volumes iv WHERE iv.lineage_id = l.id AND iv.seq BETWEEN :lo AND :hi)",
+                {"vm": vm, "lo": lo, "hi": hi},
+            )
+        ]
+        if not lineages:
+            return []
         name_test = "n.lname GLOB :needle" if pat.is_glob else "instr(n.lname, :needle) > 0"
+        name_test += f" AND v.lineage_id IN ({','.join(str(int(x)) for x in lineages)})"
         if pat.trigram_terms:
             names_src = (
                 "(SELECT rowid AS id FROM names_fts WHERE names_fts MATCH :fts) m "
@@ -367,7 +381,6 @@ class SqliteCatalogStore:
             "hi": hi,
             "limit": limit,
         }
-        conn = self._conn()
         rows = conn.execute(sql, params).fetchall()
         seq_created = {}
         for r in rows:

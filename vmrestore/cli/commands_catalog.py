@@ -11,6 +11,7 @@ from vmrestore.cli.jobrun import run_job
 from vmrestore.cli.output import emit_table, note
 from vmrestore.model import Action, RestorePoint
 
+
 def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QStyle, QSystemTrayIcon
 
 import vmrestore
 
-from .errors import describe
+from .errors import describe, show_error
 from .main_window import MainWindow
 from .ports import ServicesLike
 from .qtcompat import guard_singleton_refcounts
@@ -51,8 +51,13 @@ def run_gui(
     app.setOrganizationName("vmrestore")
     app.setApplicationVersion(vmrestore.__version__)
     app.setApplicationDisplayName("vmrestore")
-    app.setQuitOnLastWindowClosed(False)  # the loop ends when main() returns, after services.aclose()
     apply_theme(app)
+    return run_app(app, services_factory, on_ready=on_ready)
+
+
+def run_app(app: QApplication, services_factory: ServicesFactory, *, on_ready: ReadyHook | None = None) -> int:
+    """Run the app on an existing QApplication (``run_gui`` creates it; tests pass pytest-qt's)."""
+    app.setQuitOnLastWindowClosed(False)  # the loop ends when _main() returns, after services.aclose()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:
@@ -96,8 +101,6 @@ async def _run_window(app: QApplication, services: ServicesLike, on_ready: Ready
         result = await services.sweep()
     except Exception as exc:
         log.exception("The start-up sweep failed")
-        from .errors import show_error
-
         show_error(window, exc, context="The start-up check for leftovers of earlier runs failed.")
     else:
         window.show_sweep_result(result)

@@ -35,7 +35,6 @@ class AuditView(QWidget):
         self.model = AuditModel(self)
         self._proxy = AuditSortProxy(self)
         self._proxy.setSourceModel(self.model)
-        self._loaded_once = False
 
         title = QLabel("<h2>Audit log</h2>", self)
         hint = QLabel(
@@ -101,10 +100,9 @@ class AuditView(QWidget):
         self.setTabOrder(self.verify_button, self.table)
 
     def showEvent(self, event: QShowEvent) -> None:
+        # Reload each time the page is shown: other actions append entries meanwhile.
         super().showEvent(event)
-        if not self._loaded_once:
-            self._loaded_once = True
-            self.refresh()
+        self.refresh()
 
     def refresh(self) -> None:
         self._tasks.spawn(self.load(), name="audit-load")
@@ -123,7 +121,10 @@ class AuditView(QWidget):
         finally:
             self.refresh_button.setEnabled(True)
         self.model.set_entries(list(entries))
-        self.status.setText(f"{self.model.total()} entries.")
+        total = self.model.total()
+        self.status.setText(
+            f"{total} entries." if total else "No entries yet: connecting, restores and clean-ups appear here."
+        )
 
     async def run_verify(self) -> None:
         self.verify_button.setEnabled(False)

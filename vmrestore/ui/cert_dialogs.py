@@ -72,9 +72,7 @@ class ThumbprintPrompt(QDialog):
             "<li>ask your vCenter administrator to read it to you from the vCenter appliance "
             "(VAMI, or <code>openssl x509 -noout -fingerprint -sha256</code> on the machine "
             "certificate), or</li>"
-            "<li>open <code>https://"
-            + _html(_host(server))
-            + "</code> in a browser on a trusted network and "
+            "<li>open <code>https://" + _html(_host(server)) + "</code> in a browser on a trusted network and "
             "view the certificate's SHA-256 fingerprint.</li></ul>"
             "If it matches, vmrestore remembers (pins) it and warns loudly if it ever changes.",
             self,

@@ -56,9 +56,7 @@ class ConnectDialog(QDialog):
         self.setAccessibleName("Connect to vCenter")
         self.setMinimumWidth(480)
 
-        intro = QLabel(
-            "Sign in to the vCenter Server (or ESXi host) that runs the VMs you want to restore.", self
-        )
+        intro = QLabel("Sign in to the vCenter Server (or ESXi host) that runs the VMs you want to restore.", self)
         intro.setWordWrap(True)
 
         self.url_edit = QLineEdit(url or "", self)

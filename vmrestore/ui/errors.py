@@ -31,14 +31,12 @@ def describe(error: BaseException) -> ErrorText:
             what = f"the privilege “{privilege}”{where}" if privilege else f"a privilege{where}"
             return ErrorText(
                 "Permission denied by vCenter",
-                f"Your vCenter account lacks {what}. "
-                "Ask your vCenter administrator to grant it, then try again.",
+                f"Your vCenter account lacks {what}. Ask your vCenter administrator to grant it, then try again.",
             )
         case errors.RoleDenied(role=role, action=action):
             return ErrorText(
                 "Not allowed for your role",
-                f"The {role} role may not {_words(action)}. "
-                "Ask a vmrestore admin to do it or to change your role.",
+                f"The {role} role may not {_words(action)}. Ask a vmrestore admin to do it or to change your role.",
             )
         case errors.CertificateChanged(server=server, pinned=pinned, presented=presented):
             return ErrorText(
@@ -68,9 +66,7 @@ def describe(error: BaseException) -> ErrorText:
         case errors.TaskFailed():
             return ErrorText("vSphere task failed", str(error) or "The vSphere task ended in an error.")
         case errors.Cancelled():
-            return ErrorText(
-                "Cancelled", str(error) or "The operation was cancelled.", QMessageBox.Icon.Information
-            )
+            return ErrorText("Cancelled", str(error) or "The operation was cancelled.", QMessageBox.Icon.Information)
         case errors.CorruptImage():
             return ErrorText("Disk image unreadable", str(error) or "The disk image could not be read.")
         case errors.InvalidInput():

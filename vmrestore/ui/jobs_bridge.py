@@ -36,9 +36,7 @@ class JobBridge(QObject):
     cancelled = Signal()
     updated = Signal()
 
-    def __init__(
-        self, handle: JobHandleLike, parent: QObject | None = None, *, interval_ms: int = 100
-    ) -> None:
+    def __init__(self, handle: JobHandleLike, parent: QObject | None = None, *, interval_ms: int = 100) -> None:
         super().__init__(parent)
         self._handle = handle
         self._interval = interval_ms / 1000.0

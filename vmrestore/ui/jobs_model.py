@@ -118,9 +118,7 @@ class JobsModel(QAbstractTableModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.HEADERS)
 
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         horizontal = orientation == Qt.Orientation.Horizontal
         if horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(self.HEADERS):
             return self.HEADERS[section]
@@ -189,7 +187,9 @@ def progress_text(handle: JobHandleLike) -> str:
     fraction = handle.progress.fraction if handle.progress else None
     if handle.state is model.JobState.DONE:
         return "100 %"
-    if handle.state in TERMINAL or fraction is None:
+    if handle.state in TERMINAL:
+        return f"stopped at {round(fraction * 100)} %" if fraction is not None else ""
+    if fraction is None:
         return handle.progress.text if handle.progress else ""
     percent = f"{round(fraction * 100)} %"
     return f"{percent} — {handle.progress.text}" if handle.progress.text else percent

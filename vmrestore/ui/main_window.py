@@ -212,9 +212,7 @@ class MainWindow(QMainWindow):
             self._connect_dialog.activateWindow()
             return self._connect_dialog
         settings = self._services.settings
-        dialog = ConnectDialog(
-            self._services.connection, self, url=settings.last_server, username=settings.last_user
-        )
+        dialog = ConnectDialog(self._services.connection, self, url=settings.last_server, username=settings.last_user)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.connected.connect(self._on_connected)
         dialog.finished.connect(self._connect_dialog_closed)
@@ -248,9 +246,7 @@ class MainWindow(QMainWindow):
         warnings = [str(w) for w in getattr(self._services.connection, "warnings", []) or []]
         if not warnings:
             return
-        box = QMessageBox(
-            QMessageBox.Icon.Warning, "Connected, with a warning", "\n".join(warnings), parent=self
-        )
+        box = QMessageBox(QMessageBox.Icon.Warning, "Connected, with a warning", "\n".join(warnings), parent=self)
         box.setObjectName("connectionWarnings")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
@@ -263,9 +259,7 @@ class MainWindow(QMainWindow):
             await self._services.connection.disconnect()
         except Exception as exc:
             log.warning("Disconnect failed", exc_info=True)
-            show_error(
-                self, exc, context="Disconnecting failed; the session may stay open until it times out."
-            )
+            show_error(self, exc, context="Disconnecting failed; the session may stay open until it times out.")
 
     # -- notices -----------------------------------------------------------------------------------
     def show_sweep_result(self, result: Any) -> QMessageBox | None:
@@ -276,7 +270,8 @@ class MainWindow(QMainWindow):
         if not found and not undone and not failed:
             self.statusBar().showMessage("Start-up check: nothing left behind by earlier runs.", 8000)
             return None
-        left = failed or [item for item in found if item not in undone]
+        # SweepResult names what could not be undone; without that field, what was found but not undone.
+        left = failed if hasattr(result, "failed") else [item for item in found if item not in undone]
         lines = [f"• {sweep_item_text(item)}" for item in undone[:15]]
         text = "An earlier vmrestore run ended before it could clean up."
         if undone:

@@ -1,0 +1,112 @@
+"""The catalog from the command line, end to end, on a repository of real disk images.
+
+``vmrestore repo add`` → ``catalog index`` → ``points list`` → ``files ls/search/versions/extract``,
+each as its own process with ``--json``, the way an admin scripts it; bytes and names are compared
+with what the disk bench put into the images.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.bench.disk_fixtures import BackupRepo
+
+
+def _cli(home: Path, *args: str, expect: int = 0) -> Any:
+    env = {**os.environ, "VMRESTORE_HOME": str(home), "PYTHONPATH": os.getcwd(),
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    env.pop("VMRESTORE_CATALOG", None)
+    out = subprocess.run([sys.executable, "-m", "vmrestore", *args, "--json"], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == expect, f"{args}: exit {out.returncode}\n{out.stderr}"
+    return json.loads(out.stdout)
+
+
+@pytest.fixture
+def indexed(backup_repo: BackupRepo, tmp_path: Path) -> tuple[Path, BackupRepo]:
+    home = tmp_path / "home"
+    added = _cli(home, "repo", "add", "main", str(backup_repo.root), "--nfs", "nas01:/backups")
+    assert added == {"name": "main", "path": str(backup_repo.root.resolve()), "nfs": "nas01:/backups"}
+    report = _cli(home, "catalog", "index")
+    assert report["points_added"] == 5
+    assert report["errors"] == []
+    assert report["files_indexed"] > 0
+    return home, backup_repo
+
+
+def test_points_list_newest_first_with_disks_and_volumes(indexed: tuple[Path, BackupRepo]) -> None:
+    home, _ = indexed
+    points = _cli(home, "points", "list", "--vm", "web01")
+    assert [p["created"][:10] for p in points] == ["2024-05-03", "2024-05-02", "2024-05-01"]
+    assert [p["status"] for p in points] == ["warn", "ok", "ok"]
+    volumes = points[0]["disks"][0]["volumes"]
+    assert [(v["index"], v["fs"], v["label"]) for v in volumes] == [(1, "ntfs", "SYSTEM"), (2, "fat32", "EFI-DATA")]
+    assert _cli(home, "repo", "list") == [
+        {"name": "main", "path": points[0]["path"].rsplit("/", 2)[0], "nfs": "nas01:/backups", "points": 5}]
+
+
+def test_ls_search_versions_and_extract_exact_bytes(indexed: tuple[Path, BackupRepo], tmp_path: Path) -> None:
+    home, repo = indexed
+    newest = _cli(home, "points", "list", "--vm", "web01")[0]["id"]
+    listing = _cli(home, "files", "ls", newest, "/disk0/vol1/Users/alice/Documents")
+    assert sorted(e["name"] for e in listing) == ["Q3-report.xlsx", "new-on-day-2.docx"]
+    report_size = len(("report v3\n" * 50).encode())
+    assert {e["name"]: e["size"] for e in listing}["Q3-report.xlsx"] == report_size
+    assert all(e["path"].startswith("/disk0/vol1/Users/alice/Documents/") for e in listing)
+
+    hits = _cli(home, "files", "search", "q3-REPORT")  # case-insensitive substring
+    assert {h["path"] for h in hits} == {"/disk0/vol1/Users/alice/Documents/Q3-report.xlsx"}
+    # Same size and mtime in all three points (the bench keeps mtimes): one version, seen 3 times.
+    assert len(hits) == 1
+    assert hits[0]["first_seen"][:10] == "2024-05-01" and hits[0]["last_seen"][:10] == "2024-05-03"
+    assert _cli(home, "files", "search", "*.docx", "--vm", "db01") == []
+    assert len(_cli(home, "files", "search", "*.docx", "--vm", "web01")) == 1
+
+    versions = _cli(home, "files", "versions", newest, "/disk0/vol1/Users/bob/notes.txt")
+    assert len(versions) == 3
+    assert [v["changed"] for v in versions][-1] is True  # the oldest is "new"
+    assert [v["changed"] for v in versions][:2] == [False, False]
+
+    target = tmp_path / "restored"
+    result = _cli(home, "files", "extract", newest, "/disk0/vol1/Users/alice", "--to", str(target))
+    assert result["files"] == 2
+    assert (target / "alice" / "Documents" / "Q3-report.xlsx").read_bytes() == ("report v3\n" * 50).encode()
+    assert (target / "alice" / "Desktop").is_dir()
+    again = _cli(home, "files", "extract", newest, "/disk0/vol1/Users/alice/Documents/Q3-report.xlsx",
+                 "--to", str(target / "alice" / "Documents"))
+    assert again["files"] == 1
+    assert sorted(p.name for p in (target / "alice" / "Documents").iterdir()) == [
+        "Q3-report (1).xlsx", "Q3-report.xlsx", "new-on-day-2.docx"]
+
+    audit = _cli(home, "audit", "list")
+    assert [(e["action"], e["result"]) for e in audit] == [("repo_add", "ok"), ("extract", "ok"), ("extract", "ok")]
+
+
+def test_bad_paths_and_unknown_points_are_clear_errors(indexed: tuple[Path, BackupRepo]) -> None:
+    home, _ = indexed
+    err = _cli(home, "files", "ls", "main/web01/nope", "/", expect=1)
+    assert err["error"]["code"] == "not_found"
+    newest = _cli(home, "points", "list", "--vm", "db01")[0]["id"]
+    err = _cli(home, "files", "ls", newest, "/disk0/vol1/../../etc", expect=2)
+    assert "'..'" in err["error"]["message"]
+    root = _cli(home, "files", "ls", newest, "/")
+    assert [e["name"] for e in root] == ["disk0", "disk1"]
+
+
+def test_helpdesk_may_not_add_a_repository(tmp_path: Path, backup_repo: BackupRepo) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"role": "helpdesk"}')
+    os.environ["VMRESTORE_POLICY"] = str(policy)
+    try:
+        err = _cli(tmp_path / "home", "repo", "add", "x", str(backup_repo.root), expect=3)
+    finally:
+        del os.environ["VMRESTORE_POLICY"]
+    assert err["error"]["code"] == "role_denied"
+    assert "helpdesk" in err["error"]["message"]
