@@ -53,7 +53,7 @@ def test_points_list_newest_first_with_disks_and_volumes(indexed: tuple[Path, Ba
 
 
 def test_ls_search_versions_and_extract_exact_bytes(indexed: tuple[Path, BackupRepo], tmp_path: Path) -> None:
-    home, repo = indexed
+    home, _ = indexed
     newest = _cli(home, "points", "list", "--vm", "web01")[0]["id"]
     listing = _cli(home, "files", "ls", newest, "/disk0/vol1/Users/alice/Documents")
     assert sorted(e["name"] for e in listing) == ["Q3-report.xlsx", "new-on-day-2.docx"]
