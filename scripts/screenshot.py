@@ -1,13 +1,13 @@
 """Start the real desktop app, take a screenshot, quit.
 
     xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshot.py out.png [--page jobs]
-        [--connect] [--prompt] [--demo-jobs] [--dark]
+        [--connect] [--prompt] [--changed] [--demo-jobs] [--dark]
 
 The app is built by the real composition root (``vmrestore.app.bootstrap.build_services``) in a temporary
 ``VMRESTORE_HOME`` (unless one is set), so a screenshot never touches a user's settings or state.
-``--connect`` opens File › Connect… first; ``--prompt`` shows the certificate thumbprint prompt with a sample
-thumbprint; ``--demo-jobs`` submits three short real jobs (a screenshot aid, not app data) to show the
-Jobs table; ``--dark`` forces the dark palette.
+``--connect`` opens File › Connect… first; ``--prompt`` / ``--changed`` show the certificate prompt / the
+changed-certificate warning with sample thumbprints; ``--demo-jobs`` submits three short real jobs (a
+screenshot aid, not app data) to show the Jobs table; ``--dark`` forces the dark palette.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QApplication
 
 from vmrestore import errors
 from vmrestore.ui.application import run_gui
-from vmrestore.ui.cert_dialogs import ThumbprintPrompt
+from vmrestore.ui.cert_dialogs import CertificateChangedDialog, ThumbprintPrompt
 from vmrestore.ui.main_window import AREA_KEYS, MainWindow
 from vmrestore.ui.theme import dark_palette
 
@@ -74,6 +74,7 @@ def main() -> int:
     parser.add_argument("--page", choices=AREA_KEYS, default="points")
     parser.add_argument("--connect", action="store_true", help="open the connect dialog")
     parser.add_argument("--prompt", action="store_true", help="show the thumbprint prompt")
+    parser.add_argument("--changed", action="store_true", help="show the changed-certificate warning")
     parser.add_argument("--demo-jobs", action="store_true", help="run three short demo jobs first")
     parser.add_argument("--dark", action="store_true", help="force the dark palette")
     args = parser.parse_args()
@@ -101,13 +102,15 @@ def main() -> int:
             window.open_connect_dialog()
         if args.prompt:
             ThumbprintPrompt("vc01.corp.example", SAMPLE_THUMBPRINT, window).open()
+        if args.changed:
+            CertificateChangedDialog("vc01.corp.example", SAMPLE_THUMBPRINT, SAMPLE_THUMBPRINT[::-1], window).open()
         await settle()
         save(out)
         for handle in handles:
             handle.cancel()
         for handle in handles:
             await handle.wait()
-        for dialog in window.findChildren(ThumbprintPrompt):
+        for dialog in [*window.findChildren(ThumbprintPrompt), *window.findChildren(CertificateChangedDialog)]:
             dialog.reject()
         window.close()
 

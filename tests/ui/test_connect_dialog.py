@@ -60,7 +60,7 @@ async def test_untrusted_certificate_prompt_then_trust_and_reconnect(qtbot: QtBo
     dialog = filled(qtbot, connection)
     dialog.connect_button.click()
     await until(lambda: dialog.findChildren(ThumbprintPrompt), what="the thumbprint prompt")
-    prompt = dialog.findChild(ThumbprintPrompt)
+    prompt = dialog.findChildren(ThumbprintPrompt)[0]
     assert prompt.isVisible()
     assert prompt.thumbprint_label.text() == THUMBPRINT  # exact, in full
     assert prompt.thumbprint_label.textInteractionFlags()  # selectable
@@ -80,7 +80,7 @@ async def test_untrusted_certificate_declined_does_not_pin(qtbot: QtBot, connect
     dialog = filled(qtbot, connection)
     dialog.connect_button.click()
     await until(lambda: dialog.findChildren(ThumbprintPrompt), what="the thumbprint prompt")
-    dialog.findChild(ThumbprintPrompt).cancel_button.click()
+    dialog.findChildren(ThumbprintPrompt)[0].cancel_button.click()
     await until(lambda: dialog.connect_button.isEnabled(), what="the form to be usable again")
     assert [c[0] for c in connection.calls] == ["connect"]
     assert dialog.isVisible() and dialog.result() != ACCEPTED
@@ -93,7 +93,7 @@ async def test_changed_certificate_warns_and_never_retries(qtbot: QtBot, connect
     dialog = filled(qtbot, connection)
     dialog.connect_button.click()
     await until(lambda: dialog.findChildren(CertificateChangedDialog), what="the warning")
-    warning = dialog.findChild(CertificateChangedDialog)
+    warning = dialog.findChildren(CertificateChangedDialog)[0]
     assert warning.pinned_label.text() == pinned
     assert warning.presented_label.text() == presented
     assert warning.findChildren(ThumbprintPrompt) == []

@@ -121,7 +121,7 @@ async def test_unknown_certificate_is_pinned_after_the_prompt(
     dialog.connect_button.click()
 
     await until(lambda: dialog.findChildren(ThumbprintPrompt), timeout=20, what="the thumbprint prompt")
-    prompt = dialog.findChild(ThumbprintPrompt)
+    prompt = dialog.findChildren(ThumbprintPrompt)[0]
     assert hexdigits(prompt.thumbprint_label.text()) == tls_server.thumbprint_hex
     assert known.get(f"localhost:{tls_server.port}") is None
     prompt.trust_button.click()
@@ -150,7 +150,7 @@ async def test_changed_certificate_is_refused_with_both_thumbprints(
     dialog.connect_button.click()
 
     await until(lambda: dialog.findChildren(CertificateChangedDialog), timeout=20, what="the warning")
-    warning = dialog.findChild(CertificateChangedDialog)
+    warning = dialog.findChildren(CertificateChangedDialog)[0]
     assert hexdigits(warning.pinned_label.text()) == "AB" * 32
     assert hexdigits(warning.presented_label.text()) == tls_server.thumbprint_hex
     assert dialog.findChildren(ThumbprintPrompt) == []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
@@ -147,7 +149,7 @@ async def test_proxy_sorts_by_native_values(qtbot: QtBot) -> None:
         def jobs(self) -> list[FakeHandle]:
             return self.handles
 
-        def add_listener(self, cb: object) -> object:
+        def add_listener(self, cb: Callable[[Any], None]) -> Callable[[], None]:
             return lambda: None
 
     now = datetime.now(UTC)
@@ -196,7 +198,7 @@ async def test_view_cancel_button_calls_cancel_on_the_handle(qtbot: QtBot) -> No
         def jobs(self) -> list[FakeHandle]:
             return [handle]
 
-        def add_listener(self, cb: object) -> object:
+        def add_listener(self, cb: Callable[[Any], None]) -> Callable[[], None]:
             return lambda: None
 
     view = JobsView(JobsModel(Scheduler()))
@@ -258,7 +260,7 @@ async def test_model_index_of_invalid_parent_is_empty(qtbot: QtBot) -> None:
         def jobs(self) -> list[FakeHandle]:
             return [FakeHandle()]
 
-        def add_listener(self, cb: object) -> object:
+        def add_listener(self, cb: Callable[[Any], None]) -> Callable[[], None]:
             return lambda: None
 
     jobs = JobsModel(Scheduler())

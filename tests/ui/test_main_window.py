@@ -190,3 +190,14 @@ async def test_every_focusable_control_has_a_name_and_tab_reaches_the_page(
     assert window.nav.hasFocus()
     window.focusNextChild()
     assert window.jobs_view.isAncestorOf(QApplication.focusWidget())
+
+
+async def test_built_areas_replace_their_placeholder(
+    qtbot: QtBot, services: FakeServices, ui_settings: QSettings
+) -> None:
+    window = MainWindow(services, ui_settings, area_pages={"snapshots": lambda parent: QLabel("tree", parent)})
+    qtbot.addWidget(window)
+    assert isinstance(window.pages["snapshots"], QLabel)
+    assert isinstance(window.pages["points"], PlaceholderPage)
+    window.show_area("snapshots")
+    assert window.stack.currentWidget() is window.pages["snapshots"]

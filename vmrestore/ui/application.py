@@ -62,7 +62,8 @@ def run_app(app: QApplication, services_factory: ServicesFactory, *, on_ready: R
     asyncio.set_event_loop(loop)
     try:
         with loop:
-            return loop.run_until_complete(_main(app, services_factory, on_ready))
+            code: int = loop.run_until_complete(_main(app, services_factory, on_ready))
+            return code
     finally:
         asyncio.set_event_loop(None)
 
@@ -94,7 +95,12 @@ async def _run_window(app: QApplication, services: ServicesLike, on_ready: Ready
     tray = _make_tray(app)
     window = MainWindow(services, settings, tray=tray)
     closed: asyncio.Future[None] = loop.create_future()
-    window.closed.connect(lambda: closed.done() or closed.set_result(None))
+
+    def on_closed() -> None:
+        if not closed.done():
+            closed.set_result(None)
+
+    window.closed.connect(on_closed)
     window.show()
 
     try:

@@ -51,9 +51,9 @@ class ProgressDelegate(QStyledItemDelegate):
         fraction, _text = index.data(JobsModel.ProgressRole) or (None, "")
         if handle is None or handle.state is not model.JobState.RUNNING or fraction is None:
             return
-        rect: QRect = option.rect  # type: ignore[attr-defined]
-        palette = option.palette  # type: ignore[attr-defined]
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
+        rect: QRect = option.rect
+        palette = option.palette
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
         track = QRect(rect.left() + 4, rect.bottom() - self.BAR_HEIGHT - 2, rect.width() - 8, self.BAR_HEIGHT)
         done = QRect(track)
         done.setWidth(round(track.width() * max(0.0, min(1.0, float(fraction)))))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +85,13 @@ class MainWindow(QMainWindow):
         settings: QSettings,
         *,
         tray: QSystemTrayIcon | None = None,
+        area_pages: Mapping[str, Callable[[QWidget], QWidget]] | None = None,
         parent: QWidget | None = None,
     ) -> None:
+        """``area_pages``: page factories (``factory(parent) -> page``) for the areas "points", "mounts" and
+        "snapshots" once they are built; an area without one shows its placeholder."""
         super().__init__(parent)
+        self._area_pages = dict(area_pages or {})
         self._services = services
         self._settings = settings
         self._tasks = TaskSet()
@@ -135,7 +140,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
 
         # Status bar
-        self.connection_status = ConnectionStatus(services.settings.role, self)
+        self.connection_status = ConnectionStatus(
+            services.settings.role, self, role_locked=bool(getattr(services.settings, "role_locked", False))
+        )
         self.statusBar().addPermanentWidget(self.connection_status)
         self.statusBar().setAccessibleName("Status bar")
         self._watcher = ConnectionWatcher(self)
@@ -157,6 +164,9 @@ class MainWindow(QMainWindow):
             return self.jobs_view
         if key == "audit":
             return self.audit_view
+        factory = self._area_pages.get(key)
+        if factory is not None:
+            return factory(self)
         title, text = PLACEHOLDERS[key]
         return PlaceholderPage(title, text, self)
 

@@ -43,21 +43,34 @@ class SchedulerLike(Protocol):
 
 
 class AuditEntryLike(Protocol):
-    seq: int
-    time: datetime
-    os_user: str
-    vcenter_user: str | None
-    role: str
-    action: str
-    target: str
-    result: str
-    detail: Any
+    # Read-only: the engine's entries are frozen dataclasses.
+    @property
+    def seq(self) -> int: ...
+    @property
+    def time(self) -> datetime: ...
+    @property
+    def os_user(self) -> str: ...
+    @property
+    def vcenter_user(self) -> str | None: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def result(self) -> str: ...
+    @property
+    def detail(self) -> Any: ...
 
 
 class AuditVerificationLike(Protocol):
-    ok: bool
-    entries: int
-    problems: Sequence[Any]
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def entries(self) -> int: ...
+    @property
+    def problems(self) -> Sequence[Any]: ...
 
 
 class AuditLike(Protocol):
@@ -68,7 +81,8 @@ class AuditLike(Protocol):
 
 
 class ConnectionLike(Protocol):
-    identity: model.ServerIdentity | None
+    @property
+    def identity(self) -> model.ServerIdentity | None: ...
 
     async def connect(
         self, url: str, username: str, password: str | None, *, save_password: bool = False
@@ -84,7 +98,8 @@ class ConnectionLike(Protocol):
 
 
 class PathsLike(Protocol):
-    home: Path
+    @property
+    def home(self) -> Path: ...
 
 
 class SettingsLike(Protocol):

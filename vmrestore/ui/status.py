@@ -21,9 +21,10 @@ class ConnectionWatcher(QObject):
 
 
 class ConnectionStatus(QWidget):
-    def __init__(self, role: model.Role, parent: QWidget | None = None) -> None:
+    def __init__(self, role: model.Role, parent: QWidget | None = None, *, role_locked: bool = False) -> None:
         super().__init__(parent)
         self._role = role
+        self._role_locked = role_locked
         self.identity: model.ServerIdentity | None = None
         self.server_label = QLabel(self)
         self.server_label.setObjectName("statusServer")
@@ -56,6 +57,11 @@ class ConnectionStatus(QWidget):
         self.identity = identity
         self.role_label.setText(f"Role: {self._role.value}")
         self.role_label.setAccessibleName(f"vmrestore role {self._role.value}")
+        self.role_label.setToolTip(
+            "Set by your administrator's machine policy"
+            if self._role_locked
+            else "vmrestore's own role; vCenter permissions still decide per object"
+        )
         if identity is None:
             self.server_label.setText("Not connected")
             self.server_label.setToolTip("Use File › Connect… (Ctrl+K) to sign in to a vCenter")

@@ -1,0 +1,156 @@
+"""SnapshotsPage, its table model, chart and the cleanup wizard's review step (pytest-qt on qasync)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.ui.conftest import until
+from vmrestore.app.snapshots.classify import Thresholds, build_report
+from vmrestore.app.snapshots.cleanup import CleanupReport, ItemOutcome, Preflight, make_plan
+from vmrestore.app.snapshots.types import SnapshotClass, SnapshotReport
+from vmrestore.model import Role
+from vmrestore.ui.snapshots.models import COL_SIZE, SortRole, SnapshotFilterProxy, SnapshotTableModel
+from vmrestore.ui.snapshots.page import SnapshotsPage, export_csv, export_html
+from vmrestore.ui.snapshots.views import GIB, DeltaChart
+from vmrestore.ui.snapshots.wizard import PAGE_REPORT, PAGE_REVIEW, PAGE_RUN, CleanupWizard
+from vmrestore.vsphere.snapshots.types import (
+    DatastoreState,
+    LayoutFile,
+    ScanResult,
+    SnapshotRecord,
+    VmSnapshotState,
+)
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+BIG = 5 * 1024**3  # over 2**31: Qt's 32-bit ints would truncate it
+
+
+def _snap(moref: str, name: str, days: float, size: int, parent: str | None = None, depth: int = 0) -> SnapshotRecord:
+    files = (LayoutFile(f"[ds1] vm/{moref}-000001-delta.vmdk", size, "delta"),) if size else ()
+    return SnapshotRecord(moref=moref, name=name, description="", created=NOW - timedelta(days=days), quiesced=False,
+                          memory=False, power_state="poweredOff", parent=parent, depth=depth, is_current=False,
+                          files=files)
+
+
+def report() -> SnapshotReport:
+    vm1 = VmSnapshotState("vm-1", "web01", "poweredOn", "host-1", ("ds-1",), False, (
+        _snap("snapshot-1", "VEEAM BACKUP TEMPORARY SNAPSHOT", 10, BIG),
+        _snap("snapshot-2", "child", 2, 1000, parent="snapshot-1", depth=1),
+    ), delta_by_datastore=(("ds1", BIG + 1000),))
+    vm2 = VmSnapshotState("vm-2", "db01", "poweredOn", "host-1", ("ds-1",), False, (
+        _snap("snapshot-3", "ghettoVCB-snapshot-2026-01-01", 30, 2000),
+    ), delta_by_datastore=(("ds1", 2000),))
+    stores = (DatastoreState("ds-1", "ds1", 100 * GIB, 40 * GIB, True), DatastoreState("ds-2", "ds2", 50 * GIB, 45 * GIB, True))
+    return build_report(ScanResult(NOW, (vm1, vm2), stores), Thresholds(), NOW)
+
+
+def test_table_model_passes_the_model_tester_and_sorts_native_sizes(qtmodeltester: Any) -> None:
+    model = SnapshotTableModel()
+    model.set_report(report())
+    qtmodeltester.check(model)
+    proxy = SnapshotFilterProxy()
+    proxy.setSourceModel(model)
+    qtmodeltester.check(proxy)
+    sizes = [model.data(model.index(r, COL_SIZE), SortRole) for r in range(model.rowCount())]
+    assert BIG in sizes and all(type(v) is int for v in sizes)  # Python ints, not truncated to 32 bits
+    proxy.sort(COL_SIZE, Qt.SortOrder.DescendingOrder)
+    assert proxy.data(proxy.index(0, 1)) == "VEEAM BACKUP TEMPORARY SNAPSHOT"
+    proxy.sort(COL_SIZE, Qt.SortOrder.AscendingOrder)
+    assert proxy.data(proxy.index(0, 1)) == "child"
+    proxy.set_class(SnapshotClass.LEFTOVER)
+    assert proxy.rowCount() == 2
+    proxy.set_text("db01")
+    assert proxy.rowCount() == 1
+
+
+def test_chart_shows_delta_against_free_per_datastore(qtbot: Any) -> None:
+    chart = DeltaChart()
+    qtbot.addWidget(chart)
+    chart.set_report(report())
+    assert chart.categories == ["ds1", "ds2"]
+    assert chart.delta_set is not None and chart.free_set is not None
+    assert chart.delta_set.at(0) == pytest.approx((BIG + 3000) / GIB)
+    assert chart.delta_set.at(1) == 0 and chart.free_set.at(0) == pytest.approx(40)
+
+
+def test_exports_write_every_snapshot(tmp_path: Path) -> None:
+    r = report()
+    export_csv(r, tmp_path / "s.csv")
+    rows = list(csv.DictReader((tmp_path / "s.csv").open()))
+    assert {row["name"] for row in rows} == {s.name for s in r.snapshots}
+    assert {int(row["size"]) for row in rows} == {BIG, 1000, 2000}
+    export_html(r, tmp_path / "s.html")
+    text = (tmp_path / "s.html").read_text()
+    assert "ghettoVCB-snapshot-2026-01-01" in text and f"data-bytes='{BIG}'" in text
+
+
+class FakeCleanup:
+    """Our own use-case port, recording what the wizard asked for."""
+
+    def __init__(self) -> None:
+        self.services = SimpleNamespace(settings=SimpleNamespace(role=Role.ADMIN))
+        self.ran: list[str] = []
+        self.cancelled = False
+
+    def plan(self, rep: SnapshotReport, criteria: Any, *, remove_children: bool = False) -> Any:
+        return make_plan(rep, criteria, remove_children=remove_children)
+
+    async def preflight(self, plan: Any) -> Preflight:
+        return Preflight(tuple(plan.items), ())
+
+    async def run(self, plan: Any, *, listener: Any = None, skip_preflight: bool = False) -> CleanupReport:
+        out = CleanupReport(plan=plan)
+        for item in plan.items:
+            listener("start", item, "removing")
+            await asyncio.sleep(0)
+            self.ran.append(item.moref)
+            out.removed.append(ItemOutcome(item, True))
+            listener("done", item, "removed")
+        out.freed_bytes = plan.total_bytes
+        return out
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@pytest.mark.asyncio
+async def test_wizard_review_untick_one_and_it_is_not_removed(qtbot: Any) -> None:
+    fake = FakeCleanup()
+    wizard = CleanupWizard(fake, report())
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.next()  # criteria (leftover + old by default) → review
+    assert wizard.currentId() == PAGE_REVIEW
+    review = wizard.review_page
+    assert review.list.topLevelItemCount() == 2  # the two leftovers
+    first = review.list.topLevelItem(0)
+    assert first is not None
+    kept = str(first.data(0, Qt.ItemDataRole.UserRole))
+    first.setCheckState(0, Qt.CheckState.Unchecked)
+    wizard.next()  # → pre-flight
+    await until(lambda: wizard.preflight_page.isComplete(), what="pre-flight")
+    wizard.next()  # → run
+    assert wizard.currentId() == PAGE_RUN
+    await until(lambda: wizard.run_page.isComplete(), what="run")
+    assert kept not in fake.ran and len(fake.ran) == 1
+    wizard.next()
+    assert wizard.currentId() == PAGE_REPORT and "Removed 1 snapshot" in wizard.report_page.text.toPlainText()
+
+
+def test_page_shows_report_and_cleanup_is_admin_only(qtbot: Any) -> None:
+    services = SimpleNamespace(settings=SimpleNamespace(role=Role.HELPDESK))
+    page = SnapshotsPage(services, scanner=object(), cleanup=FakeCleanup())
+    qtbot.addWidget(page)
+    page.set_report(report())
+    assert page.proxy.rowCount() == 3 and not page.cleanup_button.isEnabled()
+    assert page.open_wizard() is None
+    page.table.selectRow(0)
+    assert page.tree.topLevelItemCount() >= 1

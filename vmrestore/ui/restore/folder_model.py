@@ -1,0 +1,162 @@
+"""The folder table next to the tree: what the selected restore point, disk, volume or folder contains."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtWidgets import QApplication, QFileIconProvider, QStyle
+
+from vmrestore.model import FileEntry, FileType
+
+from ..formatting import local_time
+from .display import data_size, type_text
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True, slots=True)
+class BrowseItem:
+    """One file or folder of a restore point, addressed as ``catalog.extract`` and ``versions`` want it."""
+
+    point_id: str
+    guest_path: str  # /disk0/vol1/Users/alice/a.txt (disks and volumes: /disk0, /disk0/vol1)
+    entry: FileEntry
+
+    @property
+    def volume_key(self) -> str:
+        """``/disk0/vol1``: extraction works one volume at a time."""
+        return "/".join(self.guest_path.split("/")[:3])
+
+    @property
+    def in_volume(self) -> bool:
+        return self.guest_path.count("/") >= 3
+
+    @property
+    def is_dir(self) -> bool:
+        return self.entry.type is FileType.DIR
+
+
+class FolderModel(QAbstractTableModel):
+    COL_NAME, COL_SIZE, COL_MODIFIED, COL_TYPE = range(4)
+    HEADERS = ("Name", "Size", "Modified", "Type")
+
+    SortRole = Qt.ItemDataRole.UserRole + 1  # native values: (folder-first rank, name), int bytes, datetime
+    RowRole = Qt.ItemDataRole.UserRole + 2  # BrowseItem
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[BrowseItem] = []
+        self.location = ""  # the restore-point path shown, for the page's title
+        provider = QFileIconProvider()
+        self._folder_icon = provider.icon(QFileIconProvider.IconType.Folder)
+        self._file_icon = provider.icon(QFileIconProvider.IconType.File)
+        self._drive_icon = provider.icon(QFileIconProvider.IconType.Drive)
+        self._link_icon = QApplication.style().standardIcon(QStyle.StandardPixmap.SP_FileLinkIcon)
+
+    def set_items(self, items: list[BrowseItem], location: str = "") -> None:
+        self.beginResetModel()
+        self._rows = list(items)
+        self.location = location
+        self.endResetModel()
+
+    def clear(self) -> None:
+        self.set_items([], "")
+
+    def item(self, row: int) -> BrowseItem:
+        return self._rows[row]
+
+    def items(self) -> list[BrowseItem]:
+        return list(self._rows)
+
+    def row_of(self, guest_path: str) -> int | None:
+        for row, item in enumerate(self._rows):
+            if item.guest_path == guest_path:
+                return row
+        return None
+
+    # -- Qt model API ------------------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            if 0 <= section < len(self.HEADERS):
+                return self.HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self._rows)):
+            return None
+        item, column = self._rows[index.row()], index.column()
+        entry = item.entry
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+            if column == self.COL_NAME:
+                return entry.name
+            if column == self.COL_SIZE:
+                return "" if entry.type is FileType.DIR and item.in_volume else data_size(entry.size)
+            if column == self.COL_MODIFIED:
+                return local_time(entry.mtime)
+            if column == self.COL_TYPE:
+                if not item.in_volume:
+                    return "Volume" if item.guest_path.count("/") == 2 else "Disk"
+                return type_text(entry)
+            return None
+        if role == Qt.ItemDataRole.DecorationRole and column == self.COL_NAME:
+            if not item.in_volume:
+                return self._drive_icon
+            if entry.type is FileType.DIR:
+                return self._folder_icon
+            return self._link_icon if entry.type is FileType.SYMLINK else self._file_icon
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == self.COL_SIZE:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.COL_NAME:
+            return item.guest_path
+        if role == self.SortRole:
+            return sort_value(item, column)
+        if role == self.RowRole:
+            return item
+        return None
+
+
+def sort_value(item: BrowseItem, column: int) -> Any:
+    entry = item.entry
+    folder_rank = 0 if entry.type is FileType.DIR else 1
+    if column == FolderModel.COL_NAME:
+        return (folder_rank, entry.name.casefold())
+    if column == FolderModel.COL_SIZE:
+        return int(entry.size) if entry.type is not FileType.DIR else -1
+    if column == FolderModel.COL_MODIFIED:
+        return entry.mtime
+    if column == FolderModel.COL_TYPE:
+        return (folder_rank, type_text(entry).casefold())
+    return None
+
+
+class SortProxy(QSortFilterProxyModel):
+    """Sorts any of this page's tables by the source's ``SortRole`` (Python values: int bytes, datetime...).
+
+    ``None`` sorts before any value; values of different types compare by their text.
+    """
+
+    def __init__(self, sort_role: int, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setSortRole(sort_role)
+        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+    def lessThan(self, left: Index, right: Index) -> bool:
+        a = left.data(self.sortRole())
+        b = right.data(self.sortRole())
+        if a is None or b is None:
+            return a is None and b is not None
+        if isinstance(a, datetime) and isinstance(b, datetime):
+            return a < b
+        try:
+            return bool(a < b)
+        except TypeError:
+            return str(a) < str(b)

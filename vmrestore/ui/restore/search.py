@@ -1,0 +1,301 @@
+"""Find a file in every indexed restore point: the search form and its results table."""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QFileIconProvider,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vmrestore.app.catalog_service import SearchHit
+from vmrestore.errors import InvalidInput
+from vmrestore.model import FileEntry, FileType
+
+from ..errors import show_error
+from ..formatting import local_time
+from ..tasks import TaskSet
+from .display import data_size, volume_path
+from .folder_model import BrowseItem, SortProxy
+from .ports import CatalogLike
+
+Index = QModelIndex | QPersistentModelIndex
+
+SEARCH_LIMIT = 500
+
+
+def hit_item(hit: SearchHit) -> BrowseItem:
+    """A search hit as a file of its (newest) restore point, ready for versions or extraction."""
+    entry = FileEntry(path=hit.path, name=hit.name, type=hit.type, size=hit.size or 0, mtime=hit.mtime)
+    return BrowseItem(hit.point_id, volume_path(hit.disk_key, hit.volume_index, hit.path), entry)
+
+
+def hit_folder(hit: SearchHit) -> str:
+    """The restore-point path of the folder that holds the hit."""
+    return volume_path(hit.disk_key, hit.volume_index, posixpath.dirname(hit.path) or "/")
+
+
+class SearchModel(QAbstractTableModel):
+    COL_VM, COL_POINT, COL_PATH, COL_SIZE, COL_MODIFIED, COL_SPAN = range(6)
+    HEADERS = ("VM", "Restore point", "Path", "Size", "Modified", "Same file in")
+
+    SortRole = Qt.ItemDataRole.UserRole + 1  # native values: str, datetime, int bytes
+    RowRole = Qt.ItemDataRole.UserRole + 2  # SearchHit
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[SearchHit] = []
+        icons = QFileIconProvider()
+        self._icons = {FileType.DIR: icons.icon(QFileIconProvider.IconType.Folder),
+                       FileType.FILE: icons.icon(QFileIconProvider.IconType.File),
+                       FileType.SYMLINK: icons.icon(QFileIconProvider.IconType.File)}
+
+    def set_hits(self, hits: list[SearchHit]) -> None:
+        self.beginResetModel()
+        self._rows = list(hits)
+        self.endResetModel()
+
+    def hit(self, row: int) -> SearchHit:
+        return self._rows[row]
+
+    def hits(self) -> list[SearchHit]:
+        return list(self._rows)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            if 0 <= section < len(self.HEADERS):
+                return self.HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self._rows)):
+            return None
+        hit, column = self._rows[index.row()], index.column()
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+            if column == self.COL_VM:
+                return hit.vm
+            if column == self.COL_POINT:
+                return local_time(hit.created)[:16]
+            if column == self.COL_PATH:
+                return volume_path(hit.disk_key, hit.volume_index, hit.path)
+            if column == self.COL_SIZE:
+                return "" if hit.type is FileType.DIR else data_size(hit.size)
+            if column == self.COL_MODIFIED:
+                return local_time(hit.mtime)
+            if column == self.COL_SPAN:
+                first, last = local_time(hit.first_seen)[:10], local_time(hit.last_seen)[:10]
+                return first if first == last else f"{first} → {last}"
+            return None
+        if role == Qt.ItemDataRole.DecorationRole and column == self.COL_PATH:
+            return self._icons.get(hit.type)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == self.COL_SIZE:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and column in (self.COL_PATH, self.COL_SPAN):
+            return (f"This version is in every indexed restore point of {hit.vm} from "
+                    f"{local_time(hit.first_seen)} to {local_time(hit.last_seen)}; shown: the newest.")
+        if role == self.SortRole:
+            return self._sort_value(hit, column)
+        if role == self.RowRole:
+            return hit
+        return None
+
+    def _sort_value(self, hit: SearchHit, column: int) -> Any:
+        if column == self.COL_VM:
+            return hit.vm.casefold()
+        if column == self.COL_POINT:
+            return hit.created
+        if column == self.COL_PATH:
+            return volume_path(hit.disk_key, hit.volume_index, hit.path).casefold()
+        if column == self.COL_SIZE:
+            return int(hit.size) if hit.size is not None else -1
+        if column == self.COL_MODIFIED:
+            return hit.mtime
+        if column == self.COL_SPAN:
+            return hit.first_seen
+        return None
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min).astimezone()  # local midnight, as the operator means it
+
+
+class SearchPanel(QWidget):
+    """Pattern (substring or ``*.xlsx``), optional VM and date range, results; emits what to open."""
+
+    openRequested = Signal(object)  # SearchHit: Enter or double-click on a result
+    searchFinished = Signal(int)  # number of hits (-1: failed)
+
+    def __init__(self, catalog: CatalogLike, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._catalog = catalog
+        self._tasks = TaskSet()
+        self.pattern_edit = QLineEdit(self)
+        self.pattern_edit.setObjectName("searchPattern")
+        self.pattern_edit.setPlaceholderText("File name or pattern, e.g. Q3-report or *.xlsx")
+        self.pattern_edit.setAccessibleName("Search for a file")
+        self.pattern_edit.setAccessibleDescription(
+            "Part of a file name, or a pattern with * and ?, searched in every indexed restore point")
+        self.pattern_edit.setClearButtonEnabled(True)
+        self.vm_combo = QComboBox(self)
+        self.vm_combo.setObjectName("searchVm")
+        self.vm_combo.setAccessibleName("Only this VM")
+        self.vm_combo.addItem("All VMs", None)
+        self.since_check = QCheckBox("&From", self)
+        self.since_check.setAccessibleName("Only restore points from this date")
+        self.since_edit = QDateEdit(self)
+        self.since_edit.setAccessibleName("From date")
+        self.until_check = QCheckBox("&To", self)
+        self.until_check.setAccessibleName("Only restore points up to this date")
+        self.until_edit = QDateEdit(self)
+        self.until_edit.setAccessibleName("To date")
+        today = QDate.currentDate()
+        for edit, value in ((self.since_edit, today.addDays(-7)), (self.until_edit, today)):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setDate(value)
+            edit.setEnabled(False)
+        self.since_check.toggled.connect(self.since_edit.setEnabled)
+        self.until_check.toggled.connect(self.until_edit.setEnabled)
+        self.search_button = QPushButton("Searc&h", self)
+        self.search_button.setObjectName("searchButton")
+        self.search_button.setAccessibleName("Search all restore points")
+        self.search_button.setDefault(False)
+        self.search_button.clicked.connect(self.start_search)
+        self.pattern_edit.returnPressed.connect(self.start_search)
+
+        self.model = SearchModel(self)
+        self.proxy = SortProxy(SearchModel.SortRole, self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView(self)
+        self.table.setObjectName("searchResults")
+        self.table.setAccessibleName("Search results")
+        self.table.setAccessibleDescription("Enter or double-click opens the folder that holds the file")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(SearchModel.COL_POINT, Qt.SortOrder.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(SearchModel.COL_PATH, QHeaderView.ResizeMode.Stretch)
+        for column in (SearchModel.COL_VM, SearchModel.COL_POINT, SearchModel.COL_SIZE,
+                       SearchModel.COL_MODIFIED, SearchModel.COL_SPAN):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.activated.connect(self._activated)
+        self.status = QLabel("Search every indexed restore point by file name.", self)
+        self.status.setObjectName("searchStatus")
+        self.status.setAccessibleName("Search status")
+        self.status.setWordWrap(True)
+
+        form = QHBoxLayout()
+        form.addWidget(self.pattern_edit, 3)
+        form.addWidget(self.vm_combo, 1)
+        form.addWidget(self.since_check)
+        form.addWidget(self.since_edit)
+        form.addWidget(self.until_check)
+        form.addWidget(self.until_edit)
+        form.addWidget(self.search_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addLayout(form)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+
+    def set_vms(self, names: list[str]) -> None:
+        current = self.vm_combo.currentData()
+        self.vm_combo.clear()
+        self.vm_combo.addItem("All VMs", None)
+        for name in names:
+            self.vm_combo.addItem(name, name)
+        found = self.vm_combo.findData(current)
+        self.vm_combo.setCurrentIndex(max(found, 0))
+
+    def focus_search(self) -> None:
+        self.pattern_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.pattern_edit.selectAll()
+
+    def date_range(self) -> tuple[datetime | None, datetime | None]:
+        since = _start_of(self.since_edit.date().toPython()) if self.since_check.isChecked() else None
+        until = None
+        if self.until_check.isChecked():
+            until = _start_of(self.until_edit.date().toPython() + timedelta(days=1)) - timedelta(microseconds=1)
+        return since, until
+
+    def selected_hits(self) -> list[SearchHit]:
+        rows = self.table.selectionModel().selectedRows()
+        return [self.proxy.mapToSource(index).data(SearchModel.RowRole) for index in rows]
+
+    def start_search(self) -> None:
+        self._tasks.cancel_all()
+        self._tasks.spawn(self.search(), name="search")
+
+    async def search(self) -> list[SearchHit] | None:
+        pattern = self.pattern_edit.text().strip()
+        vm = self.vm_combo.currentData()
+        since, until = self.date_range()
+        self.status.setText(f"Searching for “{pattern}”…")
+        loop = asyncio.get_running_loop()
+        catalog = self._catalog
+
+        def run() -> list[SearchHit]:
+            if not pattern:
+                raise InvalidInput("Type a file name or a pattern such as *.xlsx to search for")
+            if since is None and until is None:
+                return catalog.search(pattern, vm, SEARCH_LIMIT)
+            # CatalogService.search takes no date range; the catalog store behind it does.
+            return list(catalog.store.search(pattern, vm=vm, since=since, until=until, limit=SEARCH_LIMIT))
+
+        try:
+            hits = await loop.run_in_executor(None, run)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.status.setText("The search failed.")
+            show_error(self, exc, context="Searching the catalog failed.")
+            self.searchFinished.emit(-1)
+            return None
+        self.model.set_hits(hits)
+        if not hits:
+            self.status.setText(f"No indexed file matches “{pattern}”. Points that are not indexed yet are not "
+                                "searched: use Index now.")
+        elif len(hits) >= SEARCH_LIMIT:
+            self.status.setText(f"The first {len(hits)} matches are shown; narrow the search to see others.")
+        else:
+            self.status.setText(f"{len(hits)} match{'es' if len(hits) != 1 else ''}. Enter opens the folder.")
+        if hits:
+            self.table.selectRow(0)
+        self.searchFinished.emit(len(hits))
+        return hits
+
+    def _activated(self, index: QModelIndex) -> None:
+        hit = self.proxy.mapToSource(index).data(SearchModel.RowRole)
+        if hit is not None:
+            self.openRequested.emit(hit)
+
+    def close_tasks(self) -> None:
+        self._tasks.cancel_all()

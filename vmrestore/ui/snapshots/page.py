@@ -1,0 +1,203 @@
+"""``SnapshotsPage``: the snapshot monitor tab (table, chart, tree, exports, cleanup wizard)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import html
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vmrestore.app.snapshots.types import SnapshotClass, SnapshotReport, snapshot_json
+from vmrestore.model import Role
+from vmrestore.ui.snapshots.models import RowRole, SnapshotFilterProxy, SnapshotTableModel, human_bytes
+from vmrestore.ui.snapshots.views import DeltaChart, SnapshotTree
+from vmrestore.ui.snapshots.wizard import CleanupWizard
+
+CSV_COLUMNS = ("vm", "name", "created", "age_days", "size", "class", "reasons", "datastore")
+
+
+def export_csv(report: SnapshotReport, path: str | Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_COLUMNS)
+        for s in report.snapshots:
+            row = snapshot_json(s)
+            writer.writerow([s.vm, row["name"], row["created"], row["age_days"], row["size"], row["class"],
+                             "; ".join(s.reasons), s.datastore])
+
+
+def export_html(report: SnapshotReport, path: str | Path) -> None:
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(s.vm)}</td><td>{e(s.name)}</td><td>{e(s.snapshot.created.isoformat())}</td>"
+        f"<td>{s.age_days:.1f}</td><td data-bytes='{s.size}'>{e(human_bytes(s.size))}</td>"
+        f"<td>{e(', '.join(str(c) for c in s.classes))}</td><td>{e('; '.join(s.reasons))}</td></tr>"
+        for s in report.snapshots
+    )
+    stores = "".join(
+        f"<tr><td>{e(d.datastore.name)}</td><td>{e(human_bytes(d.datastore.capacity))}</td>"
+        f"<td>{e(human_bytes(d.datastore.free))}</td><td>{e(human_bytes(d.delta_bytes))}</td></tr>"
+        for d in report.datastores
+    )
+    orphans = "".join(
+        f"<tr><td>{e(o.path)}</td><td>{e(human_bytes(o.size))}</td>"
+        f"<td>{e(o.modified.isoformat() if o.modified else '')}</td></tr>" for o in report.orphans
+    )
+    doc = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Snapshot report</title></head><body>"
+        f"<h1>Snapshot report</h1><p>Scanned {e(report.scan.scanned_at.isoformat())}</p>"
+        "<h2>Snapshots</h2><table border='1'><tr><th>VM</th><th>Snapshot</th><th>Created</th><th>Age (days)</th>"
+        f"<th>Size</th><th>Class</th><th>Reasons</th></tr>{rows}</table>"
+        "<h2>Datastores</h2><table border='1'><tr><th>Datastore</th><th>Capacity</th><th>Free</th>"
+        f"<th>Snapshot data</th></tr>{stores}</table>"
+        f"<h2>Orphaned files</h2><table border='1'><tr><th>Path</th><th>Size</th><th>Modified</th></tr>{orphans}"
+        "</table></body></html>"
+    )
+    Path(path).write_text(doc, encoding="utf-8")
+
+
+class SnapshotsPage(QWidget):
+    """Constructed with the app services and the scan / cleanup use cases (the composition root's)."""
+
+    def __init__(self, services: Any, scanner: Any = None, cleanup: Any = None, parent: Any = None) -> None:
+        super().__init__(parent)
+        if scanner is None or cleanup is None:
+            from vmrestore.app.snapshots.cleanup import CleanupSnapshots
+            from vmrestore.app.snapshots.scan import ScanSnapshots
+
+            scanner = scanner or ScanSnapshots(services)
+            cleanup = cleanup or CleanupSnapshots(services, scanner)
+        self.services = services
+        self.scanner = scanner
+        self.cleanup = cleanup
+        self.report: SnapshotReport | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+        self.scan_button = QPushButton("&Scan")
+        self.scan_button.setAccessibleName("Scan snapshots")
+        self.cleanup_button = QPushButton("&Clean up…")
+        self.cleanup_button.setAccessibleName("Open the cleanup wizard")
+        self.csv_button = QPushButton("Export C&SV…")
+        self.html_button = QPushButton("Export &HTML…")
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter by VM or snapshot name")
+        self.filter.setAccessibleName("Filter")
+        self.class_filter = QComboBox()
+        self.class_filter.setAccessibleName("Class filter")
+        self.class_filter.addItem("All classes", None)
+        for klass in SnapshotClass:
+            self.class_filter.addItem(klass.value, klass)
+        self.status = QLabel("Not scanned yet")
+
+        self.model = SnapshotTableModel(self)
+        self.proxy = SnapshotFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView()
+        self.table.setAccessibleName("Snapshots")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.chart = DeltaChart()
+        self.tree = SnapshotTree()
+
+        bar = QHBoxLayout()
+        for w in (self.scan_button, self.cleanup_button, self.csv_button, self.html_button, self.filter,
+                  self.class_filter):
+            bar.addWidget(w)
+        right = QSplitter()
+        right.setOrientation(right.orientation().__class__.Vertical)
+        right.addWidget(self.chart)
+        right.addWidget(self.tree)
+        split = QSplitter()
+        split.addWidget(self.table)
+        split.addWidget(right)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(split)
+        layout.addWidget(self.status)
+
+        self.scan_button.clicked.connect(self.start_scan)
+        self.cleanup_button.clicked.connect(self.open_wizard)
+        self.csv_button.clicked.connect(lambda: self._export("csv"))
+        self.html_button.clicked.connect(lambda: self._export("html"))
+        self.filter.textChanged.connect(self.proxy.set_text)
+        self.class_filter.currentIndexChanged.connect(
+            lambda _i: self.proxy.set_class(self.class_filter.currentData()))
+        self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+        self._update_buttons()
+
+    # -- state ------------------------------------------------------------------------------------
+    def is_admin(self) -> bool:
+        return bool(self.services.settings.role == Role.ADMIN)
+
+    def _update_buttons(self) -> None:
+        has = self.report is not None
+        self.cleanup_button.setEnabled(has and self.is_admin())
+        self.cleanup_button.setToolTip("" if self.is_admin() else "Only a vmrestore admin may remove snapshots")
+        self.csv_button.setEnabled(has)
+        self.html_button.setEnabled(has)
+
+    def set_report(self, report: SnapshotReport) -> None:
+        self.report = report
+        self.model.set_report(report)
+        self.chart.set_report(report)
+        self.tree.show_vm(None)
+        total = sum(d.delta_bytes for d in report.datastores)
+        self.status.setText(f"{len(report.snapshots)} snapshot(s) on {len(report.vms)} VM(s), "
+                            f"{human_bytes(total)} of snapshot data, {len(report.orphans)} orphaned file(s)")
+        self._update_buttons()
+
+    def _row_changed(self, current: Any, _previous: Any) -> None:
+        s = self.proxy.data(current, RowRole) if current.isValid() else None
+        if s is None or self.report is None:
+            self.tree.show_vm(None)
+            return
+        self.tree.show_vm(next((v for v in self.report.vms if v.vm.moref == s.vm_moref), None))
+
+    # -- actions ----------------------------------------------------------------------------------
+    def start_scan(self) -> None:
+        self.scan_button.setEnabled(False)
+        self.status.setText("Scanning…")
+        task = asyncio.ensure_future(self._scan())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _scan(self) -> None:
+        try:
+            report = await self.scanner.run()
+        except Exception as exc:  # errors are shown, never raised into Qt
+            self.status.setText(f"The scan failed: {exc}")
+        else:
+            self.set_report(report)
+        finally:
+            self.scan_button.setEnabled(True)
+
+    def open_wizard(self) -> CleanupWizard | None:
+        if self.report is None or not self.is_admin():
+            return None
+        wizard = CleanupWizard(self.cleanup, self.report, self)
+        wizard.finished.connect(lambda _r: self.start_scan())
+        wizard.open()
+        return wizard
+
+    def _export(self, kind: str) -> None:
+        if self.report is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", f"snapshots.{kind}",
+                                              f"{kind.upper()} (*.{kind})")
+        if path:
+            (export_csv if kind == "csv" else export_html)(self.report, path)
