@@ -6,10 +6,16 @@ import sys
 
 
 def gui_main() -> int:
-    from vmrestore.app.bootstrap import build_services
+    from vmrestore.app.bootstrap import AppServices, build_services
+    from vmrestore.app.logging_setup import setup_logging
     from vmrestore.ui.application import run_gui  # Qt is imported only when the GUI starts
 
-    return run_gui(build_services)
+    def services() -> AppServices:
+        built = build_services()
+        setup_logging(built.paths.log_dir)  # the rotating log file of the desktop app
+        return built
+
+    return run_gui(services)
 
 
 def main(argv: list[str] | None = None) -> int:

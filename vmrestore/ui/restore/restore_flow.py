@@ -248,28 +248,31 @@ async def run_restore(parent: QWidget, services: RestoreServices, request: Resto
 
     relay = ProgressRelay(loop, apply)
     progress.open()
+    error: BaseException | None = None
+    result: ExtractResult | None = None
     try:
         result = await loop.run_in_executor(None, extract_blocking, services, request, relay, cancel)
     except asyncio.CancelledError:
         cancel.set()
         raise
-    except Cancelled as exc:
+    except Exception as exc:
+        error = exc
+    finally:
+        progress.canceled.disconnect()  # closing a QProgressDialog emits canceled
         progress.close()
+        progress.deleteLater()
+    if isinstance(error, Cancelled):
         box = QMessageBox(QMessageBox.Icon.Information, "Restore cancelled",
-                          f"{exc}. Files already copied stay in {request.target_dir}; the partial one was removed.",
+                          f"{error}. Files already copied stay in {request.target_dir}; the partial one was removed.",
                           QMessageBox.StandardButton.Ok, parent)
         box.setObjectName("restoreCancelled")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         return None
-    except Exception as exc:
-        progress.close()
-        show_error(parent, exc, context=f"Nothing more was copied to {request.target_dir}.")
+    if error is not None:
+        show_error(parent, error, context=f"Nothing more was copied to {request.target_dir}.")
         return None
-    finally:
-        progress.canceled.disconnect()
-    progress.close()
-    progress.deleteLater()
+    assert result is not None
     show_summary(parent, result, request.target_dir)
     return result
 

@@ -52,6 +52,17 @@ def retrieve_body(collector: str, view: str, obj_type: str, paths: Sequence[str]
     ))
 
 
+def objects_body(collector: str, obj_type: str, morefs: Sequence[str], paths: Sequence[str]) -> str:
+    path_xml = "".join(f"<pathSet>{escape(p)}</pathSet>" for p in paths)
+    objs = "".join(f'<objectSet><obj type="{escape(obj_type)}">{escape(m)}</obj><skip>false</skip></objectSet>'
+                   for m in morefs)
+    return _ENVELOPE.format(body=(
+        f'<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">{escape(collector)}</_this>'
+        f"<specSet><propSet><type>{escape(obj_type)}</type><all>false</all>{path_xml}</propSet>{objs}"
+        "</specSet><options/></RetrievePropertiesEx>"
+    ))
+
+
 def continue_body(collector: str, token: str) -> str:
     return _ENVELOPE.format(body=(
         f'<ContinueRetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">'
@@ -106,6 +117,24 @@ def retrieve_vms(session: VsphereSession, paths: Sequence[str], root: Any = None
             while page.token:
                 page = _post(stub, continue_body(collector, page.token))
                 vms.extend(page.vms)
+        return vms
+
+    return session.call(work)
+
+
+def retrieve_vm_objects(session: VsphereSession, morefs: Sequence[str], paths: Sequence[str]) -> list[RawVm]:
+    """``paths`` of the given VMs only (e.g. the full ``layoutEx`` of the VMs that have snapshots)."""
+    if not morefs:
+        return []
+
+    def work() -> list[RawVm]:
+        stub = _stub(session)
+        collector = session.content.propertyCollector._moId
+        page = _post(stub, objects_body(collector, "VirtualMachine", morefs, paths))
+        vms = list(page.vms)
+        while page.token:
+            page = _post(stub, continue_body(collector, page.token))
+            vms.extend(page.vms)
         return vms
 
     return session.call(work)

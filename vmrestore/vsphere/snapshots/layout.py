@@ -154,6 +154,15 @@ def referenced_paths(vm: RawVm) -> set[str]:
     full paths; the simulator drops the folder after ``RefreshStorageInfo`` and after a snapshot removal.
     """
     out = {normalize_path(f.name) for f in vm.files.values()}
+    if not vm.has_layout_ex:
+        # Only the chain descriptors are known (pass 1): protect their extents by name as well.
+        for chain in vm.disk_files:
+            for descriptor in chain:
+                path = normalize_path(descriptor)
+                out.add(path)
+                if path.lower().endswith(".vmdk"):
+                    stem = path[: -len(".vmdk")]
+                    out.update(f"{stem}-{kind}.vmdk" for kind in ("flat", "delta", "sesparse", "ctk"))
     home = normalize_path(vm.home) if vm.home else ""
     if home and "/" in home:
         folder = home.rsplit("/", 1)[0]

@@ -79,6 +79,12 @@ class RawVm:
     snapshot_layouts: tuple[RawSnapshotLayout, ...] = ()
     recent_tasks: tuple[str, ...] = ()
     home: str = ""  # config.files.vmPathName: "[ds] folder/name.vmx"
+    disk_files: tuple[tuple[str, ...], ...] = ()  # layout.disk[].diskFile: each disk's chain descriptors
+    has_layout_ex: bool = False
+
+    def needs_layout_ex(self) -> bool:
+        """Snapshots, a disk running on a delta, or a consolidation to do: the full layout is needed."""
+        return bool(self.roots) or self.consolidation_needed or any(len(c) > 1 for c in self.disk_files)
 
 
 def parse_time(text: str) -> datetime:
@@ -129,31 +135,68 @@ def _tree(node: Element) -> RawTreeNode:
     )
 
 
+_KEY, _FNAME, _TYPE, _SIZE = NS + "key", NS + "name", NS + "type", NS + "size"
+_CHAIN, _FILEKEY, _FILE, _DISK, _SNAPSHOT = NS + "chain", NS + "fileKey", NS + "file", NS + "disk", NS + "snapshot"
+_DATAKEY, _MEMORYKEY, _DISKFILE = NS + "dataKey", NS + "memoryKey", NS + "diskFile"
+
+
 def _disk(elem: Element) -> RawDisk:
-    chain = tuple(
-        tuple(int(k.text or 0) for k in unit.iterfind(NS + "fileKey")) for unit in elem.iterfind(NS + "chain")
-    )
-    return RawDisk(key=_int(elem.find(NS + "key")), chain=chain)
+    key = 0
+    chain: list[tuple[int, ...]] = []
+    for child in elem:
+        if child.tag == _CHAIN:
+            chain.append(tuple(int(k.text or 0) for k in child if k.tag == _FILEKEY))
+        elif child.tag == _KEY:
+            key = int(child.text or 0)
+    return RawDisk(key=key, chain=tuple(chain))
+
+
+def _file(elem: Element) -> RawFile:
+    key, name, ftype, size = 0, "", "", 0
+    for child in elem:
+        tag = child.tag
+        if tag == _KEY:
+            key = int(child.text or 0)
+        elif tag == _FNAME:
+            name = child.text or ""
+        elif tag == _TYPE:
+            ftype = child.text or ""
+        elif tag == _SIZE:
+            size = int(child.text or 0)
+    return RawFile(key, name, ftype, size)
+
+
+def _snapshot_layout(elem: Element) -> RawSnapshotLayout:
+    moref, data_key, memory_key = "", -1, -1
+    disks: list[RawDisk] = []
+    for child in elem:
+        tag = child.tag
+        if tag == _KEY:
+            moref = child.text or ""
+        elif tag == _DATAKEY:
+            data_key = int(child.text or -1)
+        elif tag == _MEMORYKEY:
+            memory_key = int(child.text or -1)
+        elif tag == _DISK:
+            disks.append(_disk(child))
+    return RawSnapshotLayout(moref, data_key, memory_key, tuple(disks))
 
 
 def _layout(vm: RawVm, val: Element) -> None:
     files: dict[int, RawFile] = {}
-    for f in val.iterfind(NS + "file"):
-        key = _int(f.find(NS + "key"))
-        files[key] = RawFile(
-            key, _text(f.find(NS + "name")), _text(f.find(NS + "type")), _int(f.find(NS + "size"))
-        )
-    vm.files = files
-    vm.disks = tuple(_disk(d) for d in val.iterfind(NS + "disk"))
-    vm.snapshot_layouts = tuple(
-        RawSnapshotLayout(
-            snapshot=_text(s.find(NS + "key")),
-            data_key=_int(s.find(NS + "dataKey"), -1),
-            memory_key=_int(s.find(NS + "memoryKey"), -1),
-            disks=tuple(_disk(d) for d in s.iterfind(NS + "disk")),
-        )
-        for s in val.iterfind(NS + "snapshot")
-    )
+    disks: list[RawDisk] = []
+    snaps: list[RawSnapshotLayout] = []
+    for child in val:
+        tag = child.tag
+        if tag == _FILE:
+            f = _file(child)
+            files[f.key] = f
+        elif tag == _DISK:
+            disks.append(_disk(child))
+        elif tag == _SNAPSHOT:
+            snaps.append(_snapshot_layout(child))
+    vm.files, vm.disks, vm.snapshot_layouts = files, tuple(disks), tuple(snaps)
+    vm.has_layout_ex = True
 
 
 def _apply(vm: RawVm, name: str, val: Element) -> None:
@@ -172,6 +215,8 @@ def _apply(vm: RawVm, name: str, val: Element) -> None:
         vm.consolidation_needed = _bool(val)
     elif name == "datastore":
         vm.datastores = tuple(_text(ref) for ref in val)
+    elif name == "layout.disk":
+        vm.disk_files = tuple(tuple(f.text or "" for f in d if f.tag == _DISKFILE) for d in val)
     elif name == "config.files.vmPathName":
         vm.home = _text(val)
     elif name == "recentTask":
