@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from pyVim.connect import Disconnect, SmartConnect  # noqa: E402
 from pyVmomi import vim, vmodl  # noqa: E402
 
+import tests.bench.vcsim_fixtures as vcsim_fixtures  # noqa: E402
 from tests.bench.vcsim.build import vcsim_binary  # noqa: E402
 from tests.bench.vcsim_fixtures import Vcsim, _options_to_args  # noqa: E402
 from vmrestore.vsphere import certs  # noqa: E402
@@ -115,6 +116,7 @@ def main() -> int:
     ap.add_argument("--vms-per-cluster", type=int, default=5000)
     ap.add_argument("--naive-sample", type=int, default=0, help="time the naive loop on N VMs and extrapolate")
     args = ap.parse_args()
+    vcsim_fixtures.START_TIMEOUT = 600  # building 10,000 VMs takes 11-60 s on a busy 2-core machine
     work = tempfile.mkdtemp(prefix="snapbench-")
     sim = Vcsim(binary=vcsim_binary(), workdir=work,
                 args=_options_to_args(cluster=2, host=1, vm=args.vms_per_cluster, ds=1))

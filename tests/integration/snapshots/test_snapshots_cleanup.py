@@ -36,7 +36,7 @@ def test_remove_one_without_children_keeps_the_rest_and_is_audited(
     vcsim_factory: VcsimFactory, services_for, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
     sim = vcsim_factory(vm=1, host=1)
-    session, vm, ids = _tree(sim, tmp_path)
+    session, _vm, ids = _tree(sim, tmp_path)
     services = services_for(sim)
     use = CleanupSnapshots(services)
 
@@ -107,7 +107,7 @@ def test_vcenter_no_permission_is_a_failure_with_the_reason(
     vcsim_factory: VcsimFactory, services_for, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
     sim = vcsim_factory(vm=1, host=1, deny=["viewer:RemoveSnapshot_Task:VirtualMachine.State.RemoveSnapshot"])
-    session, vm, ids = _tree(sim, tmp_path)
+    session, _vm, _ids = _tree(sim, tmp_path)
     services = services_for(sim, user="viewer")
     use = CleanupSnapshots(services)
 
@@ -131,7 +131,7 @@ def test_unticked_snapshot_is_not_removed_and_maintenance_blocks(
     vcsim_factory: VcsimFactory, services_for, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
     sim = vcsim_factory(vm=1, host=1)
-    session, vm, ids = _tree(sim, tmp_path)
+    session, _vm, ids = _tree(sim, tmp_path)
     services = services_for(sim)
     use = CleanupSnapshots(services)
 

@@ -113,13 +113,14 @@ def test_orphaned_files_are_found_with_sizes_and_ages(world) -> None:  # type: i
     assert not any("-000001" in p for p in orphans)
 
 
-def test_scan_reads_every_vm_in_one_collector_call(world) -> None:  # type: ignore[no-untyped-def]
+def test_scan_reads_every_vm_in_one_collector_pass(world) -> None:  # type: ignore[no-untyped-def]
     sim = world["sim"]
     before = len(sim.requests())
     scan(world["session"], orphans=False)
     methods = [r["method"] for r in sim.requests()[before:]]
-    # VMs (one streamed call), datastores, hosts: never one call per VM.
-    assert methods.count("RetrievePropertiesEx") == 3, methods
+    # Every VM (one streamed call), the layouts of the VMs with snapshots (one call for all of them),
+    # datastores, hosts: never one call per VM.
+    assert methods.count("RetrievePropertiesEx") == 4, methods
     assert methods.count("CreateContainerView") == 3
 
 

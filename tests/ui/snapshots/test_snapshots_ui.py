@@ -17,7 +17,7 @@ from vmrestore.app.snapshots.classify import Thresholds, build_report
 from vmrestore.app.snapshots.cleanup import CleanupReport, ItemOutcome, Preflight, make_plan
 from vmrestore.app.snapshots.types import SnapshotClass, SnapshotReport
 from vmrestore.model import Role
-from vmrestore.ui.snapshots.models import COL_SIZE, SortRole, SnapshotFilterProxy, SnapshotTableModel
+from vmrestore.ui.snapshots.models import COL_SIZE, SnapshotFilterProxy, SnapshotTableModel, SortRole
 from vmrestore.ui.snapshots.page import SnapshotsPage, export_csv, export_html
 from vmrestore.ui.snapshots.views import GIB, DeltaChart
 from vmrestore.ui.snapshots.wizard import PAGE_REPORT, PAGE_REVIEW, PAGE_RUN, CleanupWizard
@@ -48,7 +48,8 @@ def report() -> SnapshotReport:
     vm2 = VmSnapshotState("vm-2", "db01", "poweredOn", "host-1", ("ds-1",), False, (
         _snap("snapshot-3", "ghettoVCB-snapshot-2026-01-01", 30, 2000),
     ), delta_by_datastore=(("ds1", 2000),))
-    stores = (DatastoreState("ds-1", "ds1", 100 * GIB, 40 * GIB, True), DatastoreState("ds-2", "ds2", 50 * GIB, 45 * GIB, True))
+    stores = (DatastoreState("ds-1", "ds1", 100 * GIB, 40 * GIB, True),
+              DatastoreState("ds-2", "ds2", 50 * GIB, 45 * GIB, True))
     return build_report(ScanResult(NOW, (vm1, vm2), stores), Thresholds(), NOW)
 
 
