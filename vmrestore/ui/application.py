@@ -22,6 +22,7 @@ import vmrestore
 
 from .errors import describe, show_error
 from .main_window import MainWindow
+from .pages import default_area_pages
 from .ports import ServicesLike
 from .qtcompat import guard_singleton_refcounts
 from .tasks import ask
@@ -93,7 +94,7 @@ async def _run_window(app: QApplication, services: ServicesLike, on_ready: Ready
     loop = asyncio.get_running_loop()
     settings = QSettings(str(Path(services.paths.home) / "ui.ini"), QSettings.Format.IniFormat)
     tray = _make_tray(app)
-    window = MainWindow(services, settings, tray=tray)
+    window = MainWindow(services, settings, tray=tray, area_pages=default_area_pages(services))
     closed: asyncio.Future[None] = loop.create_future()
 
     def on_closed() -> None:

@@ -32,6 +32,7 @@ from .jobs_model import JobsModel
 from .jobs_view import CANCELLABLE, JobsView, LongJobNotifier
 from .placeholder import PlaceholderPage
 from .ports import ServicesLike, Unsubscribe
+from .restore import restore_points_factory
 from .status import ConnectionStatus, ConnectionWatcher
 from .tasks import TaskSet
 
@@ -165,6 +166,8 @@ class MainWindow(QMainWindow):
         if key == "audit":
             return self.audit_view
         factory = self._area_pages.get(key)
+        if factory is None and key == "points":
+            factory = restore_points_factory(self._services)  # None without a catalog (the UI tests' fakes)
         if factory is not None:
             return factory(self)
         title, text = PLACEHOLDERS[key]

@@ -286,6 +286,7 @@ def show_summary(parent: QWidget, result: ExtractResult, target: str) -> QMessag
     if details:
         box.setInformativeText(details if len(details) < 1500 else details[:1500] + "\n…")
         box.setDetailedText(details)
+    box.setEscapeButton(QMessageBox.StandardButton.Ok)  # Esc and the close button still work with two buttons
     open_button = box.addButton("&Open folder", QMessageBox.ButtonRole.ActionRole)
     open_button.setAccessibleName("Open the target folder")
     open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(target)))

@@ -84,9 +84,9 @@ class SearchModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.HEADERS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            if 0 <= section < len(self.HEADERS):
-                return self.HEADERS[section]
+        horizontal = orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole
+        if horizontal and 0 <= section < len(self.HEADERS):
+            return self.HEADERS[section]
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -176,6 +176,9 @@ class SearchPanel(QWidget):
             edit.setDisplayFormat("yyyy-MM-dd")
             edit.setDate(value)
             edit.setEnabled(False)
+            inner = edit.findChild(QLineEdit)
+            if inner is not None:
+                inner.setAccessibleName(edit.accessibleName())
         self.since_check.toggled.connect(self.since_edit.setEnabled)
         self.until_check.toggled.connect(self.until_edit.setEnabled)
         self.search_button = QPushButton("Searc&h", self)

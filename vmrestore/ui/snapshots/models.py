@@ -82,12 +82,14 @@ class SnapshotFilterProxy(QSortFilterProxyModel):
         self._klass: SnapshotClass | None = None
 
     def set_text(self, text: str) -> None:
+        self.beginFilterChange()
         self._text = text.casefold()
-        self.invalidateFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def set_class(self, klass: SnapshotClass | None) -> None:
+        self.beginFilterChange()
         self._klass = klass
-        self.invalidateFilter()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
         model = self.sourceModel()
