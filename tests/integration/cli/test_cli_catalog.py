@@ -110,3 +110,13 @@ def test_helpdesk_may_not_add_a_repository(tmp_path: Path, backup_repo: BackupRe
         del os.environ["VMRESTORE_POLICY"]
     assert err["error"]["code"] == "role_denied"
     assert "helpdesk" in err["error"]["message"]
+
+
+def test_audit_verify_detects_a_changed_entry(indexed: tuple[Path, BackupRepo]) -> None:
+    home, _ = indexed
+    assert _cli(home, "audit", "verify") == {"ok": True, "entries": 1, "problems": []}
+    log = home / "audit.log"
+    log.write_text(log.read_text().replace('"result": "ok"', '"result": "failed"', 1).replace(
+        '"result":"ok"', '"result":"failed"', 1))
+    tampered = _cli(home, "audit", "verify", expect=1)
+    assert tampered["ok"] is False and tampered["problems"]
