@@ -32,7 +32,7 @@ from vmrestore.ui.restore.versions import VersionsDialog
 from vmrestore.ui.theme import dark_palette
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from screenshot import save, settle  # noqa: E402  (the shared screenshot helpers next to this script)
+from screenshot import save, settle  # the shared screenshot helpers next to this script
 
 
 def main() -> int:

@@ -252,3 +252,19 @@ async def test_keyboard_paths_and_accessible_names(qtbot, backup_repo, make_serv
                    and w.parent() is not None and w.parent().objectName() != "qt_scrollarea_viewport"
                    and type(w.parent()).__name__ not in ("QTableView", "QTreeView", "QHeaderView")]
         assert unnamed == [], [(type(w).__name__, w.objectName()) for w in unnamed]
+
+
+async def test_main_window_shows_the_page_for_real_services(qtbot, backup_repo, make_services, tmp_path) -> None:
+    from PySide6.QtCore import QSettings
+
+    from vmrestore.ui.main_window import MainWindow
+    from vmrestore.ui.restore import RestorePointsPage
+
+    services = make_services(backup_repo.root)
+    window = MainWindow(services, QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    page = window.pages["points"]
+    assert isinstance(page, RestorePointsPage)
+    window.show_area("points")
+    await until(lambda: page.reloads > 0 and page.tree_model.vm_names() == ["db01", "web01"], what="points")
+    window.close()

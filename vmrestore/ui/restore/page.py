@@ -117,10 +117,12 @@ class RestorePointsPage(QWidget):
         self.tree.setExpandsOnDoubleClick(True)
         header = self.tree.header()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(PointsTreeModel.COL_NAME, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(PointsTreeModel.COL_STATUS, QHeaderView.ResizeMode.Interactive)
+        # Deep folders must stay readable: the name column takes what its rows need (the tree scrolls
+        # sideways if it must), the status column gets the rest.
+        header.setSectionResizeMode(PointsTreeModel.COL_NAME, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(PointsTreeModel.COL_STATUS, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(PointsTreeModel.COL_SIZE, QHeaderView.ResizeMode.ResizeToContents)
-        header.resizeSection(PointsTreeModel.COL_STATUS, 150)
+        header.setMinimumSectionSize(60)
         self.tree.expanded.connect(self._expanded)
         self.tree.selectionModel().selectionChanged.connect(self._tree_selection_changed)
         self.tree_model.loaded.connect(self._node_loaded)
@@ -190,7 +192,7 @@ class RestorePointsPage(QWidget):
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
         splitter.setChildrenCollapsible(False)
-        splitter.setSizes([390, 560])
+        splitter.setSizes([440, 520])
 
         self.status = QLabel("", self)
         self.status.setObjectName("restoreStatus")

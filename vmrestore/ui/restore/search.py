@@ -205,27 +205,29 @@ class SearchPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(SearchModel.COL_PATH, QHeaderView.ResizeMode.Stretch)
-        for column in (SearchModel.COL_VM, SearchModel.COL_POINT, SearchModel.COL_SIZE,
-                       SearchModel.COL_MODIFIED, SearchModel.COL_SPAN):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)  # columns fit their contents after each search; the table scrolls
         self.table.activated.connect(self._activated)
         self.status = QLabel("Search every indexed restore point by file name.", self)
         self.status.setObjectName("searchStatus")
         self.status.setAccessibleName("Search status")
         self.status.setWordWrap(True)
 
-        form = QHBoxLayout()
-        form.addWidget(self.pattern_edit, 3)
-        form.addWidget(self.vm_combo, 1)
-        form.addWidget(self.since_check)
-        form.addWidget(self.since_edit)
-        form.addWidget(self.until_check)
-        form.addWidget(self.until_edit)
-        form.addWidget(self.search_button)
+        first = QHBoxLayout()
+        first.addWidget(self.pattern_edit, 1)
+        first.addWidget(self.search_button)
+        second = QHBoxLayout()
+        second.addWidget(self.vm_combo)
+        second.addSpacing(8)
+        second.addWidget(self.since_check)
+        second.addWidget(self.since_edit)
+        second.addWidget(self.until_check)
+        second.addWidget(self.until_edit)
+        second.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
-        layout.addLayout(form)
+        layout.addLayout(first)
+        layout.addLayout(second)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.status)
 
@@ -283,6 +285,7 @@ class SearchPanel(QWidget):
             self.searchFinished.emit(-1)
             return None
         self.model.set_hits(hits)
+        self.table.resizeColumnsToContents()
         if not hits:
             self.status.setText(f"No indexed file matches “{pattern}”. Points that are not indexed yet are not "
                                 "searched: use Index now.")
