@@ -14,6 +14,8 @@ from pathlib import Path
 
 from vmrestore.app.guest_paths import GuestPath, parse_guest_path
 from vmrestore.catalog.store import CatalogStore, Repository, SearchHit, VersionInfo
+
+__all__ = ["CatalogService", "Repository", "RepositoryInfo", "SearchHit", "VersionInfo"]
 from vmrestore.disks.extract import Conflict, extract
 from vmrestore.disks.filesystems import open_filesystem
 from vmrestore.disks.image import open_vmdk

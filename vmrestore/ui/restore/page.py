@@ -500,7 +500,11 @@ class RestorePointsPage(QWidget):
         vm = self._vm_of(item.point_id)
         dialog = VersionsDialog(self._catalog, item, vm, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.restoreRequested.connect(lambda chosen: (dialog.accept(), self.restore_items([chosen])))
+        def restore_chosen(chosen: object) -> None:
+            dialog.accept()
+            self.restore_items([chosen])  # type: ignore[list-item]
+
+        dialog.restoreRequested.connect(restore_chosen)
         dialog.open()
         dialog.start()
         return dialog

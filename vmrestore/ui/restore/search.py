@@ -245,10 +245,12 @@ class SearchPanel(QWidget):
         self.pattern_edit.selectAll()
 
     def date_range(self) -> tuple[datetime | None, datetime | None]:
-        since = _start_of(self.since_edit.date().toPython()) if self.since_check.isChecked() else None
+        since_day: date = self.since_edit.date().toPython()  # type: ignore[assignment]  # QDate -> date
+        until_day: date = self.until_edit.date().toPython()  # type: ignore[assignment]
+        since = _start_of(since_day) if self.since_check.isChecked() else None
         until = None
         if self.until_check.isChecked():
-            until = _start_of(self.until_edit.date().toPython() + timedelta(days=1)) - timedelta(microseconds=1)
+            until = _start_of(until_day + timedelta(days=1)) - timedelta(microseconds=1)
         return since, until
 
     def selected_hits(self) -> list[SearchHit]:
