@@ -345,7 +345,9 @@ class SqliteCatalogStore:
         if not lineages:
             return []
         name_test = "n.lname GLOB :needle" if pat.is_glob else "instr(n.lname, :needle) > 0"
-        name_test += f" AND v.lineage_id IN ({','.join(str(int(x)) for x in lineages)})"
+        # "+": the filters must not tempt SQLite into versions_lineage_last (a range scan per path);
+        # the lookup goes by versions_path (path_id) from the name matches.
+        name_test += f" AND +v.lineage_id IN ({','.join(str(int(x)) for x in lineages)})"
         if pat.trigram_terms:
             names_src = (
                 "(SELECT rowid AS id FROM names_fts WHERE names_fts MATCH :fts) m "
@@ -356,10 +358,11 @@ class SqliteCatalogStore:
             name_test += " AND n.lname >= :prefix AND n.lname < :prefix || char(1114111)"
         else:
             names_src = "names n"  # < 3 literal characters: a scan of distinct names, bounded by LIMIT
+        # Only the name-driven query runs in SQL; the restore point of each (lineage, seq) is looked up
+        # afterwards. Joining points in the same statement let SQLite's planner flatten the LIMITed
+        # subquery and drive from indexed_volumes instead (measured: 19 s instead of 2 ms).
         sql = (
-            "SELECT hit.*, pt.id, pt.created_us FROM ("
-            "SELECT v.type, v.size, v.mtime_us, v.first_seq, v.last_seq, "
-            "l.vm, l.disk_key, l.volume_index, d.path AS dir, n.name, v.lineage_id, "
+            "SELECT v.type, v.size, v.mtime_us, l.vm, l.disk_key, l.volume_index, d.path, n.name, v.lineage_id, "
             "(SELECT max(iv.seq) FROM indexed_volumes iv WHERE iv.lineage_id = v.lineage_id "
             " AND iv.seq BETWEEN max(v.first_seq, :lo) AND min(v.last_seq, :hi)) AS hit_seq, "
             "(SELECT min(iv.seq) FROM indexed_volumes iv WHERE iv.lineage_id = v.lineage_id "
@@ -367,49 +370,48 @@ class SqliteCatalogStore:
             f"FROM {names_src} CROSS JOIN paths p ON p.name_id = n.id "
             "CROSS JOIN versions v ON v.path_id = p.id CROSS JOIN lineages l ON l.id = v.lineage_id "
             "CROSS JOIN dirs d ON d.id = p.dir_id "
-            f"WHERE {name_test} AND (:vm IS NULL OR l.vm = :vm) AND v.last_seq >= :lo AND v.first_seq <= :hi "
-            "AND hit_seq IS NOT NULL LIMIT :limit) hit "
-            "JOIN indexed_volumes ivp ON ivp.lineage_id = hit.lineage_id AND ivp.seq = hit.hit_seq "
-            "JOIN points pt ON pt.id = ivp.point_id"
+            f"WHERE {name_test} AND +v.last_seq >= :lo AND +v.first_seq <= :hi "
+            "AND hit_seq IS NOT NULL LIMIT :limit"
         )
         params = {
             "needle": pat.needle,
             "fts": fts_query(pat.trigram_terms),
             "prefix": pat.prefix,
-            "vm": vm,
             "lo": lo,
             "hi": hi,
             "limit": limit,
         }
         rows = conn.execute(sql, params).fetchall()
-        seq_created = {}
-        for r in rows:
-            key = (r[10], r[12])
-            if key not in seq_created:
-                got = conn.execute(
-                    "SELECT p.created_us FROM indexed_volumes iv JOIN points p ON p.id = iv.point_id "
+        at: dict[tuple[int, int], tuple[str, datetime]] = {}
+
+        def point_at(lineage: int, seq: int) -> tuple[str, datetime]:
+            if (lineage, seq) not in at:
+                pid, created_us = conn.execute(
+                    "SELECT p.id, p.created_us FROM indexed_volumes iv JOIN points p ON p.id = iv.point_id "
                     "WHERE iv.lineage_id = ? AND iv.seq = ?",
-                    key,
+                    (lineage, seq),
                 ).fetchone()
-                seq_created[key] = got[0]
+                created = from_us(created_us)
+                assert created is not None
+                at[(lineage, seq)] = (pid, created)
+            return at[(lineage, seq)]
+
         hits = []
-        for r in rows:
-            created, first_seen = from_us(r[14]), from_us(seq_created[(r[10], r[12])])
-            assert created is not None and first_seen is not None
-            base = r[8].rstrip("/")
+        for typ, size, mtime_us, hvm, disk_key, volume_index, dir_path, name, lineage, hit_seq, first in rows:
+            point_id, created = point_at(lineage, hit_seq)
             hits.append(
                 SearchHit(
-                    point_id=r[13],
-                    vm=r[5],
+                    point_id=point_id,
+                    vm=hvm,
                     created=created,
-                    disk_key=r[6],
-                    volume_index=r[7],
-                    path=f"{base}/{r[9]}",
-                    name=r[9],
-                    type=_TYPES_BY_CODE[r[0]],
-                    size=r[1],
-                    mtime=from_us(r[2]),
-                    first_seen=first_seen,
+                    disk_key=disk_key,
+                    volume_index=volume_index,
+                    path=f"{dir_path.rstrip('/')}/{name}",
+                    name=name,
+                    type=_TYPES_BY_CODE[typ],
+                    size=size,
+                    mtime=from_us(mtime_us),
+                    first_seen=point_at(lineage, first)[1],
                     last_seen=created,
                 )
             )
