@@ -10,8 +10,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from vmrestore.app.catalog_index import IndexRepositoryJob
 from vmrestore.app.guest_paths import GuestPath, parse_guest_path
 from vmrestore.catalog.store import CatalogStore, Repository, SearchHit, VersionInfo
 
@@ -57,6 +59,10 @@ class CatalogService:
                 return repo
         raise NotFound(f"No repository named {name!r}; add it with 'vmrestore repo add'")
 
+    def index_job(self, repos: list[Repository]) -> IndexRepositoryJob:
+        """The job that discovers and indexes ``repos`` (submit it to the scheduler)."""
+        return IndexRepositoryJob(self.store, self.location, repos)
+
     def points(self, vm: str | None = None, repo: str | None = None) -> list[RestorePoint]:
         return self.store.list_points(vm=vm, repo=repo)
 
@@ -93,10 +99,21 @@ class CatalogService:
         with open_vmdk(vmdk) as image:
             return open_filesystem(image, where.volume, what=vmdk).listdir(where.path)
 
-    def search(self, pattern: str, vm: str | None = None, limit: int = 100) -> list[SearchHit]:
+    def search(
+        self,
+        pattern: str,
+        vm: str | None = None,
+        limit: int = 100,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[SearchHit]:
+        """Substring or glob over every indexed restore point, optionally of one VM and a date range."""
         if not pattern.strip():
             raise InvalidInput("Give a file name or a pattern to search for")
-        return self.store.search(pattern, vm=vm, limit=limit)
+        if since and until and since > until:
+            raise InvalidInput("The search's date range ends before it starts")
+        return self.store.search(pattern, vm=vm, since=since, until=until, limit=limit)
 
     def versions(self, point_id: str, path: str) -> list[VersionInfo]:
         where = parse_guest_path(path)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
-from vmrestore.app.catalog_index import IndexRepositoryJob, report_json
+from vmrestore.app.catalog_index import report_json
 from vmrestore.cli.context import CliContext
 from vmrestore.cli.jobrun import run_job
 from vmrestore.cli.output import emit_table, note
@@ -44,6 +45,8 @@ def register(
     p.add_argument("pattern")
     p.add_argument("--vm")
     p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--since", type=_iso_time, help="only restore points from this time on (ISO 8601)")
+    p.add_argument("--until", type=_iso_time, help="only restore points up to this time (ISO 8601)")
     p.set_defaults(func=files_search)
     p = files.add_parser("versions", parents=[common], help="one path across the VM's restore points")
     p.add_argument("point")
@@ -55,6 +58,15 @@ def register(
     p.add_argument("--to", required=True, dest="target")
     p.add_argument("--conflict", choices=["keep_both", "overwrite", "skip"], default="keep_both")
     p.set_defaults(func=files_extract)
+
+
+def _iso_time(text: str) -> datetime:
+    """ISO 8601; a time without an offset is taken as UTC (restore-point times are stored in UTC)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text}") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def repo_add(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
@@ -78,7 +90,7 @@ def repo_list(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]
 def catalog_index(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
     catalog = ctx.services.catalog
     repos = [catalog.repository(args.repo)] if args.repo else [i.repo for i in catalog.repositories()]
-    job = IndexRepositoryJob(catalog.store, catalog.location, repos)
+    job = catalog.index_job(repos)
     report = report_json(run_job(ctx.services, job, quiet=args.json))
     if not args.json:
         note(f"{report['points_added']} new restore points, {report['files_indexed']} files indexed")
@@ -121,7 +133,8 @@ def files_search(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, An
     rows = [{"point": h.point_id, "vm": h.vm, "created": h.created,
              "path": f"/{h.disk_key}/vol{h.volume_index}{h.path}", "size": h.size, "mtime": h.mtime,
              "type": h.type, "first_seen": h.first_seen, "last_seen": h.last_seen}
-            for h in ctx.services.catalog.search(args.pattern, vm=args.vm, limit=args.limit)]
+            for h in ctx.services.catalog.search(args.pattern, vm=args.vm, limit=args.limit, since=args.since,
+                                                 until=args.until)]
     if not args.json:
         emit_table(rows, ["vm", "created", "path", "size", "mtime"])
     return rows

@@ -68,6 +68,10 @@ def test_ls_search_versions_and_extract_exact_bytes(indexed: tuple[Path, BackupR
     assert hits[0]["first_seen"][:10] == "2024-05-01" and hits[0]["last_seen"][:10] == "2024-05-03"
     assert _cli(home, "files", "search", "*.docx", "--vm", "db01") == []
     assert len(_cli(home, "files", "search", "*.docx", "--vm", "web01")) == 1
+    # The date range picks the restore points: only the 2024-05-01 point of web01 is before May 2.
+    early = _cli(home, "files", "search", "notes.txt", "--until", "2024-05-01T23:59:59")
+    assert [h["created"][:10] for h in early] == ["2024-05-01"]
+    assert _cli(home, "files", "search", "*.docx", "--until", "2024-05-01T23:59:59") == []
 
     versions = _cli(home, "files", "versions", newest, "/disk0/vol1/Users/bob/notes.txt")
     assert len(versions) == 3

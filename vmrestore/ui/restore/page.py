@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vmrestore.app.catalog_index import IndexRepositoryJob
 from vmrestore.app.catalog_service import SearchHit
 from vmrestore.model import Action, FileType, RestorePoint
 
@@ -279,7 +278,7 @@ class RestorePointsPage(QWidget):
             if not repos:
                 self.status.setText("There is no repository to index: add one with “vmrestore repo add”.")
                 return None
-            job = IndexRepositoryJob(self._catalog.store, self._catalog.location, repos)
+            job = self._catalog.index_job(repos)
             handle = self._services.scheduler.submit(job)
         except asyncio.CancelledError:
             raise

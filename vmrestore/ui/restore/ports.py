@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from vmrestore.app.catalog_service import RepositoryInfo, SearchHit, VersionInfo
@@ -22,10 +23,11 @@ Conflict = Literal["keep_both", "overwrite", "skip"]  # as vmrestore.app's Catal
 class CatalogLike(Protocol):
     """``vmrestore.app.catalog_service.CatalogService``: every method blocks."""
 
-    store: Any
     location: str
 
     def repositories(self) -> list[RepositoryInfo]: ...
+
+    def index_job(self, repos: list[Any]) -> Any: ...
 
     def points(self, vm: str | None = None, repo: str | None = None) -> list[RestorePoint]: ...
 
@@ -33,7 +35,15 @@ class CatalogLike(Protocol):
 
     def list_dir(self, point_id: str, path: str = "/") -> list[FileEntry]: ...
 
-    def search(self, pattern: str, vm: str | None = None, limit: int = 100) -> list[SearchHit]: ...
+    def search(
+        self,
+        pattern: str,
+        vm: str | None = None,
+        limit: int = 100,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[SearchHit]: ...
 
     def versions(self, point_id: str, path: str) -> list[VersionInfo]: ...
 

@@ -272,10 +272,7 @@ class SearchPanel(QWidget):
         def run() -> list[SearchHit]:
             if not pattern:
                 raise InvalidInput("Type a file name or a pattern such as *.xlsx to search for")
-            if since is None and until is None:
-                return catalog.search(pattern, vm, SEARCH_LIMIT)
-            # CatalogService.search takes no date range; the catalog store behind it does.
-            return list(catalog.store.search(pattern, vm=vm, since=since, until=until, limit=SEARCH_LIMIT))
+            return catalog.search(pattern, vm, SEARCH_LIMIT, since=since, until=until)
 
         try:
             hits = await loop.run_in_executor(None, run)
