@@ -239,12 +239,25 @@ class MainWindow(QMainWindow):
     def _on_connected(self, identity: model.ServerIdentity) -> None:
         self.statusBar().showMessage(f"Connected to {identity.server} as {identity.user}", 8000)
         self._show_connection_warnings()
+        # Leftovers in vCenter (an attached disk, a mounted datastore) can only be undone with a login:
+        # the start-up sweep left them pending, so sweep again now.
+        self._tasks.spawn(self._sweep_after_connect(), name="sweep-after-connect")
         dialog = self._connect_dialog
         if dialog is not None:
             self._tasks.spawn(
                 self._remember_login(dialog.url_edit.text().strip(), dialog.user_edit.text().strip()),
                 name="remember-login",
             )
+
+    async def _sweep_after_connect(self) -> None:
+        try:
+            result = await self._services.sweep()
+        except Exception as exc:
+            log.warning("The sweep after connecting failed", exc_info=True)
+            show_error(self, exc, context="Cleaning up after an earlier run failed.")
+            return
+        if getattr(result, "found", None):
+            self.show_sweep_result(result)
 
     async def _remember_login(self, url: str, user: str) -> None:
         settings = self._services.settings
@@ -290,7 +303,8 @@ class MainWindow(QMainWindow):
         if undone:
             text += f" {len(undone)} item(s) were undone automatically."
         if left:
-            text += f" {len(left)} item(s) could not be undone; vmrestore retries at the next start."
+            text += (f" {len(left)} item(s) could not be undone; vmrestore retries after the next login"
+                     " and at the next start.")
             lines += ["", "Still left:", *(f"• {sweep_item_text(item)}" for item in left[:15])]
         box = QMessageBox(
             QMessageBox.Icon.Warning if left else QMessageBox.Icon.Information,
