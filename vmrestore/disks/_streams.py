@@ -70,9 +70,19 @@ class GuardedStream(io.RawIOBase):
         return data
 
     def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
         return len(data)
+
+    @property
+    def inner(self) -> Any:
+        """The wrapped stream, for readers that map file runs to disk offsets themselves."""
+        return self._inner
+
+    @property
+    def what(self) -> str:
+        return self._what
 
     def readall(self) -> bytes:
         return self.read(-1)
