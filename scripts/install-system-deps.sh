@@ -24,6 +24,7 @@ TEST=(
   golang-go golang-github-vmware-govmomi-dev
   # real disk tools for the disk bench
   ntfs-3g e2fsprogs dosfstools mtools fdisk qemu-utils xfsprogs
+  exfatprogs exfat-fuse lvm2 cryptsetup-bin   # exFAT (FUSE), LVM2 (no device-mapper needed), LUKS
   # a virtual screen for screenshots
   xvfb xauth
 )

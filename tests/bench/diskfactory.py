@@ -31,9 +31,10 @@ from typing import Literal
 
 import pytest
 
+from tests.bench.fs_extra import LogicalVolumeSpec, build_exfat, build_luks, build_lvm
 from tests.bench.tools import CACHE_DIR, IN_CI, require_tool
 
-FsKind = Literal["ntfs", "ext4", "fat32", "xfs", "raw"]
+FsKind = Literal["ntfs", "ext4", "fat32", "xfs", "raw", "exfat", "lvm", "luks"]
 TableKind = Literal["gpt", "mbr", "none"]
 SUBFORMATS = ("monolithicSparse", "monolithicFlat", "streamOptimized", "twoGbMaxExtentSparse")
 
@@ -52,6 +53,10 @@ _GPT_TYPES = {
 }
 _MBR_TYPES = {"ntfs": "7", "fat32": "c", "ext4": "83", "xfs": "83", "raw": "da"}
 _MIN_SIZE_MB = {"ntfs": 2, "ext4": 2, "fat32": 34, "xfs": 300, "raw": 1}
+# tests/bench/fs_extra.py: exFAT (Microsoft basic data), LVM2 PV (lvs=[LogicalVolumeSpec...]), LUKS2
+_GPT_TYPES.update(exfat=_GPT_TYPES["ntfs"], lvm="E6D6D379-F507-44C2-A23C-238F2A3DF928", luks=_GPT_TYPES["raw"])
+_MBR_TYPES.update(exfat="7", lvm="8e", luks="83")
+_MIN_SIZE_MB.update(exfat=3, lvm=4, luks=17)
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class PartitionSpec:
     label: str = ""
     files: Mapping[str, FileValue] = field(default_factory=dict)
     mtimes: Mapping[str, datetime] = field(default_factory=dict)  # per path; others get DEFAULT_MTIME
+    lvs: list[LogicalVolumeSpec] = field(default_factory=list)  # fs="lvm" only: the VG (label) holds these
 
     def effective_size_mb(self) -> int:
         return max(self.size_mb, _MIN_SIZE_MB[self.fs])
@@ -139,6 +145,8 @@ def _canonical(spec: DiskSpec) -> str:
                 "label": p.label,
                 "files": {k: value(v) for k, v in sorted(p.files.items())},
                 "mtimes": {k: t.timestamp() for k, t in sorted(p.mtimes.items())},
+                **({"lvs": [[v.name, v.grow_mb, _canonical(DiskSpec("none", [v.fs]))] for v in p.lvs]}
+                   if p.lvs else {}),
             }
             for p in spec.partitions
         ],
@@ -380,6 +388,12 @@ class DiskFactory:
                 _build_fat32(img, part, offset // 512)
             elif part.fs == "xfs":
                 _build_xfs(img, part)
+            elif part.fs == "exfat":
+                build_exfat(img, part)
+            elif part.fs == "lvm":
+                build_lvm(img, part, part.lvs, lambda i, p: {"ext4": _build_ext4, "exfat": build_exfat}[p.fs](i, p))
+            elif part.fs == "luks":
+                build_luks(img, part)
             else:
                 raise ValueError(f"unknown file system {part.fs!r}")
             _run(["dd", f"if={img}", f"of={raw}", "bs=1M", f"seek={offset // mib}", "conv=notrunc,sparse"])

@@ -51,7 +51,7 @@ def index_disk(catalog: str, point_id: str, vmdk_path: str, disk_key: str) -> Di
                     continue
                 try:
                     fs = open_filesystem(disk, volume.index, what=vmdk_path)
-                    stats = store.index_volume(point_id, disk_key, volume.index, fs.walk("/"))
+                    stats = store.index_volume(point_id, disk_key, volume.index, fs.scan("/"))
                     files += stats.entries
                 except VmrestoreError as exc:
                     errors.append(f"{point_id} {disk_key} volume {volume.index}: {exc}")

@@ -23,6 +23,8 @@ from dissect.ntfs.util import segment_reference
 from dissect.xfs import XFS
 
 from vmrestore.disks._streams import guard
+from vmrestore.disks.fs_exfat import ExfatVolume
+from vmrestore.disks.ntfs_mft import MftScanStats, mft_layout, scan_mft
 from vmrestore.disks.volumes import DiskStream, volume_stream
 from vmrestore.errors import CorruptImage, InvalidInput, NotFound
 from vmrestore.model import FileEntry, FileType, VolumeInfo
@@ -145,6 +147,13 @@ class GuestFileSystem(ABC):
                         subdirs.append((entry.path, child))
             stack.extend(reversed(subdirs))
 
+    def scan(self, path: str = "/") -> Iterator[FileEntry]:
+        """The same entries as :meth:`walk`, in no particular order, by the fastest means the backend has.
+
+        Indexing uses this; browsing keeps ``walk``/``listdir``. The default is the walk itself.
+        """
+        return self.walk(path)
+
     def open(self, path: str) -> BinaryIO:
         """A read-only stream of the file's bytes; reading damaged data raises ``CorruptImage``."""
 
@@ -163,7 +172,21 @@ class GuestFileSystem(ABC):
 class NtfsFileSystem(GuestFileSystem):
     def __init__(self, volume: VolumeInfo, what: str, stream: BinaryIO) -> None:
         super().__init__(volume, what)
+        self.stream = stream
         self.fs = NTFS(stream)
+        self.scan_stats: MftScanStats | None = None  # of the last whole-volume scan()
+
+    def scan(self, path: str = "/") -> Iterator[FileEntry]:
+        """Whole volume: one sequential pass over the $MFT (ntfs_mft), ~10x the walk's speed.
+
+        Damaged FILE records and names whose parent chain is broken are skipped and counted in
+        ``scan_stats`` instead of failing the volume. Below a sub-path this is the walk.
+        """
+        if split_path(path):
+            return self.walk(path)
+        self.scan_stats = MftScanStats()
+        layout = mft_layout(self.fs, self.what)
+        return scan_mft(self.stream, layout, self.what, self.scan_stats)
 
     def _root(self) -> Any:
         return self.fs.mft.root
@@ -311,6 +334,33 @@ def _fat_name(entry: Any) -> str:
     return base + dot + ext
 
 
+class ExfatFileSystem(GuestFileSystem):
+    """exFAT, parsed directory by directory by :mod:`vmrestore.disks.fs_exfat`."""
+
+    def __init__(self, volume: VolumeInfo, what: str, stream: BinaryIO) -> None:
+        super().__init__(volume, what)
+        self.fs = ExfatVolume(stream)
+
+    def _root(self) -> Any:
+        return self.fs.root
+
+    def _node_id(self, node: Any) -> object:
+        return int(node.first_cluster)
+
+    def _same_name(self, a: str, b: str) -> bool:
+        return a.casefold() == b.casefold()
+
+    def _children(self, node: Any) -> Iterator[tuple[str, Any]]:
+        for child in self.fs.children(node):
+            yield child.name, child
+
+    def _entry(self, path: str, name: str, node: Any) -> FileEntry:
+        return self.fs.entry(join_path(path, name) if name else path, name, node)
+
+    def _open(self, node: Any) -> tuple[Any, int]:
+        return self.fs.open(node), int(node.size)
+
+
 _BACKENDS: dict[str, type[GuestFileSystem]] = {
     "ntfs": NtfsFileSystem,
     "ext2": ExtFileSystem,
@@ -320,6 +370,7 @@ _BACKENDS: dict[str, type[GuestFileSystem]] = {
     "fat16": FatFileSystem,
     "fat32": FatFileSystem,
     "xfs": XfsFileSystem,
+    "exfat": ExfatFileSystem,
 }
 
 

@@ -22,6 +22,8 @@ from dissect.volume.disk import Disk
 from dissect.xfs import XFS
 
 from vmrestore.disks._streams import guard
+from vmrestore.disks.fs_exfat import exfat_label
+from vmrestore.disks.lvm import open_logical_volume, with_logical_volumes
 from vmrestore.errors import CorruptImage, NotFound
 from vmrestore.model import VolumeInfo
 
@@ -29,8 +31,7 @@ from vmrestore.model import VolumeInfo
 _UNSUPPORTED = {
     "bitlocker": "BitLocker-encrypted volume: unlock it in the guest (or mount the disk) to restore files",
     "refs": "ReFS volume: file-level browsing of ReFS is not supported; mount the disk instead",
-    "exfat": "exFAT volume: file-level browsing of exFAT is not supported yet; mount the disk instead",
-    "lvm2": "LVM2 physical volume: logical volumes are not supported yet; mount the disk instead",
+    "lvm2": "LVM2 physical volume: holds logical volumes, not files",
     "luks": "LUKS-encrypted volume: cannot be read without the key",
     "swap": "Linux swap space: holds no files",
 }
@@ -148,6 +149,7 @@ def _label(fs: str, stream: BinaryIO) -> tuple[str, str]:
         "fat16": _fat_label,
         "fat32": _fat_label,
         "xfs": _xfs_label,
+        "exfat": exfat_label,
     }
     label, refined = opener[fs](stream)
     return label, refined or fs
@@ -199,13 +201,19 @@ def list_volumes(disk: DiskStream, what: str = "disk") -> list[VolumeInfo]:
     volumes = []
     for index, region in enumerate(regions, start=1):
         volumes.append(_describe(disk, index, region, what))
-    return volumes
+    # LVM2 logical volumes follow the partitions (lvm.py), so partition indices never move.
+    return with_logical_volumes(
+        disk, volumes, what, lambda i, stream, size, offset: _describe(disk, i, _Region(offset, size), what, stream)
+    )
 
 
-def _describe(disk: DiskStream, index: int, region: _Region, what: str) -> VolumeInfo:
+def _describe(
+    disk: DiskStream, index: int, region: _Region, what: str, stream: BinaryIO | None = None
+) -> VolumeInfo:
     if region.size == 0:
         return VolumeInfo(index, "unknown", "", 0, region.offset, False, "partition lies outside the disk")
-    stream = open_region(disk, region.offset, region.size, f"{what}, volume {index}")
+    if stream is None:
+        stream = open_region(disk, region.offset, region.size, f"{what}, volume {index}")
     try:
         stream.seek(0)
         head = stream.read(min(region.size, 64 * 1024))
@@ -235,7 +243,11 @@ def _describe(disk: DiskStream, index: int, region: _Region, what: str) -> Volum
 
 def volume_stream(disk: DiskStream, volume_index: int, what: str = "disk") -> tuple[VolumeInfo, BinaryIO]:
     """The volume with this index and a read-only stream over it."""
-    for volume in list_volumes(disk, what):
+    volumes = list_volumes(disk, what)
+    for volume in volumes:
         if volume.index == volume_index:
+            lv = open_logical_volume(disk, volumes, volume_index, what)
+            if lv is not None:
+                return volume, lv
             return volume, open_region(disk, volume.offset, volume.size, f"{what}, volume {volume_index}")
     raise NotFound(f"{what} has no volume {volume_index}")
