@@ -53,6 +53,7 @@ def index_disk(catalog: str, point_id: str, vmdk_path: str, disk_key: str) -> Di
                     fs = open_filesystem(disk, volume.index, what=vmdk_path)
                     stats = store.index_volume(point_id, disk_key, volume.index, fs.scan("/"))
                     files += stats.entries
+                    errors.extend(f"{point_id} {disk_key} volume {volume.index}: {note}" for note in fs.scan_warnings())
                 except VmrestoreError as exc:
                     errors.append(f"{point_id} {disk_key} volume {volume.index}: {exc}")
         return DiskIndexResult(volumes=volumes, files=files, errors=tuple(errors))

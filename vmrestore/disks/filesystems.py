@@ -154,6 +154,10 @@ class GuestFileSystem(ABC):
         """
         return self.walk(path)
 
+    def scan_warnings(self) -> list[str]:
+        """What the last :meth:`scan` skipped (damaged records...), in words for the index report."""
+        return []
+
     def open(self, path: str) -> BinaryIO:
         """A read-only stream of the file's bytes; reading damaged data raises ``CorruptImage``."""
 
@@ -187,6 +191,18 @@ class NtfsFileSystem(GuestFileSystem):
         self.scan_stats = MftScanStats()
         layout = mft_layout(self.fs, self.what)
         return scan_mft(self.stream, layout, self.what, self.scan_stats)
+
+    def scan_warnings(self) -> list[str]:
+        stats = self.scan_stats
+        if stats is None:
+            return []
+        notes = []
+        if stats.corrupt:
+            shown = ", ".join(str(n) for n in stats.corrupt_records[:10]) + ("…" if stats.corrupt > 10 else "")
+            notes.append(f"{stats.corrupt} damaged MFT record(s) skipped (record {shown})")
+        if stats.orphans:
+            notes.append(f"{stats.orphans} name(s) whose parent folder is damaged or gone were not indexed")
+        return notes
 
     def _root(self) -> Any:
         return self.fs.mft.root

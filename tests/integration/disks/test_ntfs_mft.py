@@ -270,6 +270,9 @@ def test_damaged_file_record_is_skipped_and_counted(raw_disks: dict[str, Path], 
     assert {e.path for e in intact - got} == lost
     assert got == {e for e in intact if e.path not in lost}
     assert fs.scan_stats is not None and fs.scan_stats.corrupt == 1 and fs.scan_stats.orphans == 0
+    # ...and the index report says so in words (catalog_index adds these to its errors).
+    warnings = fs.scan_warnings()
+    assert len(warnings) == 1 and warnings[0].startswith("1 damaged MFT record(s) skipped (record ")
 
 
 def test_damaged_directory_record_orphans_its_children(raw_disks: dict[str, Path], tmp_path: Path) -> None:
