@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 
 from vmrestore.catalog.sqlite_schema import TYPE_CODES
@@ -24,13 +24,16 @@ _SAME = (
 _VCOLS = "lineage_id, path_id, type, size, mtime_us, target, first_seq, last_seq"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
 def to_us(dt: datetime | None) -> int | None:
     if dt is None:
         return None
     if dt.tzinfo is None:  # naive means UTC in this code base (model.py)
         dt = dt.replace(tzinfo=UTC)
-    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (dt - _EPOCH) // _US  # exact integer microseconds (a float timestamp would round)
 
 
 def from_us(us: int | None) -> datetime | None:
@@ -64,11 +67,13 @@ def stage_entries(
         if cancel is not None and cancel.is_set():
             raise Cancelled("indexing was cancelled")
         rows = []
+        append = rows.append  # the hot loop of indexing: ~200,000 entries a second go through here
         for e in chunk:
-            d, n = split_path(e.path)
-            if not n:
+            path = e.path.strip("/")
+            if not path:
                 continue  # the volume root itself has no name and no row
-            rows.append((d, n, n.lower(), TYPE_CODES[e.type.value], e.size, to_us(e.mtime), e.target))
+            d, _, n = path.rpartition("/")
+            append(("/" + d, n, n.lower(), TYPE_CODES[e.type], e.size, to_us(e.mtime), e.target))
         # A file listed twice (a reader quirk): the later entry wins instead of failing the volume.
         conn.executemany(
             "INSERT OR REPLACE INTO temp.stage (dir, name, lname, type, size, mtime_us, target) "
