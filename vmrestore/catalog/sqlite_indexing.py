@@ -66,7 +66,7 @@ def stage_entries(
     for chunk in _batched(entries, BATCH):
         if cancel is not None and cancel.is_set():
             raise Cancelled("indexing was cancelled")
-        rows = []
+        rows: list[tuple[object, ...]] = []
         append = rows.append  # the hot loop of indexing: ~200,000 entries a second go through here
         for e in chunk:
             path = e.path.strip("/")
