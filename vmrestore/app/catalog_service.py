@@ -12,16 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vmrestore.app.catalog_index import IndexRepositoryJob
 from vmrestore.app.guest_paths import GuestPath, parse_guest_path
 from vmrestore.catalog.store import CatalogStore, Repository, SearchHit, VersionInfo
 
 __all__ = ["CatalogService", "Repository", "RepositoryInfo", "SearchHit", "VersionInfo"]
-from vmrestore.disks.extract import Conflict, extract
-from vmrestore.disks.filesystems import open_filesystem
-from vmrestore.disks.image import open_vmdk
-from vmrestore.disks.volumes import list_volumes
+# The disk readers (dissect, ~0.2 s to import) load on first use: CLI commands that never read a
+# backup's disk (e.g. ``snapshots scan``) start without them.
+if TYPE_CHECKING:
+    from vmrestore.app.catalog_index import IndexRepositoryJob
+    from vmrestore.disks.extract import Conflict
 from vmrestore.errors import InvalidInput, NotFound
 from vmrestore.model import DiskInfo, ExtractResult, FileEntry, FileType, Progress, RestorePoint
 
@@ -61,6 +62,8 @@ class CatalogService:
 
     def index_job(self, repos: list[Repository]) -> IndexRepositoryJob:
         """The job that discovers and indexes ``repos`` (submit it to the scheduler)."""
+        from vmrestore.app.catalog_index import IndexRepositoryJob
+
         return IndexRepositoryJob(self.store, self.location, repos)
 
     def points(self, vm: str | None = None, repo: str | None = None) -> list[RestorePoint]:
@@ -89,6 +92,10 @@ class CatalogService:
                     for i, d in enumerate(point.disks)]
         disk = self._disk(point, where)
         vmdk = str(Path(point.path) / disk.file)
+        from vmrestore.disks.filesystems import open_filesystem
+        from vmrestore.disks.image import open_vmdk
+        from vmrestore.disks.volumes import list_volumes
+
         if where.volume is None:
             with open_vmdk(vmdk) as image:
                 volumes = list_volumes(image, what=vmdk)
@@ -132,6 +139,10 @@ class CatalogService:
         cancel: threading.Event | None = None,
     ) -> ExtractResult:
         """Copy guest files/folders out of one volume of a restore point to ``target_dir``."""
+        from vmrestore.disks.extract import extract
+        from vmrestore.disks.filesystems import open_filesystem
+        from vmrestore.disks.image import open_vmdk
+
         point = self.point(point_id)
         wheres = [parse_guest_path(p) for p in paths]
         if not wheres:

@@ -37,6 +37,7 @@ class AppSettings:
     snapshot_max_age_days: int = 7
     snapshot_max_bytes: int = 20 * 1024**3
     snapshot_max_datastore_share: float = 0.10
+    snapshot_watch_minutes: int = 0  # background snapshot scan interval; 0 = off
     leftover_patterns: list[str] = field(default_factory=lambda: list(DEFAULT_LEFTOVER_PATTERNS))
     _path: Path | None = field(default=None, repr=False, compare=False)
 
@@ -75,6 +76,7 @@ def load_settings(user_file: Path, policy_file: Path | None = None) -> AppSettin
         "snapshot_max_age_days",
         "snapshot_max_bytes",
         "snapshot_max_datastore_share",
+        "snapshot_watch_minutes",
         "leftover_patterns",
     ):
         if key in data:

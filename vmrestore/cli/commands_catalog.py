@@ -6,7 +6,6 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from vmrestore.app.catalog_index import report_json
 from vmrestore.cli.context import CliContext
 from vmrestore.cli.jobrun import run_job
 from vmrestore.cli.output import emit_table, note
@@ -91,6 +90,8 @@ def catalog_index(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
     catalog = ctx.services.catalog
     repos = [catalog.repository(args.repo)] if args.repo else [i.repo for i in catalog.repositories()]
     job = catalog.index_job(repos)
+    from vmrestore.app.catalog_index import report_json  # lazy: dissect loads only for commands that read disks
+
     report = report_json(run_job(ctx.services, job, quiet=args.json))
     if not args.json:
         note(f"{report['points_added']} new restore points, {report['files_indexed']} files indexed")

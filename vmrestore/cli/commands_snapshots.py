@@ -1,9 +1,10 @@
-"""``snapshots scan`` and ``snapshots cleanup`` (shared/CLI.md): the snapshot monitor's command-line twin."""
+"""``snapshots scan|cleanup|orphans`` (shared/CLI.md): the snapshot monitor's command-line twin."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from typing import Any
 
 from vmrestore.app.snapshots.cleanup import (
@@ -13,7 +14,7 @@ from vmrestore.app.snapshots.cleanup import (
     PlanItem,
     parse_age,
 )
-from vmrestore.app.snapshots.scan import ScanSnapshots
+from vmrestore.app.snapshots.orphans import OrphanDeletion, OrphanFiles, orphan_json
 from vmrestore.app.snapshots.types import SnapshotClass
 from vmrestore.cli.context import CliContext
 from vmrestore.cli.output import emit_table, note
@@ -40,13 +41,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     mode.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     mode.add_argument("--yes", action="store_true", help="remove without asking")
     p.set_defaults(func=cleanup)
+    p = snaps.add_parser("orphans", parents=[common], help="list orphaned snapshot files, or delete listed ones")
+    p.add_argument("--datastore", help="only this datastore")
+    p.add_argument("--delete", nargs="+", default=[], metavar="PATH",
+                   help="delete these files ('[ds] folder/file'), if a listing showed them and they are still "
+                        "orphaned when checked again (admin only)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="with --delete: check again, delete nothing")
+    mode.add_argument("--yes", action="store_true", help="with --delete: delete without asking")
+    p.set_defaults(func=orphans)
 
 
 def scan(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
     ctx.connect()
     progress = note if args.verbose else None
-    report = ScanSnapshots(ctx.services).run_blocking(
-        datastore=args.datastore, orphans=not args.no_orphans, progress=progress)
+    use = OrphanFiles(ctx.services)
+    report = use.scanner.run_blocking(datastore=args.datastore, orphans=not args.no_orphans, progress=progress)
+    use.remember(report)  # what this listing shows may be deleted with 'snapshots orphans --delete'
     out = report.to_json()
     if not args.json:
         rows = [{"vm": s.vm, "snapshot": s.name, "created": s.snapshot.created, "age_days": round(s.age_days, 1),
@@ -122,3 +133,59 @@ def cleanup(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
 def _print_plan(items: tuple[PlanItem, ...]) -> None:
     emit_table([{"vm": i.vm, "snapshot": i.name, "size": i.size, "datastore": i.datastore,
                  "reasons": "; ".join(i.reasons)} for i in items], ["vm", "snapshot", "size", "datastore", "reasons"])
+
+
+def orphans(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
+    services = ctx.services
+    progress = note if args.verbose else None
+    if not args.delete:
+        if args.dry_run or args.yes:
+            raise InvalidInput("--dry-run and --yes go with --delete")
+        ctx.connect()
+        report = OrphanFiles(services).list_blocking(datastore=args.datastore, progress=progress)
+        if not args.json:
+            emit_table([orphan_json(o) for o in report.orphans], ["path", "size", "modified"])
+            for w in report.scan.warnings:
+                note(f"vmrestore: {w}")
+        return {"orphan_files": [orphan_json(o) for o in report.orphans],
+                "recent_files": [orphan_json(o) for o in report.scan.recent_unreferenced],
+                "datastores": [d.datastore.name for d in report.datastores],
+                "scanned_at": report.scan.scanned_at.isoformat(), "warnings": list(report.scan.warnings)}
+    services.require(Action.DELETE)  # refused before any vCenter call (exit 3)
+    if args.datastore:
+        raise InvalidInput("--datastore lists; --delete takes the files' full paths")
+    confirmed = bool(args.yes)
+    if not (args.yes or args.dry_run):
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            raise InvalidInput("Deleting files needs --yes (or --dry-run to see what would go)")
+        confirmed = _ask(f"Delete {len(args.delete)} file(s) from the datastore? This cannot be undone. [y/N] ") \
+            and _ask("Really delete them? Type 'delete' to confirm: ", "delete")
+        if not confirmed:
+            raise InvalidInput("Not confirmed; nothing was deleted")
+    ctx.connect()
+    result = OrphanFiles(services).delete_blocking(
+        args.delete, confirmed=confirmed, confirmed_again=confirmed, dry_run=args.dry_run, progress=note)
+    if result.refused:
+        ctx.exit_code = 3
+    elif result.failed:
+        ctx.exit_code = 1
+    if not args.json:
+        _print_deletion(result)
+    return result.to_json()
+
+
+def _ask(prompt: str, expected: str = "y") -> bool:
+    answer = input(prompt).strip().lower()
+    return answer in {expected, "yes"} if expected == "y" else answer == expected
+
+
+def _print_deletion(result: OrphanDeletion) -> None:
+    verb = "would delete" if result.dry_run else "deleted"
+    for o in result.deleted:
+        note(f"{verb}  {o.path}  {o.size} bytes")
+    for o in result.skipped:
+        note(f"skipped  {o.path}: {o.reason}")
+    for o in result.failed:
+        note(f"FAILED  {o.path}: {o.reason}")
+    note(f"{verb} {len(result.deleted)}, skipped {len(result.skipped)}, failed {len(result.failed)}; "
+         f"freed {result.freed_bytes} bytes")

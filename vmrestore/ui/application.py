@@ -22,7 +22,7 @@ import vmrestore
 
 from .errors import describe, show_error
 from .main_window import MainWindow
-from .pages import default_area_pages
+from .pages import default_area_pages, snapshot_watch
 from .ports import ServicesLike
 from .qtcompat import guard_singleton_refcounts
 from .tasks import ask
@@ -103,6 +103,7 @@ async def _run_window(app: QApplication, services: ServicesLike, on_ready: Ready
 
     window.closed.connect(on_closed)
     window.show()
+    watch = snapshot_watch(services, tray, window)  # off unless settings.snapshot_watch_minutes > 0
 
     try:
         result = await services.sweep()
@@ -115,6 +116,8 @@ async def _run_window(app: QApplication, services: ServicesLike, on_ready: Ready
     if on_ready is not None:
         await on_ready(window)
     await closed
+    if watch is not None:
+        watch.stop()
     if tray is not None:
         tray.hide()
     return 0

@@ -7,9 +7,13 @@ be there, it never shows made-up data).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
+
+if TYPE_CHECKING:
+    from vmrestore.ui.snapshots.watch import SnapshotWatcher
 
 
 def default_area_pages(services: Any) -> dict[str, Callable[[QWidget], QWidget]]:
@@ -19,3 +23,18 @@ def default_area_pages(services: Any) -> dict[str, Callable[[QWidget], QWidget]]
         return SnapshotsPage(services, parent=parent)
 
     return {"snapshots": snapshots}
+
+
+def snapshot_watch(services: Any, tray: Any, parent: QObject) -> SnapshotWatcher | None:
+    """The background snapshot watch, started, when the settings turn it on and there is a tray."""
+    from vmrestore.app.snapshots.watch import watch_interval_minutes
+
+    minutes = watch_interval_minutes(services.settings)
+    if tray is None or minutes <= 0:
+        return None
+    from vmrestore.app.snapshots.scan import ScanSnapshots
+    from vmrestore.ui.snapshots.watch import SnapshotWatcher
+
+    watcher = SnapshotWatcher(services, ScanSnapshots(services), tray, int(minutes * 60_000), parent=parent)
+    watcher.start()
+    return watcher

@@ -60,3 +60,33 @@ def grow_delta(session: VsphereSession, sim: Vcsim, vm: Any, size: int, number: 
     spec = vim.vm.ConfigSpec(deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="edit", device=disk)])
     wait_for_tasks(session, [vm.ReconfigVM_Task(spec)])
     return delta
+
+
+def write_file(sim: Vcsim, datastore_path: str, size: int, *, age_days: float = 30.0) -> str:
+    """Write ``size`` bytes at ``[ds] folder/name`` on the simulator's datastore, last modified
+    ``age_days`` ago (an orphan is only ever a file older than the scan's guard); returns the local path."""
+    import time
+
+    local = ds_file(sim, datastore_path)
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    with open(local, "wb") as f:
+        f.write(os.urandom(size))
+    stamp = time.time() - age_days * 86400
+    os.utime(local, (stamp, stamp))
+    return local
+
+
+def attach_as_delta(session: VsphereSession, vm: Any, delta: str) -> None:
+    """Make the VM's first disk run on the existing file ``delta`` (its parent: the current backing),
+    without writing to it: the file becomes referenced by the VM's layout."""
+    disk = first_disk(session, vm)
+    disk.backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(fileName=delta, diskMode="persistent",
+                                                                  parent=disk.backing)
+    spec = vim.vm.ConfigSpec(deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="edit", device=disk)])
+    wait_for_tasks(session, [vm.ReconfigVM_Task(spec)])
+
+
+def home_folder(session: VsphereSession, vm: Any) -> str:
+    """``[ds] folder`` of the VM's .vmx."""
+    (props,) = [o for o in retrieve(session, "VirtualMachine", ["config.files.vmPathName"]) if o.moid == vm._moId]
+    return str(props.props["config.files.vmPathName"]).rsplit("/", 1)[0]

@@ -9,10 +9,10 @@ import pytest
 
 from tests.bench.vcsim_fixtures import VcsimFactory
 from tests.integration.snapshots.snaphelpers import grow_delta, open_session, snapshot, vms
-from vmrestore.app.snapshots.cleanup import CleanupCriteria, CleanupSnapshots, DeleteOrphans
+from vmrestore.app.snapshots.cleanup import CleanupCriteria, CleanupSnapshots
 from vmrestore.app.snapshots.scan import ScanSnapshots
 from vmrestore.app.snapshots.types import SnapshotClass
-from vmrestore.errors import InvalidInput, RoleDenied
+from vmrestore.errors import RoleDenied
 from vmrestore.model import Action
 from vmrestore.vsphere.properties import retrieve
 from vmrestore.vsphere.tasks import wait_for_tasks
@@ -151,25 +151,3 @@ def test_unticked_snapshot_is_not_removed_and_maintenance_blocks(
     checked = use.preflight_blocking(plan)
     assert checked.ok == () and "maintenance" in checked.blocked[0][1]
     session.close()
-
-
-def test_orphans_need_two_confirmations_and_are_rechecked(
-    vcsim_factory: VcsimFactory, services_for  # type: ignore[no-untyped-def]
-) -> None:
-    import os
-
-    sim = vcsim_factory(vm=1, host=1)
-    root = next(iter(sim.datastore_dirs.values()))
-    path = os.path.join(root, "lost-000001.vmdk")
-    with open(path, "wb") as f:
-        f.write(b"x" * 999)
-    services = services_for(sim)
-    deleter = DeleteOrphans(services)
-    with pytest.raises(InvalidInput):
-        deleter.run_blocking(["[LocalDS_0] lost-000001.vmdk"], confirmed=True, confirmed_again=False)
-    assert os.path.exists(path)
-    out = deleter.run_blocking(["[LocalDS_0] lost-000001.vmdk", "[LocalDS_0] not-there-000001.vmdk"],
-                               confirmed=True, confirmed_again=True)
-    assert out.deleted == ["[LocalDS_0] lost-000001.vmdk"] and out.freed_bytes == 999
-    assert out.skipped[0][0] == "[LocalDS_0] not-there-000001.vmdk"
-    assert not os.path.exists(path)

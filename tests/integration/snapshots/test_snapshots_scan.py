@@ -47,6 +47,8 @@ def world(vcsim_factory: VcsimFactory, tmp_path_factory: pytest.TempPathFactory)
         f.write(b"s" * 1234)
     old = datetime.now().timestamp() - 30 * 86400
     os.utime(os.path.join(root, "deleted-vm", "deleted-vm-000002.vmdk"), (old, old))
+    hour_ago = datetime.now().timestamp() - 3600
+    os.utime(os.path.join(root, "deleted-vm", "deleted-vm-Snapshot3.vmsn"), (hour_ago, hour_ago))
     yield {"sim": sim, "session": session, "s1": s1, "s2": s2, "s3": s3, "g": g, "b": b, "plain": plain,
            "delta": delta, "vm0": vm0._moId, "vm2": vm2._moId}
     session.close()
@@ -113,6 +115,25 @@ def test_orphaned_files_are_found_with_sizes_and_ages(world) -> None:  # type: i
     assert not any("-000001" in p for p in orphans)
 
 
+def test_a_file_written_during_or_just_before_the_scan_is_never_an_orphan(world) -> None:  # type: ignore[no-untyped-def]
+    # What a snapshot taken while the scan runs leaves behind: a delta no layout read so far references.
+    root = next(iter(world["sim"].datastore_dirs.values()))
+    fresh = os.path.join(root, "deleted-vm", "in-flight-000001.vmdk")
+    with open(fresh, "wb") as f:
+        f.write(b"n" * 777)
+    try:
+        result = scan(world["session"])
+        assert "[LocalDS_0] deleted-vm/in-flight-000001.vmdk" not in {o.path for o in result.orphans}
+        recent = {o.path: o for o in result.recent_unreferenced}
+        assert recent["[LocalDS_0] deleted-vm/in-flight-000001.vmdk"].size == 777
+        assert any("not offered as orphans" in w for w in result.warnings)
+        # Once it is older than the guard (here: no guard), the same file is an orphan.
+        later = scan(world["session"], min_orphan_age=timedelta(seconds=-60))
+        assert "[LocalDS_0] deleted-vm/in-flight-000001.vmdk" in {o.path for o in later.orphans}
+    finally:
+        os.remove(fresh)
+
+
 def test_scan_reads_every_vm_in_one_collector_pass(world) -> None:  # type: ignore[no-untyped-def]
     sim = world["sim"]
     before = len(sim.requests())
@@ -122,6 +143,14 @@ def test_scan_reads_every_vm_in_one_collector_pass(world) -> None:  # type: igno
     # datastores, hosts: never one call per VM.
     assert methods.count("RetrievePropertiesEx") == 4, methods
     assert methods.count("CreateContainerView") == 3
+    assert methods.count("CurrentTime") == 1  # the orphan guard's reference time, by vCenter's clock
+
+
+def test_vm_count_and_only_vms_with_something_to_show(world) -> None:  # type: ignore[no-untyped-def]
+    result = scan(world["session"], orphans=False)
+    assert result.vm_count == len(retrieve(world["session"], "VirtualMachine", ["name"]))
+    assert result.vms and all(v.snapshots or v.unowned_delta or v.consolidation_needed for v in result.vms)
+    assert all(v.name for v in result.vms)
 
 
 def test_datastore_filter_and_unknown_datastore(world) -> None:  # type: ignore[no-untyped-def]

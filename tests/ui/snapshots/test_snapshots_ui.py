@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -155,3 +156,139 @@ def test_page_shows_report_and_cleanup_is_admin_only(qtbot: Any) -> None:
     assert page.open_wizard() is None
     page.table.selectRow(0)
     assert page.tree.topLevelItemCount() >= 1
+
+
+class FakeScanner:
+    """Our own scan port: hands out the given reports in order (the last one repeats)."""
+
+    def __init__(self, reports: list[SnapshotReport]) -> None:
+        self.reports = reports
+        self.calls = 0
+
+    async def run(self, *, orphans: bool = True) -> SnapshotReport:
+        assert orphans is False  # a background check never searches the datastores
+        self.calls += 1
+        await asyncio.sleep(0)
+        return self.reports[min(self.calls, len(self.reports)) - 1]
+
+
+class FakeTray:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, str]] = []
+
+    def showMessage(self, title: str, text: str, icon: Any, msecs: int) -> None:
+        self.messages.append((title, text))
+
+
+def _with_new_leftover(rep: SnapshotReport) -> SnapshotReport:
+    vm1 = rep.scan.vms[0]
+    extra = _snap("snapshot-9", "BareosTmpSnap_jobId_77", 0.1, 1000)
+    scan = ScanResult(NOW, (replace(vm1, snapshots=(*vm1.snapshots, extra)), *rep.scan.vms[1:]),
+                      rep.scan.datastores)
+    return build_report(scan, Thresholds(), NOW)
+
+
+@pytest.mark.asyncio
+async def test_background_watch_notifies_new_leftovers_once(qtbot: Any) -> None:
+    from vmrestore.ui.snapshots.watch import SnapshotWatcher
+
+    first = report()
+    scanner = FakeScanner([first, first, _with_new_leftover(first)])
+    tray = FakeTray()
+    services = SimpleNamespace(settings=SimpleNamespace(snapshot_max_datastore_share=0.5),
+                               connection=SimpleNamespace(identity=object()))
+    watcher = SnapshotWatcher(services, scanner, tray, interval_ms=20)
+    watcher.start()
+    try:
+        await until(lambda: scanner.calls >= 3 and not watcher.busy, what="three background scans")
+    finally:
+        watcher.stop()
+    # Scan 1: the two leftovers that exist; scan 2: nothing new, no message; scan 3: the new one only.
+    assert len(tray.messages) == 2, tray.messages
+    assert "2 new leftover" in tray.messages[0][0]
+    assert "1 new leftover" in tray.messages[1][0] and "BareosTmpSnap_jobId_77" in tray.messages[1][1]
+    assert "datastore" not in tray.messages[0][0]  # 5 GiB of 100 GiB is under the 50% limit
+
+
+@pytest.mark.asyncio
+async def test_background_watch_skips_without_a_session(qtbot: Any) -> None:
+    from vmrestore.ui.snapshots.watch import SnapshotWatcher
+
+    scanner = FakeScanner([report()])
+    services = SimpleNamespace(settings=SimpleNamespace(snapshot_max_datastore_share=0.1),
+                               connection=SimpleNamespace(identity=None))
+    watcher = SnapshotWatcher(services, scanner, FakeTray(), interval_ms=10)
+    watcher.start()
+    await asyncio.sleep(0.1)
+    watcher.stop()
+    assert scanner.calls == 0
+
+
+class FakeOrphans:
+    """Our own ``OrphanFiles`` port: records what the wizard asked to delete."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    async def delete(self, paths: list[str], **kwargs: Any) -> Any:
+        from vmrestore.app.snapshots.orphans import OrphanDeletion, OrphanOutcome
+
+        self.calls.append({"paths": list(paths), **kwargs})
+        return OrphanDeletion(dry_run=False, deleted=[OrphanOutcome(p, 10) for p in paths])
+
+
+def _report_with_orphans() -> SnapshotReport:
+    from vmrestore.vsphere.snapshots.types import OrphanFile
+
+    rep = report()
+    lost = (OrphanFile("ds1", "[ds1] gone/gone-000001.vmdk", 4096, NOW - timedelta(days=40)),
+            OrphanFile("ds1", "[ds1] gone/gone-Snapshot2.vmsn", 10, NOW - timedelta(days=40)))
+    return build_report(replace(rep.scan, orphans=lost, orphans_scanned=True), Thresholds(), NOW)
+
+
+@pytest.mark.asyncio
+async def test_orphan_wizard_needs_two_confirmations_and_deletes_only_ticked(qtbot: Any) -> None:
+    from vmrestore.ui.snapshots.orphans_wizard import PAGE_CONFIRM, PAGE_RESULT
+
+    fake = FakeOrphans()
+    services = SimpleNamespace(settings=SimpleNamespace(role=Role.ADMIN))
+    page = SnapshotsPage(services, scanner=FakeScanner([_report_with_orphans()]), cleanup=FakeCleanup(),
+                         orphans=fake)
+    qtbot.addWidget(page)
+    rep = _report_with_orphans()
+    page.set_report(rep)
+    assert page.orphans_button.isEnabled() and "(2)" in page.orphans_button.text()
+    wizard = page.open_orphan_wizard()
+    assert wizard is not None
+    pick = wizard.pick_page
+    assert pick.list.topLevelItemCount() == 2 and not pick.isComplete()  # nothing ticked by default
+    first = pick.list.topLevelItem(0)
+    assert first is not None
+    first.setCheckState(0, Qt.CheckState.Checked)
+    assert pick.isComplete()
+    wizard.next()
+    assert wizard.currentId() == PAGE_CONFIRM
+    confirm = wizard.confirm_page
+    assert not confirm.isComplete()
+    confirm.understood.setChecked(True)
+    assert not confirm.isComplete()  # the first confirmation alone is not enough
+    confirm.word.setText("delete")
+    assert not confirm.isComplete()
+    confirm.word.setText("DELETE")
+    assert confirm.isComplete()
+    wizard.next()
+    assert wizard.currentId() == PAGE_RESULT
+    await until(lambda: wizard.result_page.isComplete(), what="deletion")
+    (call,) = fake.calls
+    assert call["paths"] == ["[ds1] gone/gone-000001.vmdk"]
+    assert call["confirmed"] and call["confirmed_again"] and call["shown"] == rep.orphans
+    assert "Deleted 1 file" in wizard.result_page.text.toPlainText()
+    wizard.reject()
+
+
+def test_orphan_button_is_admin_only(qtbot: Any) -> None:
+    services = SimpleNamespace(settings=SimpleNamespace(role=Role.HELPDESK))
+    page = SnapshotsPage(services, scanner=object(), cleanup=FakeCleanup(), orphans=FakeOrphans())
+    qtbot.addWidget(page)
+    page.set_report(_report_with_orphans())
+    assert not page.orphans_button.isEnabled() and page.open_orphan_wizard() is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -18,6 +19,7 @@ from vmrestore.app.bootstrap import AppServices
 from vmrestore.app.snapshots.scan import ScanSnapshots
 from vmrestore.app.snapshots.types import ClassifiedSnapshot, SnapshotClass, SnapshotReport
 from vmrestore.engine.jobcontext import JobContext, JobHandle
+from vmrestore.engine.resourcelock import datastore_key, resource_lock
 from vmrestore.errors import Cancelled, InvalidInput, NotFound, Refused, VmrestoreError
 from vmrestore.model import Action
 from vmrestore.vsphere.snapshots import ops
@@ -326,7 +328,7 @@ class _DatastoreCleanupJob:
             ctx.progress(index / total, f"Removing {item.vm} / {item.name}")
             self.say("start", item, f"Removing {item.vm} / {item.name}")
             try:
-                await ctx.run_blocking(self._remove_one, session, item)
+                await ctx.run_blocking(self._remove_one, session, item, ctx.cancel_event)
             except NotFound:
                 # Gone already (another tool, or an earlier run killed after the task): the goal holds.
                 self.report.removed.append(ItemOutcome(item, True, "already gone"))
@@ -348,54 +350,12 @@ class _DatastoreCleanupJob:
         ctx.progress(1.0, f"Done on {self.datastore}")
         return total
 
-    def _remove_one(self, session: Any, item: PlanItem) -> None:
-        with self.services.audited(Action.SNAPSHOT_CLEANUP, item.target, size=item.size,
-                                   datastore=item.datastore, remove_children=item.remove_children):
-            ops.remove_snapshot(session, item.moref, remove_children=item.remove_children, consolidate=True)
-
-
-# -- orphaned files ---------------------------------------------------------------------------------
-
-@dataclass
-class OrphanDeletion:
-    deleted: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    freed_bytes: int = 0
-
-
-class DeleteOrphans:
-    """Delete orphaned delta/snapshot files; needs two explicit confirmations from the front end."""
-
-    def __init__(self, services: AppServices, scanner: ScanSnapshots | None = None) -> None:
-        self.services = services
-        self.scanner = scanner or ScanSnapshots(services)
-
-    def run_blocking(self, paths: Sequence[str], *, confirmed: bool, confirmed_again: bool) -> OrphanDeletion:
-        self.services.require(Action.DELETE)
-        if not (confirmed and confirmed_again):
-            raise InvalidInput("Deleting orphaned files needs two explicit confirmations")
-        # Re-check right before deleting: a file a VM references now is never deleted.
-        fresh = {o.path: o for o in self.scanner.run_blocking(orphans=True).orphans}
-        out = OrphanDeletion()
-        session = self.services.connection.session
-        for path in paths:
-            orphan = fresh.get(path)
-            if orphan is None:
-                out.skipped.append((path, "no longer an unreferenced file"))
-                continue
-            try:
-                with self.services.audited(Action.DELETE, path, size=orphan.size, kind="orphan_file"):
-                    ops.delete_datastore_file(session, path)
-            except VmrestoreError as exc:
-                out.failed.append((path, str(exc)))
-                continue
-            out.deleted.append(path)
-            out.freed_bytes += orphan.size
-        return out
-
-    async def run(self, paths: Sequence[str], *, confirmed: bool, confirmed_again: bool) -> OrphanDeletion:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            None, lambda: self.run_blocking(paths, confirmed=confirmed, confirmed_again=confirmed_again)
-        )
+    def _remove_one(self, session: Any, item: PlanItem, cancel: threading.Event) -> None:
+        # The scheduler keeps this process to one removal per datastore; the OS lock does the same across
+        # processes (the app and a scheduled CLI cleanup), held for the whole removal and consolidation.
+        key = datastore_key(session.server, item.datastore or "-")
+        home = self.services.paths.home
+        with resource_lock(home, key, cancel=cancel, on_wait=f"datastore {item.datastore}"):  # noqa: SIM117
+            with self.services.audited(Action.SNAPSHOT_CLEANUP, item.target, size=item.size,
+                                       datastore=item.datastore, remove_children=item.remove_children):
+                ops.remove_snapshot(session, item.moref, remove_children=item.remove_children, consolidate=True)

@@ -134,6 +134,12 @@ class SnapshotReport:
                  "modified": o.modified.isoformat() if o.modified else None}
                 for o in self.orphans
             ],
+            "recent_files": [
+                {"path": o.path, "datastore": o.datastore, "size": o.size,
+                 "modified": o.modified.isoformat() if o.modified else None}
+                for o in self.scan.recent_unreferenced
+            ],
+            "vm_count": self.scan.vm_count,
             "warnings": list(self.scan.warnings),
         }
 

@@ -8,6 +8,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -23,7 +24,8 @@ from PySide6.QtWidgets import (
 
 from vmrestore.app.snapshots.types import SnapshotClass, SnapshotReport, snapshot_json
 from vmrestore.model import Role
-from vmrestore.ui.snapshots.models import RowRole, SnapshotFilterProxy, SnapshotTableModel, human_bytes
+from vmrestore.ui.snapshots.models import COL_VM, RowRole, SnapshotFilterProxy, SnapshotTableModel, human_bytes
+from vmrestore.ui.snapshots.orphans_wizard import OrphanWizard
 from vmrestore.ui.snapshots.views import DeltaChart, SnapshotTree
 from vmrestore.ui.snapshots.wizard import CleanupWizard
 
@@ -73,17 +75,21 @@ def export_html(report: SnapshotReport, path: str | Path) -> None:
 class SnapshotsPage(QWidget):
     """Constructed with the app services and the scan / cleanup use cases (the composition root's)."""
 
-    def __init__(self, services: Any, scanner: Any = None, cleanup: Any = None, parent: Any = None) -> None:
+    def __init__(self, services: Any, scanner: Any = None, cleanup: Any = None, parent: Any = None,
+                 orphans: Any = None) -> None:
         super().__init__(parent)
-        if scanner is None or cleanup is None:
+        if scanner is None or cleanup is None or orphans is None:
             from vmrestore.app.snapshots.cleanup import CleanupSnapshots
+            from vmrestore.app.snapshots.orphans import OrphanFiles
             from vmrestore.app.snapshots.scan import ScanSnapshots
 
             scanner = scanner or ScanSnapshots(services)
             cleanup = cleanup or CleanupSnapshots(services, scanner)
+            orphans = orphans or OrphanFiles(services, scanner)
         self.services = services
         self.scanner = scanner
         self.cleanup = cleanup
+        self.orphans = orphans
         self.report: SnapshotReport | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -91,6 +97,8 @@ class SnapshotsPage(QWidget):
         self.scan_button.setAccessibleName("Scan snapshots")
         self.cleanup_button = QPushButton("&Clean up…")
         self.cleanup_button.setAccessibleName("Open the cleanup wizard")
+        self.orphans_button = QPushButton("&Orphaned files…")
+        self.orphans_button.setAccessibleName("Delete orphaned snapshot files")
         self.csv_button = QPushButton("Export C&SV…")
         self.html_button = QPushButton("Export &HTML…")
         self.filter = QLineEdit()
@@ -110,28 +118,39 @@ class SnapshotsPage(QWidget):
         self.table.setAccessibleName("Snapshots")
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(COL_VM, Qt.SortOrder.AscendingOrder)  # Qt's default indicator is descending
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.setWordWrap(False)  # one line per snapshot; the full reasons are in the tooltip
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.chart = DeltaChart()
         self.tree = SnapshotTree()
 
         bar = QHBoxLayout()
-        for w in (self.scan_button, self.cleanup_button, self.csv_button, self.html_button, self.filter,
-                  self.class_filter):
+        for w in (self.scan_button, self.cleanup_button, self.orphans_button, self.csv_button, self.html_button,
+                  self.filter, self.class_filter):
             bar.addWidget(w)
-        right = QSplitter()
-        right.setOrientation(right.orientation().__class__.Vertical)
-        right.addWidget(self.chart)
-        right.addWidget(self.tree)
-        split = QSplitter()
+        # The table gets the full width (eight columns, the reasons last); below it, the selected VM's
+        # tree next to the per-datastore chart.
+        below = QSplitter(Qt.Orientation.Horizontal)
+        below.addWidget(self.tree)
+        below.addWidget(self.chart)
+        below.setSizes([520, 420])
+        split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
-        split.addWidget(right)
+        split.addWidget(below)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([360, 260])
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
-        layout.addWidget(split)
+        layout.addWidget(split, 1)
         layout.addWidget(self.status)
 
         self.scan_button.clicked.connect(self.start_scan)
         self.cleanup_button.clicked.connect(self.open_wizard)
+        self.orphans_button.clicked.connect(self.open_orphan_wizard)
         self.csv_button.clicked.connect(lambda: self._export("csv"))
         self.html_button.clicked.connect(lambda: self._export("html"))
         self.filter.textChanged.connect(self.proxy.set_text)
@@ -148,12 +167,19 @@ class SnapshotsPage(QWidget):
         has = self.report is not None
         self.cleanup_button.setEnabled(has and self.is_admin())
         self.cleanup_button.setToolTip("" if self.is_admin() else "Only a vmrestore admin may remove snapshots")
+        count = len(self.report.orphans) if self.report is not None else 0
+        self.orphans_button.setText(f"&Orphaned files ({count})…" if count else "&Orphaned files…")
+        self.orphans_button.setEnabled(bool(count) and self.is_admin())
+        self.orphans_button.setToolTip("" if self.is_admin() else "Only a vmrestore admin may delete files")
         self.csv_button.setEnabled(has)
         self.html_button.setEnabled(has)
 
     def set_report(self, report: SnapshotReport) -> None:
         self.report = report
         self.model.set_report(report)
+        self.table.resizeColumnsToContents()
+        for col in range(self.model.columnCount()):
+            self.table.setColumnWidth(col, min(self.table.columnWidth(col), 240))
         self.chart.set_report(report)
         self.tree.show_vm(None)
         total = sum(d.delta_bytes for d in report.datastores)
@@ -191,6 +217,14 @@ class SnapshotsPage(QWidget):
             return None
         wizard = CleanupWizard(self.cleanup, self.report, self)
         wizard.finished.connect(lambda _r: self.start_scan())
+        wizard.open()
+        return wizard
+
+    def open_orphan_wizard(self) -> OrphanWizard | None:
+        if self.report is None or not self.report.orphans or not self.is_admin():
+            return None
+        wizard = OrphanWizard(self.orphans, self.report, self)
+        wizard.finished.connect(lambda _r: self.start_scan() if wizard.deletion is not None else None)
         wizard.open()
         return wizard
 

@@ -25,6 +25,7 @@ class DeltaChart(QChartView):
         self.delta_set: QBarSet | None = None
         self.free_set: QBarSet | None = None
         self.categories: list[str] = []
+        self.axis_labels: list[str] = []
         self.set_report(None)
 
     def set_report(self, report: SnapshotReport | None) -> None:
@@ -41,8 +42,12 @@ class DeltaChart(QChartView):
         series.append(self.free_set)
         chart.addSeries(series)
         self.categories = [d.datastore.name for d in stores]
+        # Snapshot data is often tiny next to free space, so its bar may not show: the label says it.
+        self.axis_labels = [f"{d.datastore.name} · {human_bytes(d.delta_bytes)} ({d.share:.1%})"
+                            for d in stores]
         axis_x = QBarCategoryAxis()
-        axis_x.append(self.categories)
+        axis_x.append(self.axis_labels)
+        axis_x.setTruncateLabels(False)
         axis_y = QValueAxis()
         top = max([d.datastore.free / GIB for d in stores] + [d.delta_bytes / GIB for d in stores] + [1.0])
         axis_y.setRange(0, top * 1.1)
@@ -86,3 +91,5 @@ class SnapshotTree(QTreeWidget):
                 self.addTopLevelItem(item)
             items[snap.moref] = item
         self.expandAll()
+        for col in range(self.columnCount()):
+            self.resizeColumnToContents(col)

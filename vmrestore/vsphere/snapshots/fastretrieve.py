@@ -13,9 +13,9 @@ from __future__ import annotations
 import gzip
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http.client import HTTPException
-from typing import Any
+from typing import IO, Any, TypeVar
 from xml.sax.saxutils import escape
 
 from pyVmomi import SoapAdapter, vim, vmodl
@@ -26,6 +26,8 @@ from vmrestore.vsphere.snapshots.raw import ParsedPage, RawVm, parse_retrieve_re
 
 log = logging.getLogger(__name__)
 
+P = TypeVar("P")
+
 _ENVELOPE = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
@@ -35,7 +37,7 @@ _RESULT_TYPE: Any = vmodl.query.PropertyCollector.RetrieveResult
 _Deserializer: Any = SoapAdapter.SoapResponseDeserializer
 
 
-def _stub(session: VsphereSession) -> Any:
+def stub_of(session: VsphereSession) -> Any:
     """The pyVmomi SOAP stub behind the session (its connection pool, cookie and TLS context)."""
     stub = session.content.propertyCollector._stub
     return getattr(stub, "soapStub", stub)
@@ -71,6 +73,11 @@ def continue_body(collector: str, token: str) -> str:
 
 
 def _post(stub: Any, body: str) -> ParsedPage:
+    return post_parsed(stub, body, parse_retrieve_result)
+
+
+def post_parsed(stub: Any, body: str, parse: Callable[[IO[bytes]], P]) -> P:
+    """POST one SOAP ``body`` on a pooled connection of ``stub``; a 200 reply is streamed into ``parse``."""
     headers = {
         "Cookie": stub.cookie,
         "SOAPAction": stub.versionId,
@@ -87,7 +94,7 @@ def _post(stub: Any, body: str) -> ParsedPage:
         if resp.getheader("Content-Encoding", "identity").lower() == "gzip":
             stream = gzip.GzipFile(fileobj=resp)
         if resp.status == 200:
-            page = parse_retrieve_result(stream)
+            page = parse(stream)
             resp.read()
         elif resp.status == 500:
             data = stream.read()
@@ -109,7 +116,7 @@ def _post(stub: Any, body: str) -> ParsedPage:
 def retrieve_vms(session: VsphereSession, paths: Sequence[str], root: Any = None) -> list[RawVm]:
     """Every VM's ``paths`` in one collector call per page, parsed as it streams in."""
     def work() -> list[RawVm]:
-        stub = _stub(session)
+        stub = stub_of(session)
         collector = session.content.propertyCollector._moId
         with container_view(session, [vim.VirtualMachine], root) as view:
             page = _post(stub, retrieve_body(collector, view._moId, "VirtualMachine", paths))
@@ -128,7 +135,7 @@ def retrieve_vm_objects(session: VsphereSession, morefs: Sequence[str], paths: S
         return []
 
     def work() -> list[RawVm]:
-        stub = _stub(session)
+        stub = stub_of(session)
         collector = session.content.propertyCollector._moId
         page = _post(stub, objects_body(collector, "VirtualMachine", morefs, paths))
         vms = list(page.vms)

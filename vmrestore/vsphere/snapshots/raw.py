@@ -83,8 +83,13 @@ class RawVm:
     has_layout_ex: bool = False
 
     def needs_layout_ex(self) -> bool:
-        """Snapshots, a disk running on a delta, or a consolidation to do: the full layout is needed."""
-        return bool(self.roots) or self.consolidation_needed or any(len(c) > 1 for c in self.disk_files)
+        """Snapshots, a disk running on a delta, a consolidation to do or a suspended VM: read the full layout."""
+        return (
+            bool(self.roots)
+            or self.consolidation_needed
+            or self.power_state == "suspended"  # its .vmss/.vmem are in layoutEx only
+            or any(len(c) > 1 for c in self.disk_files)
+        )
 
 
 def parse_time(text: str) -> datetime:

@@ -1,24 +1,33 @@
 """The snapshot scan: every VM's snapshot tree and delta files, datastore space, and orphaned files.
 
-One streamed ``RetrievePropertiesEx`` reads every VM (never a call per VM); two small collector calls
-read datastores and hosts; one ``SearchDatastoreSubFolders_Task`` per datastore lists the delta and
-snapshot files on disk, all waited for together through the task helper.
+Pass 1 streams four small properties of every VM in one ``RetrievePropertiesEx`` (never a call per
+VM); pass 2 reads the full layout and details of the few VMs with snapshots, deltas, a consolidation
+to do or a suspended state. Meanwhile a second thread searches the datastores for snapshot-like files
+(``SearchDatastoreSubFolders_Task``, its result streamed too), so the server walks the datastores while
+this process parses the VMs.
+
+Orphans and concurrency: a file is an orphan only when no VM's layout references it *and* it was last
+written before the scan started by vCenter's clock (minus ``min_orphan_age`` for clock skew between
+vCenter and the hosts and for snapshot tasks in flight). A snapshot taken while the scan runs writes
+its files after that instant, so they can never show up as orphans even though the VM pass may have
+read that VM before the snapshot existed; they are reported separately as recent unreferenced files.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pyVmomi import vim
 
-from vmrestore.errors import VmrestoreError
 from vmrestore.vsphere.properties import retrieve
 from vmrestore.vsphere.session import VsphereSession
+from vmrestore.vsphere.snapshots.dsfiles import ORPHAN_PATTERNS, FoundFile, search_files
 from vmrestore.vsphere.snapshots.fastretrieve import retrieve_vm_objects, retrieve_vms
-from vmrestore.vsphere.snapshots.layout import build_vm, datastore_of, normalize_path, referenced_paths
+from vmrestore.vsphere.snapshots.layout import build_vm, datastore_of, referenced_paths
 from vmrestore.vsphere.snapshots.raw import RawVm
 from vmrestore.vsphere.snapshots.types import (
     DatastoreState,
@@ -27,18 +36,20 @@ from vmrestore.vsphere.snapshots.types import (
     ScanResult,
     VmSnapshotState,
 )
-from vmrestore.vsphere.tasks import wait_for_tasks
+
+__all__ = ["DETAIL_PATHS", "ORPHAN_MIN_AGE", "ORPHAN_PATTERNS", "VM_PATHS", "scan", "server_time"]
 
 log = logging.getLogger(__name__)
 
-# Pass 1, every VM: small properties only. ``layout.disk`` names each disk's chain of descriptors, which
-# is enough to see which VMs run on a delta; the full ``layoutEx`` (every file with its size) is read in
-# pass 2 only for VMs with snapshots, a delta chain or a consolidation to do - a few percent of a large
-# inventory, and most of the reply's bytes and parse time otherwise.
-VM_PATHS = (
+# Pass 1, every VM: only what decides whether a VM needs a closer look, plus ``layout.disk`` (each
+# disk's chain of descriptors), which also protects every VM's disks from being called orphans.
+VM_PATHS = ("snapshot", "layout.disk", "runtime.powerState", "runtime.consolidationNeeded")
+# Pass 2, the VMs with snapshots/deltas/consolidation/suspended: the tree again (consistent with the
+# layout read in the same call), the full ``layoutEx`` and what the report shows.
+DETAIL_PATHS = (
     "name",
     "snapshot",
-    "layout.disk",
+    "layoutEx",
     "runtime.powerState",
     "runtime.host",
     "runtime.consolidationNeeded",
@@ -47,12 +58,20 @@ VM_PATHS = (
 )
 DATASTORE_PATHS = ("name", "summary.capacity", "summary.freeSpace", "summary.accessible", "summary.url", "browser")
 HOST_PATHS = ("name", "runtime.inMaintenanceMode")
-# What a snapshot leaves on a datastore: delta disks (VMFS/NFS/SE sparse, numbered descriptors) and
-# the snapshot state (.vmsn) and memory (.vmem) files.
-ORPHAN_PATTERNS = ("*-0000*.vmdk", "*-delta.vmdk", "*-sesparse.vmdk", "*.vmsn", "*.vmem")
+# A file written less than this long before the scan started is never called an orphan.
+ORPHAN_MIN_AGE = timedelta(minutes=10)
 
 Progress = Callable[[str], None]
-_Browser: Any = vim.host.DatastoreBrowser
+_ServiceInstance: Any = vim.ServiceInstance
+
+
+def server_time(session: VsphereSession) -> datetime:
+    """vCenter's clock (``ServiceInstance.CurrentTime``), as an aware UTC datetime."""
+    stub = session.content.propertyCollector._stub
+    value = session.call(lambda: _ServiceInstance("ServiceInstance", stub).CurrentTime())
+    if not isinstance(value, datetime):
+        return datetime.now(UTC)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def scan(
@@ -61,6 +80,7 @@ def scan(
     datastore: str | None = None,
     orphans: bool = True,
     progress: Progress | None = None,
+    min_orphan_age: timedelta = ORPHAN_MIN_AGE,
 ) -> ScanResult:
     """Read the whole snapshot picture (blocking: run it in an executor).
 
@@ -68,43 +88,77 @@ def scan(
     "referenced" set still comes from every VM, so a file used by a VM elsewhere is never an orphan.
     """
     say = progress or (lambda _text: None)
-    say("Reading VMs")
-    raw_vms = retrieve_vms(session, VM_PATHS)
-    detail = [vm.moref for vm in raw_vms if vm.needs_layout_ex()]
-    if detail:
-        say(f"Reading the file layout of {len(detail)} VMs with snapshots or deltas")
-        layouts = {vm.moref: vm for vm in retrieve_vm_objects(session, detail, ["layoutEx"])}
-        for vm in raw_vms:
-            full = layouts.get(vm.moref)
-            if full is not None and full.has_layout_ex:
-                vm.files, vm.disks, vm.snapshot_layouts = full.files, full.disks, full.snapshot_layouts
-                vm.has_layout_ex = True
-    say(f"Read {len(raw_vms)} VMs; reading datastores")
+    started = server_time(session)
     stores = _datastores(session)
-    hosts = tuple(
-        HostState(o.moid, str(o.props.get("name", o.moid)), bool(o.props.get("runtime.inMaintenanceMode", False)))
-        for o in retrieve(session, "HostSystem", HOST_PATHS)
-    )
-    states = tuple(_vm_state(vm) for vm in raw_vms)
-    selected = [s for s, _ in stores]
+    selected = [s for s, _ in stores if datastore is None or s.name == datastore]
+    browsers = [(s.name, b) for s, b in stores if s in selected and s.accessible and b is not None]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vmrestore-dssearch") as pool:
+        search: Future[tuple[list[FoundFile], list[str]]] | None = None
+        if orphans and browsers:
+            say("Searching datastores for orphaned delta files")
+            search = pool.submit(search_files, session, browsers)
+        say("Reading VMs")
+        raw_vms = retrieve_vms(session, VM_PATHS)
+        detail = [vm.moref for vm in raw_vms if vm.needs_layout_ex()]
+        if detail:
+            say(f"Reading the file layout of {len(detail)} VMs with snapshots or deltas")
+            full = {vm.moref: vm for vm in retrieve_vm_objects(session, detail, DETAIL_PATHS)}
+            for vm in raw_vms:
+                more = full.get(vm.moref)
+                if more is not None:
+                    more.disk_files = vm.disk_files  # pass 1's chains stay protected whatever pass 2 says
+            raw_vms = [full.get(vm.moref, vm) for vm in raw_vms]
+        else:
+            full = {}
+        say(f"Read {len(raw_vms)} VMs; reading hosts")
+        hosts = tuple(
+            HostState(o.moid, str(o.props.get("name", o.moid)), bool(o.props.get("runtime.inMaintenanceMode", False)))
+            for o in retrieve(session, "HostSystem", HOST_PATHS)
+        )
+        found, warnings = search.result() if search is not None else ([], [])
+    # Only the VMs read in pass 2 can have anything to show; one gone between the passes is left out
+    # (its pass-1 references still count).
+    states = tuple(_vm_state(vm) for vm in full.values())
     if datastore is not None:
-        selected = [s for s in selected if s.name == datastore]
-        names = {datastore}
         ds_moref = {s.moref for s in selected}
         states = tuple(
             s for s in states
-            if ds_moref.intersection(s.datastores) or names.intersection(d for d, _ in s.delta_by_datastore)
+            if ds_moref.intersection(s.datastores) or datastore in (d for d, _ in s.delta_by_datastore)
         )
-    found: tuple[OrphanFile, ...] = ()
-    warnings: list[str] = []
+    orphan_files: tuple[OrphanFile, ...] = ()
+    recent: tuple[OrphanFile, ...] = ()
     if orphans:
-        say("Searching datastores for orphaned delta files")
-        browsers = [(s, b) for s, b in stores if s in selected and s.accessible and b is not None]
-        found, warnings = _orphans(session, browsers, raw_vms)
+        orphan_files, recent = classify_files(found, raw_vms, cutoff=started - min_orphan_age)
+        if recent:
+            warnings.append(f"{len(recent)} unreferenced snapshot file(s) written within {min_orphan_age} of the "
+                            "scan are not offered as orphans (a snapshot or backup may be in progress)")
     return ScanResult(
-        scanned_at=datetime.now(UTC), vms=states, datastores=tuple(selected), hosts=hosts, orphans=found,
-        orphans_scanned=orphans, warnings=tuple(warnings),
+        scanned_at=started, vms=states, datastores=tuple(selected), hosts=hosts, orphans=orphan_files,
+        orphans_scanned=orphans, warnings=tuple(warnings), vm_count=len(raw_vms), recent_unreferenced=recent,
     )
+
+
+def classify_files(
+    found: list[FoundFile], vms: list[RawVm], *, cutoff: datetime
+) -> tuple[tuple[OrphanFile, ...], tuple[OrphanFile, ...]]:
+    """``(orphans, recent)``: files no VM references, written before / after ``cutoff``.
+
+    A file whose modification time is unknown counts as recent: what is not known to be old is never
+    offered for deletion.
+    """
+    referenced: set[str] = set()
+    for vm in vms:
+        referenced |= referenced_paths(vm)
+    orphans: list[OrphanFile] = []
+    recent: list[OrphanFile] = []
+    for f in found:
+        if f.path in referenced:
+            continue
+        item = OrphanFile(datastore=datastore_of(f.path), path=f.path, size=f.size, modified=f.modified)
+        (orphans if f.modified is not None and f.modified < cutoff else recent).append(item)
+    orphans.sort(key=lambda o: o.path)
+    recent.sort(key=lambda o: o.path)
+    return tuple(orphans), tuple(recent)
 
 
 def _vm_state(vm: RawVm) -> VmSnapshotState:
@@ -130,49 +184,3 @@ def _datastores(session: VsphereSession) -> list[tuple[DatastoreState, Any]]:
         )
         out.append((state, p.get("browser")))
     return sorted(out, key=lambda item: item[0].name.casefold())
-
-
-def _orphans(
-    session: VsphereSession, browsers: Iterable[tuple[DatastoreState, Any]], vms: Iterable[RawVm]
-) -> tuple[tuple[OrphanFile, ...], list[str]]:
-    referenced: set[str] = set()
-    for vm in vms:
-        referenced |= referenced_paths(vm)
-    spec = _Browser.SearchSpec(
-        matchPattern=list(ORPHAN_PATTERNS),
-        details=_Browser.FileInfo.Details(fileSize=True, modification=True, fileType=True),
-    )
-    tasks: list[tuple[DatastoreState, Any]] = []
-    warnings: list[str] = []
-    for store, browser in browsers:
-        try:
-            task = session.call(browser.SearchDatastoreSubFolders_Task, f"[{store.name}]", spec)
-        except VmrestoreError as exc:
-            warnings.append(f"{store.name}: cannot search the datastore: {exc}")
-            continue
-        tasks.append((store, task))
-    results: list[OrphanFile] = []
-    for store, task in tasks:
-        # One wait per datastore so that one unreadable datastore does not hide the others' files.
-        try:
-            (listing,) = wait_for_tasks(session, [task])
-        except VmrestoreError as exc:
-            warnings.append(f"{store.name}: the datastore search failed: {exc}")
-            continue
-        for folder in listing or ():
-            folder_path = str(getattr(folder, "folderPath", "") or f"[{store.name}]")
-            for info in getattr(folder, "file", None) or ():
-                path = normalize_path(f"{folder_path}/{info.path}")
-                if path in referenced:
-                    continue
-                modified = getattr(info, "modification", None)
-                if isinstance(modified, datetime):
-                    modified = modified.replace(tzinfo=UTC) if modified.tzinfo is None else modified.astimezone(UTC)
-                else:
-                    modified = None
-                results.append(OrphanFile(
-                    datastore=datastore_of(path) or store.name, path=path,
-                    size=int(getattr(info, "fileSize", 0) or 0), modified=modified,
-                ))
-    results.sort(key=lambda o: o.path)
-    return tuple(results), warnings

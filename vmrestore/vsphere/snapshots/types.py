@@ -94,13 +94,16 @@ class OrphanFile:
 
 @dataclass(frozen=True, slots=True)
 class ScanResult:
-    scanned_at: datetime
+    scanned_at: datetime  # when the scan started, by vCenter's clock
     vms: tuple[VmSnapshotState, ...]
     datastores: tuple[DatastoreState, ...]
     hosts: tuple[HostState, ...] = ()
     orphans: tuple[OrphanFile, ...] = ()
     orphans_scanned: bool = False
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    vm_count: int = 0  # every VM read; ``vms`` holds only those with snapshots, deltas or a consolidation
+    # Unreferenced snapshot-like files written just before or during the scan: not offered as orphans.
+    recent_unreferenced: tuple[OrphanFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

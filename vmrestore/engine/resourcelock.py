@@ -1,0 +1,70 @@
+"""A lock on a named resource shared by every vmrestore process of this user (same ``VMRESTORE_HOME``).
+
+The scheduler serialises jobs per resource key inside one process; two processes (the desktop app and a
+scheduled ``vmrestore snapshots cleanup``, or two shells) need the operating system's help. One file
+per key under ``<home>/locks``, held with an OS lock (:mod:`oslock`): the kernel releases it the instant
+the holder dies, however it dies, so a crashed process never leaves a datastore locked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from vmrestore.engine import oslock
+from vmrestore.errors import Cancelled, Transient
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def lock_path(home: str | Path, key: str) -> Path:
+    """The lock file of ``key``: readable name plus a hash (keys may hold any character)."""
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    readable = _UNSAFE.sub("_", key)[:60].strip("_") or "key"
+    return Path(home) / "locks" / f"{readable}-{digest}.lock"
+
+
+@contextmanager
+def resource_lock(
+    home: str | Path,
+    key: str,
+    *,
+    timeout: float | None = None,
+    cancel: threading.Event | None = None,
+    on_wait: str | None = None,
+) -> Iterator[None]:
+    """Hold the cross-process lock of ``key`` for the ``with`` block (blocking: call it off the UI thread).
+
+    Waits while another process holds it: forever unless ``timeout`` (then ``Transient``), and
+    ``cancel`` set while waiting raises ``Cancelled``. ``on_wait`` is only for the error message.
+    """
+    path = lock_path(home, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.005
+        while not oslock.try_lock(fd):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"Cancelled while waiting for {on_wait or key}")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise Transient(f"{on_wait or key} is busy in another vmrestore process; try again later")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        try:
+            yield
+        finally:
+            oslock.unlock(fd)
+    finally:
+        os.close(fd)
+
+
+def datastore_key(server: str, datastore: str) -> str:
+    """The lock key of one datastore of one vCenter."""
+    return f"datastore:{server.casefold()}/{datastore}"
