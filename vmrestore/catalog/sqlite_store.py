@@ -32,6 +32,7 @@ from vmrestore.catalog.sqlite_schema import SCHEMA, SCHEMA_VERSION, STAGE, TYPE_
 from vmrestore.catalog.store import IndexStats, Repository, SearchHit, VersionInfo
 from vmrestore.errors import Cancelled, InvalidInput, NotFound
 from vmrestore.model import DiskInfo, FileEntry, FileType, RestorePoint, VolumeInfo
+from vmrestore.sqlite_wal import enable_wal
 
 _TYPES_BY_CODE = {code: FileType(name) for name, code in TYPE_CODES.items()}
 _FAR_PAST, _FAR_FUTURE = -(2**62), 2**62
@@ -77,7 +78,7 @@ class SqliteCatalogStore:
         if conn is None:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a volume is one transaction.
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
-            conn.execute("PRAGMA journal_mode=WAL")
+            enable_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute("PRAGMA temp_store=FILE")

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from vmrestore.errors import VmrestoreError
+from vmrestore.sqlite_wal import enable_wal
 
 SCHEMA_VERSION = 1
 
@@ -89,7 +90,7 @@ class StateStore:
         )
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout = 30000")
-        self._conn.execute("PRAGMA journal_mode = WAL")
+        enable_wal(self._conn)
         self._conn.execute("PRAGMA synchronous = FULL")
         self._migrate()
 
