@@ -25,9 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
-
-from tests.bench.tools import IN_CI, require_tool
+from tests.bench.tools import missing, require_tool
 
 if TYPE_CHECKING:
     from tests.bench.diskfactory import PartitionSpec
@@ -52,9 +50,7 @@ def _need_root(what: str) -> None:
     if os.geteuid() == 0 and os.path.exists("/dev/loop-control"):
         return
     message = f"{what} needs root and loop devices (/dev/loop-control)"
-    if IN_CI:
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    missing(message)
 
 
 @contextlib.contextmanager
@@ -82,9 +78,7 @@ def build_exfat(img: Path, part: PartitionSpec) -> None:
     _need_root("populating exFAT through exfat-fuse")
     if not fuse_available():
         message = "exFAT volumes are populated through exfat-fuse, and /dev/fuse is not usable here"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing(message)
     with tempfile.TemporaryDirectory(prefix="exfat-") as tmp, loop_device(img) as dev:
         src, mnt = Path(tmp, "src"), Path(tmp, "mnt")
         src.mkdir()

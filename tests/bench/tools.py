@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import NoReturn
 
 import pytest
 
@@ -25,8 +26,12 @@ def require_tool(name: str, package: str) -> str:
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/local/sbin")
     if path:
         return path
-    message = f"{name} not found: install the Debian package {package} (scripts/install-system-deps.sh)"
+    missing(f"{name} not found: install the Debian package {package} (scripts/install-system-deps.sh)")
+    raise AssertionError("unreachable")
+
+
+def missing(message: str) -> NoReturn:
+    """Something the bench needs is not here: a failure in CI, a skip with the reason elsewhere."""
     if IN_CI:
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
-    raise AssertionError("unreachable")

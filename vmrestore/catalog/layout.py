@@ -118,50 +118,27 @@ def _disk_info(folder: Path, disk: VmxDisk) -> DiskInfo:
 
 def _folder_point(repo: str, vm: str, folder: Path, created: datetime) -> RestorePoint:
     point_id = f"{repo}/{vm}/{folder.name}"
+
+    def unusable(reason: str, size: int = 0) -> RestorePoint:
+        """A point that is listed (so the operator sees it) with why it cannot be browsed."""
+        return RestorePoint(id=point_id, repo=repo, vm=vm, created=created, path=str(folder), status="error",
+                            browsable=False, size=size, reason=reason)
+
     try:
         names = sorted(os.listdir(folder))
     except OSError as exc:
-        return RestorePoint(
-            id=point_id,
-            repo=repo,
-            vm=vm,
-            created=created,
-            path=str(folder),
-            status="error",
-            browsable=False,
-            reason=f"cannot list the folder: {exc.strerror or exc}",
-        )
+        return unusable(f"cannot list the folder: {exc.strerror or exc}")
     status = _read_status(folder, names)
     size = _tree_size(folder)
     vmx_names = [n for n in names if n.lower().endswith(".vmx") and (folder / n).is_file()]
     if not vmx_names:
-        return RestorePoint(
-            id=point_id,
-            repo=repo,
-            vm=vm,
-            created=created,
-            path=str(folder),
-            status="error",
-            browsable=False,
-            size=size,
-            reason="no .vmx file in the restore point (incomplete backup?)",
-        )
+        return unusable("no .vmx file in the restore point (incomplete backup?)", size)
     preferred = f"{vm}.vmx".lower()
     vmx_name = next((n for n in vmx_names if n.lower() == preferred), vmx_names[0])
     try:
         vmx = read_vmx(folder / vmx_name)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return RestorePoint(
-            id=point_id,
-            repo=repo,
-            vm=vm,
-            created=created,
-            path=str(folder),
-            status="error",
-            browsable=False,
-            size=size,
-            reason=f"cannot read {vmx_name}: {exc}",
-        )
+        return unusable(f"cannot read {vmx_name}: {exc}", size)
     disks = tuple(_disk_info(folder, d) for d in vmx.disks)
     browsable = any(d.error is None for d in disks)
     reason = None

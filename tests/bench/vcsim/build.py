@@ -14,9 +14,7 @@ import shutil
 import subprocess
 import tempfile
 
-import pytest
-
-from tests.bench.tools import CACHE_DIR, IN_CI, require_tool
+from tests.bench.tools import CACHE_DIR, missing, require_tool
 
 MAIN_GO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "main.go")
 GOPATH = "/usr/share/gocode"
@@ -45,9 +43,7 @@ def _require_sources() -> str:
     go = require_tool("go", "golang-go")
     if not os.path.isdir(GOVMOMI_SIMULATOR):
         message = f"govmomi source not found in {GOPATH}: install golang-github-vmware-govmomi-dev"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing(message)
     return go
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.bench.diskfactory import DiskFactory, DiskSpec, PartitionSpec, fuse_available, to_vmdk
-from tests.bench.tools import require_tool
+from tests.bench.tools import missing, require_tool
 from vmrestore.disks import extract as extract_module
 from vmrestore.disks.extract import direct_plan, extract
 from vmrestore.disks.filesystems import GuestFileSystem, open_filesystem
@@ -59,7 +59,7 @@ SPARSE = b"head" + bytes(3 * MIB) + b"tail" + bytes(70_000) + b"end"
 def _fragmented_ntfs(disk_factory: DiskFactory, work: Path) -> Path:
     require_tool("ntfs-3g", "ntfs-3g")
     if not fuse_available():
-        pytest.skip("ntfs-3g needs a usable /dev/fuse")
+        missing("ntfs-3g needs a usable /dev/fuse")
     volume = disk_factory.raw(DiskSpec("none", [PartitionSpec("ntfs", 24, "FRAG", {"seed.txt": "x"})]), work)
     mnt = work / "mnt"
     mnt.mkdir()

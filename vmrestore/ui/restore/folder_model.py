@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import QApplication, QFileIconProvider, QStyle
 
 from vmrestore.model import FileEntry, FileType
+from vmrestore.ui.restore.table_base import RowsTableModel
 
 from ..formatting import local_time
 from .display import data_size, type_text
@@ -39,7 +40,7 @@ class BrowseItem:
         return self.entry.type is FileType.DIR
 
 
-class FolderModel(QAbstractTableModel):
+class FolderModel(RowsTableModel):
     COL_NAME, COL_SIZE, COL_MODIFIED, COL_TYPE = range(4)
     HEADERS = ("Name", "Size", "Modified", "Type")
 
@@ -78,18 +79,6 @@ class FolderModel(QAbstractTableModel):
         return None
 
     # -- Qt model API ------------------------------------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole
-        if horizontal and 0 <= section < len(self.HEADERS):
-            return self.HEADERS[section]
-        return None
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not (0 <= index.row() < len(self._rows)):
             return None

@@ -7,7 +7,7 @@ import posixpath
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QDate, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from vmrestore.app.catalog_service import SearchHit
 from vmrestore.errors import InvalidInput
 from vmrestore.model import FileEntry, FileType
+from vmrestore.ui.restore.table_base import RowsTableModel
 
 from ..errors import show_error
 from ..formatting import local_time
@@ -51,7 +52,7 @@ def hit_folder(hit: SearchHit) -> str:
     return volume_path(hit.disk_key, hit.volume_index, posixpath.dirname(hit.path) or "/")
 
 
-class SearchModel(QAbstractTableModel):
+class SearchModel(RowsTableModel):
     COL_VM, COL_POINT, COL_PATH, COL_SIZE, COL_MODIFIED, COL_SPAN = range(6)
     HEADERS = ("VM", "Restore point", "Path", "Size", "Modified", "Same file in")
 
@@ -76,18 +77,6 @@ class SearchModel(QAbstractTableModel):
 
     def hits(self) -> list[SearchHit]:
         return list(self._rows)
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole
-        if horizontal and 0 <= section < len(self.HEADERS):
-            return self.HEADERS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not (0 <= index.row() < len(self._rows)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from vmrestore.app.catalog_service import VersionInfo
 from vmrestore.model import FileEntry
+from vmrestore.ui.restore.table_base import RowsTableModel
 
 from ..errors import describe
 from ..formatting import local_time
@@ -33,7 +34,7 @@ from .ports import CatalogLike
 Index = QModelIndex | QPersistentModelIndex
 
 
-class VersionsModel(QAbstractTableModel):
+class VersionsModel(RowsTableModel):
     COL_POINT, COL_SIZE, COL_MODIFIED, COL_CHANGED = range(4)
     HEADERS = ("Restore point", "Size", "Modified", "Changed")
 
@@ -51,18 +52,6 @@ class VersionsModel(QAbstractTableModel):
 
     def version(self, row: int) -> VersionInfo:
         return self._rows[row]
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        horizontal = orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole
-        if horizontal and 0 <= section < len(self.HEADERS):
-            return self.HEADERS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not (0 <= index.row() < len(self._rows)):
