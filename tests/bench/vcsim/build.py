@@ -1,8 +1,10 @@
-"""Build the bench's simulator binary once per version of ``main.go``.
+"""Build the bench's simulator binary once per version of its Go sources.
 
-The binary is cached under ``CACHE_DIR`` keyed on the SHA-256 of ``main.go``, so a test run only pays
-the ~15 s Go build when the wrapper changed. Go and govmomi's source come from Debian packages and are
-built in GOPATH mode: the build must never reach a module proxy (CI may be offline).
+The package is every ``*.go`` file in this folder (``main.go`` plus one file per topic, e.g. the
+visibility rules in ``visibility.go``). The binary is cached under ``CACHE_DIR`` keyed on the SHA-256 of
+all of them (names and contents), so a test run only pays the ~15 s Go build when the wrapper changed.
+Go and govmomi's source come from Debian packages and are built in GOPATH mode: the build must never
+reach a module proxy (CI may be offline).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import tempfile
 
 from tests.bench.tools import CACHE_DIR, missing, require_tool
 
-MAIN_GO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "main.go")
+HERE = os.path.dirname(os.path.abspath(__file__))
+MAIN_GO = os.path.join(HERE, "main.go")
 GOPATH = "/usr/share/gocode"
 GOVMOMI_SIMULATOR = os.path.join(GOPATH, "src", "github.com", "vmware", "govmomi", "simulator")
 PACKAGES = ("golang-go", "golang-github-vmware-govmomi-dev")
@@ -47,10 +50,27 @@ def _require_sources() -> str:
     return go
 
 
+def go_sources() -> list[str]:
+    """Every ``*.go`` file of the bench's main package (tests excluded), sorted."""
+    return sorted(
+        os.path.join(HERE, name) for name in os.listdir(HERE) if name.endswith(".go") and not name.endswith("_test.go")
+    )
+
+
+def sources_digest() -> str:
+    """SHA-256 over every source file's name and bytes: any edit, new or removed file rebuilds."""
+    h = hashlib.sha256()
+    for path in go_sources():
+        h.update(os.path.basename(path).encode() + b"\0")
+        with open(path, "rb") as f:
+            h.update(f.read())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
 def vcsim_binary() -> str:
-    """Return the path of the simulator binary, building it if this ``main.go`` was never built."""
-    with open(MAIN_GO, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    """Return the path of the simulator binary, building it if these Go sources were never built."""
+    digest = sources_digest()
     target_dir = os.path.join(CACHE_DIR, f"vcsim-{digest}")
     binary = os.path.join(target_dir, "vcsim")
     if os.path.exists(binary):
@@ -64,7 +84,9 @@ def vcsim_binary() -> str:
             return binary
         with tempfile.TemporaryDirectory(prefix="vcsim-build-") as work:
             # Build a copy outside the repository and GOPATH so GOPATH mode sees a plain main package.
-            shutil.copy(MAIN_GO, os.path.join(work, "main.go"))
+            sources = go_sources()
+            for path in sources:
+                shutil.copy(path, os.path.join(work, os.path.basename(path)))
             env = {
                 **os.environ,
                 "GO111MODULE": "off",
@@ -74,7 +96,7 @@ def vcsim_binary() -> str:
             }
             out = os.path.join(work, "vcsim")
             proc = subprocess.run(
-                [go, "build", "-o", out, "main.go"],
+                [go, "build", "-o", out, *(os.path.basename(p) for p in sources)],
                 cwd=work,
                 env=env,
                 capture_output=True,
