@@ -16,11 +16,12 @@ from pathlib import Path
 import qasync
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QMessageBox, QStyle, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 import vmrestore
 
 from .errors import describe, show_error
+from .icons import app_icon
 from .main_window import MainWindow
 from .pages import default_area_pages, snapshot_watch
 from .ports import ServicesLike
@@ -53,6 +54,7 @@ def run_gui(
     app.setApplicationVersion(vmrestore.__version__)
     app.setApplicationDisplayName("vmrestore")
     apply_theme(app)
+    app.setWindowIcon(app_icon())
     return run_app(app, services_factory, on_ready=on_ready)
 
 
@@ -126,7 +128,7 @@ async def _run_window(app: QApplication, services: ServicesLike, on_ready: Ready
 def _make_tray(app: QApplication) -> QSystemTrayIcon | None:
     if not QSystemTrayIcon.isSystemTrayAvailable():
         return None
-    tray = QSystemTrayIcon(app.style().standardIcon(QStyle.StandardPixmap.SP_DriveNetIcon), app)
+    tray = QSystemTrayIcon(app_icon(), app)
     tray.setToolTip("vmrestore")
     tray.show()
     return tray

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSplitter,
     QStackedWidget,
-    QStyle,
     QSystemTrayIcon,
     QWidget,
 )
@@ -28,6 +27,7 @@ from vmrestore import model
 from .audit_view import AuditView
 from .connect_dialog import ConnectDialog
 from .errors import show_error
+from .icons import app_icon, area_icon
 from .jobs_model import JobsModel
 from .jobs_view import CANCELLABLE, JobsView, LongJobNotifier
 from .placeholder import PlaceholderPage
@@ -41,17 +41,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Area:
+    """One entry of the navigation list; its icon is ``resources.AREA_ICONS[key]`` (see ui/icons.py)."""
+
     key: str
     title: str
-    icon: QStyle.StandardPixmap
 
 
 AREAS = (
-    Area("points", "Restore points", QStyle.StandardPixmap.SP_DriveHDIcon),
-    Area("mounts", "Mounted disks && instant VMs", QStyle.StandardPixmap.SP_DriveNetIcon),
-    Area("snapshots", "Snapshots", QStyle.StandardPixmap.SP_FileDialogDetailedView),
-    Area("jobs", "Jobs", QStyle.StandardPixmap.SP_BrowserReload),
-    Area("audit", "Audit", QStyle.StandardPixmap.SP_FileDialogContentsView),
+    Area("points", "Restore points"),
+    Area("mounts", "Mounted disks && instant VMs"),
+    Area("snapshots", "Snapshots"),
+    Area("jobs", "Jobs"),
+    Area("audit", "Audit"),
 )
 AREA_KEYS = tuple(a.key for a in AREAS)
 
@@ -102,7 +103,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowTitle("vmrestore")
         self.setAccessibleName("vmrestore main window")
-        self.setWindowIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DriveNetIcon))
+        self.setWindowIcon(app_icon())
 
         # Areas
         self.nav = QListWidget(self)
@@ -123,7 +124,7 @@ class MainWindow(QMainWindow):
             self.pages[area.key] = page
             self.stack.addWidget(page)
             title = area.title.replace("&&", "&")
-            item = QListWidgetItem(self.style().standardIcon(area.icon), title, self.nav)
+            item = QListWidgetItem(area_icon(area.key), title, self.nav)
             item.setData(Qt.ItemDataRole.AccessibleTextRole, title)
             item.setSizeHint(QSize(0, 34))
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
