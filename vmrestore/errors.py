@@ -141,6 +141,19 @@ class InvalidInput(VmrestoreError):
     code = "invalid_input"
 
 
+class UnsupportedFormat(VmrestoreError):
+    """A disk's format cannot be used for this (e.g. a hosted VMDK that ESXi cannot attach)."""
+
+    code = "unsupported_format"
+
+    def __init__(self, disk_format: str, message: str) -> None:
+        self.format = disk_format
+        super().__init__(message)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "format": self.format}
+
+
 class BrokenChain(CorruptImage):
     """A snapshot (delta) VMDK's parent is missing or is not the disk it was taken from (CID mismatch)."""
 

@@ -34,7 +34,10 @@ from tests.bench.tools import CACHE_DIR, missing, require_tool
 
 FsKind = Literal["ntfs", "ext4", "fat32", "xfs", "raw", "exfat", "lvm", "luks"]
 TableKind = Literal["gpt", "mbr", "none"]
-SUBFORMATS = ("monolithicSparse", "monolithicFlat", "streamOptimized", "twoGbMaxExtentSparse")
+SUBFORMATS = ("monolithicSparse", "monolithicFlat", "streamOptimized", "twoGbMaxExtentSparse", "vmfs")
+# ESXi's own layout as ghettoVCB leaves it (``vmkfstools -i``): a text descriptor with createType="vmfs"
+# beside a raw, sparse ``-flat.vmdk``. qemu-img cannot write it; ``to_vmfs_flat`` lays it out.
+ESXI_SUBFORMATS = ("vmfs",)
 
 # Files without an explicit mtime get this one, so builds are reproducible and tests can assert mtimes.
 DEFAULT_MTIME = datetime(2024, 3, 4, 5, 6, 8, tzinfo=UTC)  # even seconds: FAT keeps 2 s resolution
@@ -412,7 +415,10 @@ class DiskFactory:
         raw = self._cached_raw(spec)
         tmp = Path(tempfile.mkdtemp(dir=self.cache, prefix=".vmdk-"))
         try:
-            to_vmdk(raw, subformat, tmp / "disk.vmdk")
+            if subformat == "vmfs":
+                to_vmfs_flat(raw, tmp / "disk.vmdk")
+            else:
+                to_vmdk(raw, subformat, tmp / "disk.vmdk")
             try:
                 os.rename(tmp, out)
             except OSError:  # somebody else finished first
@@ -432,7 +438,7 @@ class DiskFactory:
         stem = name[:-5] if name.endswith(".vmdk") else name
         for f in sorted(src.iterdir()):
             target = dest / f.name.replace("disk", stem, 1)
-            if f.name == "disk.vmdk" and subformat in ("monolithicFlat", "twoGbMaxExtentSparse"):
+            if f.name == "disk.vmdk" and subformat in ("monolithicFlat", "twoGbMaxExtentSparse", "vmfs"):
                 text = f.read_text()
                 target.write_text(text.replace('"disk-', f'"{stem}-'))
             else:
@@ -459,6 +465,49 @@ def to_vmdk(raw: str | os.PathLike[str], subformat: str, out: str | os.PathLike[
         ]
     )
     return Path(out)
+
+
+_VMFS_DESCRIPTOR = """# Disk DescriptorFile
+version=1
+encoding="UTF-8"
+CID={cid}
+parentCID=ffffffff
+createType="vmfs"
+
+# Extent description
+RW {sectors} VMFS "{flat}"
+
+# The Disk Data Base
+#DDB
+
+ddb.adapterType = "lsilogic"
+ddb.geometry.cylinders = "{cylinders}"
+ddb.geometry.heads = "255"
+ddb.geometry.sectors = "63"
+ddb.longContentID = "{long_cid}"
+ddb.thinProvisioned = "1"
+ddb.uuid = "{uuid}"
+ddb.virtualHWVersion = "13"
+"""
+
+
+def to_vmfs_flat(raw: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Lay out ``raw`` as ESXi's ``vmfs`` disk (what ``vmkfstools -i ... -d thin`` writes).
+
+    The ``-flat.vmdk`` is a sparse copy of the raw image (thin: holes stay holes); the descriptor is
+    written here with the fields ESXi reads (CID, parentCID, extent, adapter type, geometry, uuid).
+    """
+    out = Path(out)
+    flat = out.with_name(out.name[:-5] + "-flat.vmdk")
+    _copy(Path(raw), flat)
+    size = flat.stat().st_size
+    if size % 512:
+        raise ValueError(f"{raw} is not a whole number of 512-byte sectors")
+    digest = hashlib.sha256(f"{out.name}:{size}".encode()).digest()
+    out.write_text(_VMFS_DESCRIPTOR.format(
+        cid=digest[:4].hex(), sectors=size // 512, flat=flat.name, cylinders=max(1, size // (255 * 63 * 512)),
+        long_cid=digest[:16].hex(), uuid=" ".join(f"{b:02x}" for b in digest[16:32])))
+    return out
 
 
 def _copy(src: Path, dst: Path) -> None:
