@@ -3,7 +3,8 @@
 // The simulator itself answers almost everything. The wrapper only adds what the simulator lacks and the
 // tests need (see shared/TESTING.md): NoPermission denials for chosen users and methods, CreateNasDatastore
 // naming the datastore after the client's localPath (as real vSphere does) over a mapped local directory,
-// a record of every SOAP method asked for, and VMware Tools guest fields on every VM.
+// a record of every SOAP method asked for, VMware Tools guest fields on every VM, and tasks created by
+// a solution (TaskManager.CreateTask, tasks.go).
 //
 // On start it prints one JSON line {"url", "datastores", "pid"} on stdout, then serves until SIGINT/SIGTERM.
 package main
@@ -231,6 +232,10 @@ func (b *bench) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					esc(method.This.Type), esc(method.This.Value), esc(d.Privilege)))
 			return
 		}
+	}
+
+	if b.answerTasks(w, method) { // tasks.go
+		return
 	}
 
 	if nas, ok := method.Body.(*types.CreateNasDatastore); ok {
