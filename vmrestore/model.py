@@ -34,6 +34,7 @@ class Action(enum.StrEnum):
     DELETE = "delete"
     SWEEP = "sweep"
     REPO_ADD = "repo_add"
+    SETTINGS = "settings"  # workstation-wide settings (catalog, snapshot watch, lease): admin only
 
 
 class JobState(enum.StrEnum):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -106,6 +107,11 @@ class AppServices:
         self.state.close()
 
 
+def catalog_location(paths: AppPaths, settings: AppSettings) -> str:
+    """``VMRESTORE_CATALOG`` wins (scripts, tests), then Settings › Catalog, then the data folder's file."""
+    return os.environ.get("VMRESTORE_CATALOG") or settings.catalog_location or str(paths.home / "catalog.sqlite")
+
+
 def build_services(home: str | None = None, *, secrets: SecretStore | None = None) -> AppServices:
     """Wire the app: state store, journal, scheduler, audit log, connection."""
     paths = resolve_paths(home)
@@ -119,7 +125,8 @@ def build_services(home: str | None = None, *, secrets: SecretStore | None = Non
     scheduler = Scheduler(state, journal, RESOURCE_LIMITS,
                           sweeper=Sweeper(journal, build_undo_handlers(connection)))
     audit = AuditLog(paths.audit_log, head_store=state)
-    catalog = CatalogService(open_store(paths.catalog), paths.catalog)
+    location = catalog_location(paths, settings)
+    catalog = CatalogService(open_store(location), location)
     return AppServices(paths=paths, settings=settings, state=state, owner=owner, journal=journal,
                        scheduler=scheduler, audit=audit, connection=connection, secrets=secret_store,
                        catalog=catalog)

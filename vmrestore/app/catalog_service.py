@@ -54,11 +54,18 @@ class CatalogService:
             counts[point.repo] = counts.get(point.repo, 0) + 1
         return [RepositoryInfo(r, counts.get(r.name, 0)) for r in self.store.list_repositories()]
 
+    def list_repository_names(self) -> list[str]:
+        return [r.name for r in self.store.list_repositories()]
+
+    def remove_repository(self, name: str) -> int:
+        """Forget ``name`` and its restore points; returns how many points were forgotten."""
+        return self.store.remove_repository(name)
+
     def repository(self, name: str) -> Repository:
         for repo in self.store.list_repositories():
             if repo.name == name:
                 return repo
-        raise NotFound(f"No repository named {name!r}; add it with 'vmrestore repo add'")
+        raise NotFound(f"No repository named {name!r}; add it in Settings › Repositories or with 'vmrestore repo add'")
 
     def index_job(self, repos: list[Repository]) -> IndexRepositoryJob:
         """The job that discovers and indexes ``repos`` (submit it to the scheduler)."""

@@ -39,6 +39,10 @@ class AppSettings:
     snapshot_max_datastore_share: float = 0.10
     snapshot_watch_minutes: int = 0  # background snapshot scan interval; 0 = off
     leftover_patterns: list[str] = field(default_factory=lambda: list(DEFAULT_LEFTOVER_PATTERNS))
+    default_lease_hours: int = 4  # how long a mounted disk or instant VM stays before the sweep ends it
+    appearance: str = "system"  # "system", "light" or "dark"
+    catalog_location: str | None = None  # a SQLite file or postgresql:// URL; None: catalog.sqlite in the home
+    first_run_done: bool = False  # the first-run page was completed (or skipped on purpose)
     _path: Path | None = field(default=None, repr=False, compare=False)
 
     def save(self) -> None:
@@ -78,6 +82,10 @@ def load_settings(user_file: Path, policy_file: Path | None = None) -> AppSettin
         "snapshot_max_datastore_share",
         "snapshot_watch_minutes",
         "leftover_patterns",
+        "default_lease_hours",
+        "appearance",
+        "catalog_location",
+        "first_run_done",
     ):
         if key in data:
             setattr(settings, key, data[key])

@@ -116,6 +116,27 @@ class SqliteCatalogStore:
         rows = self._conn().execute("SELECT name, path, nfs FROM repositories ORDER BY name").fetchall()
         return [Repository(name=r[0], path=r[1], nfs=r[2]) for r in rows]
 
+    def remove_repository(self, name: str) -> int:
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Version rows are shared by every indexed point of a (VM, disk, volume) lineage: drop the
+                # lineages this repository's points touch, so what remains is never half an index.
+                lineages = [r[0] for r in conn.execute(
+                    "SELECT DISTINCT iv.lineage_id FROM indexed_volumes iv JOIN points p ON p.id = iv.point_id "
+                    "WHERE p.repo = ?", (name,))]
+                for lineage in lineages:
+                    conn.execute("DELETE FROM versions WHERE lineage_id = ?", (lineage,))
+                    conn.execute("DELETE FROM indexed_volumes WHERE lineage_id = ?", (lineage,))
+                forgotten = conn.execute("DELETE FROM points WHERE repo = ?", (name,)).rowcount
+                conn.execute("DELETE FROM repositories WHERE name = ?", (name,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return int(forgotten)
+
     def upsert_points(self, points: Iterable[RestorePoint]) -> int:
         added = 0
         with self._write_lock:

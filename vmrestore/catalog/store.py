@@ -83,6 +83,14 @@ class CatalogStore(Protocol):
 
     def list_repositories(self) -> list[Repository]: ...
 
+    def remove_repository(self, name: str) -> int:
+        """Forget a repository and its restore points (and their index); returns the points forgotten.
+
+        Backup files are never touched. Index rows shared with another repository's points of the same
+        VM are dropped too, so those volumes are indexed again by the next index run (never half-right).
+        """
+        ...
+
     def upsert_points(self, points: Iterable[RestorePoint]) -> int:
         """Insert new points and refresh known ones (status, size, disks); returns how many were new."""
         ...

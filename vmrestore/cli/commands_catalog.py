@@ -1,4 +1,4 @@
-"""``repo``, ``catalog``, ``points`` and ``files``: the restore-point catalog from the command line."""
+"""``catalog``, ``points`` and ``files``: the restore-point catalog from the command line (``repo``: commands_repo)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,6 @@ from vmrestore.model import Action, RestorePoint
 def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    repo = sub.add_parser("repo", help="backup repositories").add_subparsers(dest="verb", metavar="VERB")
-    p = repo.add_parser("add", parents=[common], help="register a backup repository")
-    p.add_argument("name")
-    p.add_argument("path", help="local or UNC path as this computer sees it")
-    p.add_argument("--nfs", help="HOST:/EXPORT as the ESXi hosts see it")
-    p.set_defaults(func=repo_add)
-    p = repo.add_parser("list", parents=[common], help="registered repositories")
-    p.set_defaults(func=repo_list)
-
     catalog = sub.add_parser("catalog", help="the file index").add_subparsers(dest="verb", metavar="VERB")
     p = catalog.add_parser("index", parents=[common], help="find new restore points and index their files")
     p.add_argument("--repo", help="only this repository")
@@ -66,24 +57,6 @@ def _iso_time(text: str) -> datetime:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text}") from exc
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def repo_add(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
-    services = ctx.services
-    services.require(Action.REPO_ADD)
-    with services.audited(Action.REPO_ADD, args.name, path=args.path, nfs=args.nfs):
-        repo = services.catalog.add_repository(args.name, args.path, args.nfs)
-    if not args.json:
-        note(f"Repository {repo.name} added: {repo.path}")
-    return {"name": repo.name, "path": repo.path, "nfs": repo.nfs}
-
-
-def repo_list(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
-    rows = [{"name": i.repo.name, "path": i.repo.path, "nfs": i.repo.nfs, "points": i.points}
-            for i in ctx.services.catalog.repositories()]
-    if not args.json:
-        emit_table(rows, ["name", "path", "nfs", "points"])
-    return rows
 
 
 def catalog_index(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:

@@ -15,7 +15,14 @@ from typing import Any
 
 from vmrestore.app.bootstrap import AppServices, build_services
 from vmrestore.app.logging_setup import setup_logging
-from vmrestore.cli import commands_catalog, commands_session, commands_snapshots, commands_state
+from vmrestore.cli import (
+    commands_catalog,
+    commands_repo,
+    commands_session,
+    commands_settings,
+    commands_snapshots,
+    commands_state,
+)
 from vmrestore.cli.context import CliContext
 from vmrestore.cli.output import emit_json, note
 from vmrestore.errors import VmrestoreError
@@ -37,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip certificate checks (env VMRESTORE_INSECURE=1); logged as a warning")
     parser = argparse.ArgumentParser(prog="vmrestore", description="Restore console for VMware vSphere")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (commands_session, commands_state, commands_catalog, commands_snapshots):
+    for module in (commands_session, commands_state, commands_repo, commands_catalog, commands_snapshots,
+                   commands_settings):
         module.register(sub, common)
     return parser
 
