@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 
@@ -18,10 +19,38 @@ def gui_main() -> int:
     return run_gui(services)
 
 
+# ``--version`` and ``--self-check`` stand alone (with ``--json``); handled before anything heavy is imported,
+# so ``vmrestore --version`` starts no Qt, pyVmomi or database (measured: packaging/README.md).
+_TOPLEVEL_FLAGS = {"--version", "--self-check", "--json"}
+
+
+def _toplevel(args: list[str]) -> int | None:
+    if not args or not set(args) <= _TOPLEVEL_FLAGS or not {"--version", "--self-check"} & set(args):
+        return None
+    as_json = "--json" in args
+    if "--version" in args and "--self-check" in args:
+        print("vmrestore: use --version or --self-check, not both", file=sys.stderr)
+        return 2
+    if "--version" in args:
+        import vmrestore
+
+        if as_json:
+            print(json.dumps({"version": vmrestore.__version__}))
+        else:
+            print(f"vmrestore {vmrestore.__version__}")
+        return 0
+    from vmrestore.selfcheck import main as self_check
+
+    return self_check(as_json)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] == "gui":
         return gui_main()
+    code = _toplevel(args)
+    if code is not None:
+        return code
     from vmrestore.cli.main import run
 
     return run(args)

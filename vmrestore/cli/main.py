@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--insecure", action="store_true", default=None,
                         help="skip certificate checks (env VMRESTORE_INSECURE=1); logged as a warning")
     parser = argparse.ArgumentParser(prog="vmrestore", description="Restore console for VMware vSphere")
+    # Handled before this parser by vmrestore.__main__ (fast, no Qt); listed here for --help and misuse.
+    parser.add_argument("--version", action="store_true", help="print the version (alone, or with --json)")
+    parser.add_argument("--self-check", action="store_true",
+                        help="check that this installation starts: Qt offscreen, state, catalog (alone, or --json)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (commands_session, commands_state, commands_repo, commands_catalog, commands_snapshots,
                    commands_settings):
@@ -53,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.version or args.self_check:
+        parser.error("--version and --self-check stand alone (optionally with --json)")
     func: Command | None = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
