@@ -118,6 +118,35 @@ class Vcsim:
     def record_path(self) -> str:
         return os.path.join(self.workdir, "requests.jsonl")
 
+    @property
+    def guest_config_path(self) -> str:
+        return os.path.join(self.workdir, "guest.json")
+
+    @property
+    def guest_record_path(self) -> str:
+        return os.path.join(self.workdir, "guest.jsonl")
+
+    def guest_script(self, rules: Sequence[Mapping[str, Any]] = (), password: str | None = None) -> None:
+        """Tell the scripted guest how to answer (tests/bench/vcsim/guestops.go; re-read per program).
+
+        ``rules``: ``{"when": {"VMR_ACTION": "mount", "vm": NAME, "program": SUBSTR}, "exit": N,
+        "output": TEXT, "seconds": S}``, first match wins; ``password``: the only guest password accepted.
+        """
+        config: dict[str, Any] = {"rules": list(rules)}
+        if password is not None:
+            config["password"] = password
+        tmp = self.guest_config_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(config, f)
+        os.replace(tmp, self.guest_config_path)
+
+    def guest_record(self) -> list[dict[str, Any]]:
+        """Every guest operation so far: ``{"op": start|mktemp|delete|initiate_upload|upload|...}``."""
+        if not os.path.exists(self.guest_record_path):
+            return []
+        with open(self.guest_record_path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
     def start(self) -> None:
         if self.cert is None:
             self.cert = make_certificate(self.workdir)
@@ -127,6 +156,8 @@ class Vcsim:
             "-cert", self.cert.cert_pem_path,
             "-key", self.cert.key_pem_path,
             "-record", self.record_path,
+            "-guest-config", self.guest_config_path,
+            "-guest-record", self.guest_record_path,
             *self.args,
         ]  # fmt: skip
         stderr = open(os.path.join(self.workdir, "vcsim.log"), "ab")  # noqa: SIM115 - child keeps it
@@ -206,6 +237,8 @@ def _options_to_args(
     deny: Sequence[str] = (),
     nas: Mapping[str, str] | None = None,
     tools_running: bool = False,
+    tools_off: Sequence[str] = (),
+    guest_family: Mapping[str, str] | None = None,
     fixed_login: tuple[str, str] | None = None,
 ) -> list[str]:
     args = [
@@ -222,6 +255,10 @@ def _options_to_args(
         args += ["-nas", f"{export}={local}"]
     if tools_running:
         args.append("-tools-running")
+    for name in tools_off:
+        args += ["-tools-off", name]
+    for name, family in (guest_family or {}).items():
+        args += ["-guest-family", f"{name}={family}"]
     if fixed_login:
         args += ["-username", fixed_login[0], "-password", fixed_login[1]]
     return args
@@ -236,7 +273,8 @@ def vcsim_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VcsimFac
 
     Options: ``dc, cluster, host`` (per cluster), ``standalone_host, vm`` (per resource pool), ``ds``,
     ``session_idle_timeout`` (seconds), ``delay={"Method": ms}``, ``deny=["user:Method[:privilege]"]``,
-    ``nas={"remoteHost:/export": "/local/dir"}``, ``tools_running``, ``fixed_login=(user, password)``.
+    ``nas={"remoteHost:/export": "/local/dir"}``, ``tools_running``, ``tools_off=[VM name]`` (Tools not
+    running on those), ``guest_family={VM name: "linuxGuest"}``, ``fixed_login=(user, password)``.
     """
     binary = vcsim_binary()
     started: list[Vcsim] = []

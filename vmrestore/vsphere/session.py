@@ -187,6 +187,16 @@ class VsphereSession:
         return self._endpoint.server
 
     @property
+    def endpoint_host_port(self) -> tuple[str, int]:
+        """The vCenter's host and port, for URLs whose host is ``*`` ("the server you called")."""
+        return self._endpoint.host, self._endpoint.port
+
+    @property
+    def tls_context(self) -> ssl.SSLContext:
+        """The TLS context this session trusts the vCenter with (pinned or system), for its other URLs."""
+        return self._context
+
+    @property
     def identity(self) -> ServerIdentity:
         about = self._content.about
         return ServerIdentity(

@@ -58,6 +58,8 @@ type bench struct {
 	nas     []nasExport
 	nasRoot string // holds one symlink per NAS datastore: <nasRoot>/<name> -> mapped local dir
 
+	guest   *guestOps // the scripted guest of every VM (guestops.go)
+
 	mu      sync.Mutex
 	users   map[string]string // session cookie -> user name, learnt from Login
 	record  *os.File
@@ -167,6 +169,8 @@ func main() {
 		}
 	}
 
+	b.guest = newGuestOps()
+
 	u := &url.URL{Host: *listen}
 	if *username != "" {
 		u.User = url.UserPassword(*username, *password)
@@ -203,6 +207,9 @@ func main() {
 // ServeHTTP reads the SOAP method, records it, answers denials itself and rewrites CreateNasDatastore;
 // everything else goes to the simulator unchanged.
 func (b *bench) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if b.guest.serveTransfer(w, r) {
+		return
+	}
 	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/sdk") {
 		b.next.ServeHTTP(w, r)
 		return
@@ -232,6 +239,10 @@ func (b *bench) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					esc(method.This.Type), esc(method.This.Value), esc(d.Privilege)))
 			return
 		}
+	}
+
+	if b.guest.answer(w, r, method) { // guestops.go
+		return
 	}
 
 	if b.answerTasks(w, method) { // tasks.go

@@ -56,6 +56,7 @@ def test_list_search_versions_extract(
             result = index_disk(catalog.location, p.id, str(Path(p.path) / p.disks[0].file), "disk0")
             assert result.errors == ()
         newest, oldest = (p.id for p in catalog.points(vm="app01"))
+        assert {d.format for p in catalog.points(vm="app01") for d in p.disks} == {subformat}
 
         listing = catalog.list_dir(newest, "/disk0/vol1/Users/alice/Documents")
         assert [(e.name, e.size) for e in listing] == [("Q3-report.xlsx", len(_files(2)[REPORT]))]  # type: ignore[arg-type]
