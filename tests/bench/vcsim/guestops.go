@@ -233,7 +233,7 @@ func (g *guestOps) answer(w http.ResponseWriter, r *http.Request, m *simulator.M
 		g.log(map[string]interface{}{"op": "start", "vm": name, "user": userOf(req.Auth), "pid": pid,
 			"program": spec.ProgramPath, "arguments": spec.Arguments, "cwd": spec.WorkingDirectory,
 			"env": spec.EnvVariables, "exit": rule.Exit})
-		writeResult(w, "StartProgramInGuestResponse", fmt.Sprintf("<returnval>%d</returnval>", pid))
+		writeGuestResult(w, "StartProgramInGuestResponse", fmt.Sprintf("<returnval>%d</returnval>", pid))
 		return true
 
 	case *types.ListProcessesInGuest:
@@ -257,7 +257,7 @@ func (g *guestOps) answer(w http.ResponseWriter, r *http.Request, m *simulator.M
 			}
 			out.WriteString("</returnval>")
 		}
-		writeResult(w, "ListProcessesInGuestResponse", out.String())
+		writeGuestResult(w, "ListProcessesInGuestResponse", out.String())
 		return true
 
 	case *types.CreateTemporaryFileInGuest:
@@ -280,7 +280,7 @@ func (g *guestOps) answer(w http.ResponseWriter, r *http.Request, m *simulator.M
 		path := strings.TrimRight(dir, `\/`) + sep + req.Prefix + strconv.FormatInt(g.nextID, 10) + req.Suffix
 		g.fileTable(req.Vm.Value)[path] = []byte{}
 		g.log(map[string]interface{}{"op": "mktemp", "vm": name, "path": path})
-		writeResult(w, "CreateTemporaryFileInGuestResponse", "<returnval>"+esc(path)+"</returnval>")
+		writeGuestResult(w, "CreateTemporaryFileInGuestResponse", "<returnval>"+esc(path)+"</returnval>")
 		return true
 
 	case *types.DeleteFileInGuest:
@@ -296,7 +296,7 @@ func (g *guestOps) answer(w http.ResponseWriter, r *http.Request, m *simulator.M
 		}
 		delete(files, req.FilePath)
 		g.log(map[string]interface{}{"op": "delete", "vm": name, "path": req.FilePath})
-		writeResult(w, "DeleteFileInGuestResponse", "")
+		writeGuestResult(w, "DeleteFileInGuestResponse", "")
 		return true
 
 	case *types.InitiateFileTransferToGuest:
@@ -318,7 +318,7 @@ func (g *guestOps) answer(w http.ResponseWriter, r *http.Request, m *simulator.M
 		}
 		g.log(entry)
 		id := g.newTransfer(transfer{vm: req.Vm.Value, path: req.GuestFilePath, upload: true})
-		writeResult(w, "InitiateFileTransferToGuestResponse",
+		writeGuestResult(w, "InitiateFileTransferToGuestResponse",
 			"<returnval>"+esc("https://*/guestFile?id="+id+"&token=bench")+"</returnval>")
 		return true
 
@@ -335,7 +335,7 @@ func (g *guestOps) answer(w http.ResponseWriter, r *http.Request, m *simulator.M
 		}
 		g.log(map[string]interface{}{"op": "initiate_download", "vm": name, "path": req.GuestFilePath})
 		id := g.newTransfer(transfer{vm: req.Vm.Value, path: req.GuestFilePath})
-		writeResult(w, "InitiateFileTransferFromGuestResponse", fmt.Sprintf(
+		writeGuestResult(w, "InitiateFileTransferFromGuestResponse", fmt.Sprintf(
 			`<returnval><attributes xsi:type="GuestFileAttributes"></attributes><size>%d</size><url>%s</url></returnval>`,
 			len(data), esc("https://*/guestFile?id="+id+"&token=bench")))
 		return true
@@ -434,8 +434,8 @@ func guestFamily(ref types.ManagedObjectReference) string {
 	return ""
 }
 
-// writeResult answers a SOAP call with <name xmlns="urn:vim25">inner</name>.
-func writeResult(w http.ResponseWriter, name, inner string) {
+// writeGuestResult answers a SOAP call with <name xmlns="urn:vim25">inner</name>.
+func writeGuestResult(w http.ResponseWriter, name, inner string) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, `%s<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/"`+
