@@ -141,6 +141,14 @@ class ConnectionService:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.trust_blocking, server, thumbprint)
 
+    def pinned_certificates(self) -> dict[str, str]:
+        """Server → pinned SHA-256 thumbprint (blocking: reads known_hosts.json)."""
+        return self._known_hosts.entries()
+
+    def forget_certificate(self, server: str) -> bool:
+        """Drop a pin: the next connection to ``server`` asks again (blocking)."""
+        return self._known_hosts.forget(server)
+
     def close_blocking(self) -> None:
         session, self._session = self._session, None
         if session is not None:

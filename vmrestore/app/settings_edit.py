@@ -156,3 +156,28 @@ def _redact_url(value: Any) -> Any:
     if isinstance(value, str):
         return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", value)
     return value
+
+
+class PinStore(Protocol):
+    def pinned_certificates(self) -> dict[str, str]: ...
+
+    def forget_certificate(self, server: str) -> bool: ...
+
+
+class CertificatePins:
+    """Pinned vCenter certificates: list them (anyone), forget one (admin, audited)."""
+
+    def __init__(self, pins: PinStore, gate: RoleGate, audit: AuditPort) -> None:
+        self._pins = pins
+        self._gate = gate
+        self._audit = audit
+
+    def list(self) -> dict[str, str]:
+        return self._pins.pinned_certificates()
+
+    def forget(self, server: str) -> bool:
+        self._gate.require(Action.SETTINGS)
+        if server not in self._pins.pinned_certificates():
+            raise InvalidInput(f"No certificate is pinned for {server!r}.")
+        with self._audit.audited(Action.SETTINGS, f"certificate of {server}", forget=True):
+            return self._pins.forget_certificate(server)

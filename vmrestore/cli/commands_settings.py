@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vmrestore.app.settings_edit import RULES, SettingsEditor
+from vmrestore.app.settings_edit import RULES, CertificatePins, SettingsEditor
 from vmrestore.cli.context import CliContext
 from vmrestore.cli.output import emit_table, note
 
@@ -21,6 +21,12 @@ def register(
     p.add_argument("value", help="leftover_patterns: one pattern per line or comma-separated; "
                                  "catalog_location: '' for the default")
     p.set_defaults(func=settings_set, needs_sweep=False)
+    p = settings.add_parser("certificates", parents=[common], help="pinned vCenter certificate thumbprints")
+    p.set_defaults(func=certificates_list, needs_sweep=False)
+    p = settings.add_parser("forget-certificate", parents=[common],
+                            help="drop a pinned certificate: the next connection asks again (admin)")
+    p.add_argument("server", help="host[:port] as listed by 'settings certificates'")
+    p.set_defaults(func=certificate_forget, needs_sweep=False)
 
 
 def _editor(ctx: CliContext) -> SettingsEditor:
@@ -47,3 +53,22 @@ def settings_set(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
         if args.key == "catalog_location" and changed:
             note("The new catalog location is used from the next start of vmrestore")
     return {"changed": changed, args.key: getattr(ctx.services.settings, args.key)}
+
+
+def _pins(ctx: CliContext) -> CertificatePins:
+    services = ctx.services
+    return CertificatePins(services.connection, services, services)
+
+
+def certificates_list(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, str]]:
+    rows = [{"server": s, "thumbprint": t} for s, t in _pins(ctx).list().items()]
+    if not args.json:
+        emit_table(rows, ["server", "thumbprint"])
+    return rows
+
+
+def certificate_forget(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
+    _pins(ctx).forget(args.server)
+    if not args.json:
+        note(f"The certificate of {args.server} is no longer pinned; the next connection asks again")
+    return {"server": args.server, "forgotten": True}

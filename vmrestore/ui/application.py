@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import qasync
 from PySide6.QtCore import QSettings, Qt
@@ -63,6 +64,7 @@ def run_app(app: QApplication, services_factory: ServicesFactory, *, on_ready: R
     app.setQuitOnLastWindowClosed(False)  # the loop ends when _main() returns, after services.aclose()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    _log_unexpected_errors(loop)
     try:
         with loop:
             code: int = loop.run_until_complete(_main(app, services_factory, on_ready))
@@ -94,6 +96,8 @@ async def _main(app: QApplication, services_factory: ServicesFactory, on_ready: 
 
 async def _run_window(app: QApplication, services: ServicesLike, on_ready: ReadyHook | None) -> int:
     loop = asyncio.get_running_loop()
+    log.info("vmrestore %s started; data folder %s", vmrestore.__version__, services.paths.home)
+    apply_theme(app, getattr(services.settings, "appearance", None))
     settings = QSettings(str(Path(services.paths.home) / "ui.ini"), QSettings.Format.IniFormat)
     tray = _make_tray(app)
     window = MainWindow(services, settings, tray=tray, area_pages=default_area_pages(services))
@@ -115,6 +119,7 @@ async def _run_window(app: QApplication, services: ServicesLike, on_ready: Ready
     else:
         window.show_sweep_result(result)
 
+    await window.tools.maybe_first_run()
     if on_ready is not None:
         await on_ready(window)
     await closed
@@ -123,6 +128,26 @@ async def _run_window(app: QApplication, services: ServicesLike, on_ready: Ready
     if tray is not None:
         tray.hide()
     return 0
+
+
+def _log_unexpected_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """An exception in a Qt slot or a forgotten task goes to the log file with its traceback (never lost
+    on a console that a GUI app on Windows does not have)."""
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        log.error("Unexpected error", exc_info=(kind, value, tb))
+        if previous is not sys.__excepthook__:
+            previous(kind, value, tb)
+
+    sys.excepthook = hook
+
+    def loop_handler(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        log.error("Unexpected error in the event loop: %s", context.get("message", ""),
+                  exc_info=exc if isinstance(exc, BaseException) else None)
+
+    loop.set_exception_handler(loop_handler)
 
 
 def _make_tray(app: QApplication) -> QSystemTrayIcon | None:

@@ -56,7 +56,7 @@ class AuditView(QWidget):
         self.refresh_button.setAccessibleName("Reload the audit log")
         self.refresh_button.clicked.connect(self.refresh)
 
-        self.verify_button = QPushButton("&Verify chain", self)
+        self.verify_button = QPushButton("V&erify chain", self)
         self.verify_button.setObjectName("auditVerify")
         self.verify_button.setAccessibleName("Verify the audit log hash chain")
         self.verify_button.clicked.connect(self.verify)

@@ -71,7 +71,7 @@ class ConnectDialog(QDialog):
         self.password_edit.setObjectName("passwordEdit")
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_edit.setAccessibleName("Password")
-        self.save_check = QCheckBox("&Save password in Windows Credential Manager / keyring", self)
+        self.save_check = QCheckBox("Save pass&word in Windows Credential Manager / keyring", self)
         self.save_check.setObjectName("savePassword")
         self.save_check.setAccessibleName("Save password in Windows Credential Manager or the keyring")
 

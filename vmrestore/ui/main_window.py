@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import vmrestore
 from vmrestore import model
 
 from .audit_view import AuditView
@@ -30,11 +29,13 @@ from .errors import show_error
 from .icons import app_icon, area_icon
 from .jobs_model import JobsModel
 from .jobs_view import CANCELLABLE, JobsView, LongJobNotifier
+from .keyboard import tab_leaves_views
 from .placeholder import PlaceholderPage
 from .ports import ServicesLike, Unsubscribe
 from .restore import restore_points_factory
 from .status import ConnectionStatus, ConnectionWatcher
 from .tasks import TaskSet
+from .window_tools import WindowTools
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +156,11 @@ class MainWindow(QMainWindow):
         self.notifier = LongJobNotifier(tray, parent=self)
         self.jobs_model.jobEnded.connect(self.notifier.on_job_ended)
 
+        self.tools = WindowTools(self, services)
         self._build_menus()
         self._on_identity(services.connection.identity)
         self._restore_ui_state()
+        tab_leaves_views(self)  # Tab leaves tables on every page (arrows move inside them)
         self.nav.setFocus()
 
     # -- construction ------------------------------------------------------------------------------
@@ -200,6 +203,16 @@ class MainWindow(QMainWindow):
             view_menu.addAction(action)
             self.area_actions.append(action)
 
+        tools_menu = self.menuBar().addMenu("&Tools")
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.settings_action.triggered.connect(lambda: self.tools.open_settings())
+        self.first_run_action = QAction("&First-run guide…", self)
+        self.first_run_action.triggered.connect(lambda: self.tools.open_first_run())
+        tools_menu.addAction(self.settings_action)
+        tools_menu.addAction(self.first_run_action)
+
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About vmrestore", self)
         about.setMenuRole(QAction.MenuRole.AboutRole)
@@ -220,13 +233,15 @@ class MainWindow(QMainWindow):
         title = f"vmrestore — {identity.server}" if identity is not None else "vmrestore"
         self.setWindowTitle(title)
 
-    def open_connect_dialog(self) -> ConnectDialog:
+    def open_connect_dialog(self, parent: QWidget | None = None) -> ConnectDialog:
+        """File › Connect…; ``parent`` when another dialog (Settings, the first run) asks for it."""
         if self._connect_dialog is not None:
             self._connect_dialog.raise_()
             self._connect_dialog.activateWindow()
             return self._connect_dialog
         settings = self._services.settings
-        dialog = ConnectDialog(self._services.connection, self, url=settings.last_server, username=settings.last_user)
+        dialog = ConnectDialog(self._services.connection, parent or self, url=settings.last_server,
+                               username=settings.last_user)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.connected.connect(self._on_connected)
         dialog.finished.connect(self._connect_dialog_closed)
@@ -321,17 +336,7 @@ class MainWindow(QMainWindow):
         return box
 
     def show_about(self) -> QMessageBox:
-        box = QMessageBox(self)
-        box.setObjectName("aboutBox")
-        box.setWindowTitle("About vmrestore")
-        box.setIconPixmap(self.windowIcon().pixmap(48, 48))
-        paths = self._services.paths
-        box.setText(f"<b>vmrestore {vmrestore.__version__}</b><br>Restore console for VMware vSphere.")
-        box.setInformativeText(f"Data folder: {paths.home}")
-        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
-        return box
+        return self.tools.show_about()
 
     # -- UI state and closing ----------------------------------------------------------------------
     def _restore_ui_state(self) -> None:

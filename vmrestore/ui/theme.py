@@ -48,15 +48,24 @@ def is_dark(app: QGuiApplication) -> bool:
     return app.styleHints().colorScheme() == Qt.ColorScheme.Dark
 
 
-def apply_theme(app: QApplication) -> None:
-    """Use Fusion everywhere (it renders both schemes well) and re-apply when the system scheme changes."""
-    style = QStyleFactory.create("Fusion")
-    if style is not None:
-        app.setStyle(style)
+def apply_theme(app: QApplication, appearance: str | None = None) -> None:
+    """Use Fusion everywhere (it renders both schemes well); follow the system scheme unless told otherwise.
 
-    def update(_scheme: Qt.ColorScheme | None = None) -> None:
-        current = app.style()
-        app.setPalette(dark_palette() if is_dark(app) else current.standardPalette())
+    ``appearance`` is the setting (``system``, ``light``, ``dark``); called again it switches at once.
+    """
+    first = not getattr(app, "_vmrestore_themed", False)
+    if appearance is not None:
+        app.setProperty("vmrestoreAppearance", appearance)  # Settings › Appearance
+    if first:
+        style = QStyleFactory.create("Fusion")
+        if style is not None:
+            app.setStyle(style)
+        app.styleHints().colorSchemeChanged.connect(lambda _scheme: _update(app))
+        app._vmrestore_themed = True  # type: ignore[attr-defined]
+    _update(app)
 
-    update()
-    app.styleHints().colorSchemeChanged.connect(update)
+
+def _update(app: QApplication) -> None:
+    mode = app.property("vmrestoreAppearance") or "system"
+    dark = is_dark(app) if mode == "system" else mode == "dark"
+    app.setPalette(dark_palette() if dark else app.style().standardPalette())

@@ -34,6 +34,11 @@ class KnownHosts:
             entries[server] = normalized
             self._save(entries)
 
+    def entries(self) -> dict[str, str]:
+        """Every pinned server and its thumbprint (Settings › vCenter lists them)."""
+        with self._lock:
+            return dict(sorted(self._load().items()))
+
     def forget(self, server: str) -> bool:
         """Drop the pin of ``server``; True when there was one."""
         with self._lock:
