@@ -8,8 +8,11 @@ same shapes. Sizes are Python ints in bytes, times are timezone-aware ``datetime
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from vmrestore.errors import InvalidInput
 
 
 class Role(enum.StrEnum):
@@ -167,3 +170,124 @@ class ExtractResult:
     bytes: int
     renamed: tuple[tuple[str, str], ...] = ()
     skipped: tuple[SkippedEntry, ...] = ()
+
+
+_DISK_PART = re.compile(r"^disk(\d+)$")
+_VOL_PART = re.compile(r"^vol(\d+)$")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class GuestPath:
+    """A place inside a restore point, as the operator types it: ``/disk0/vol1/Users/alice``.
+
+    ``disk<N>`` is the N-th disk of the restore point in .vmx order (from 0), ``vol<M>`` the M-th volume
+    on it in partition-table order (from 1, as Windows Disk Management counts partitions), and ``path``
+    the place inside that volume's file system. The one definition of this shape: the CLI, the GUI,
+    the catalog and the extraction all parse and format it here, never by splitting strings.
+    """
+
+    disk: int | None = None  # None: the restore point's root (it lists the disks)
+    volume: int | None = None  # None: the disk's root (it lists the volumes)
+    path: str = "/"  # inside the volume, '/'-separated, starts with '/'
+
+    @classmethod
+    def parse(cls, text: str) -> GuestPath:
+        """``/disk0/vol1/Users`` (backslashes and doubled slashes accepted); ``..`` is refused."""
+        parts = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise InvalidInput(f"'..' is not allowed in a restore-point path: {text}")
+        if not parts:
+            return cls()
+        disk = _DISK_PART.match(parts[0])
+        if not disk:
+            raise InvalidInput(f"A restore-point path starts with /disk<N>, e.g. /disk0/vol1/Users: {text}")
+        if len(parts) == 1:
+            return cls(int(disk.group(1)))
+        vol = _VOL_PART.match(parts[1])
+        if not vol:
+            raise InvalidInput(f"The second part of the path is the volume, e.g. /disk0/vol1: {text}")
+        return cls(int(disk.group(1)), int(vol.group(1)), "/" + "/".join(parts[2:]))
+
+    @classmethod
+    def in_volume(cls, disk_key: str, volume: int, path: str = "/") -> GuestPath:
+        """A file of a volume as the catalog stores it: disk key (``disk0``), volume index, volume path."""
+        match = _DISK_PART.match(disk_key)
+        if not match:
+            raise InvalidInput(f"not a disk key: {disk_key!r}")
+        return cls(int(match.group(1)), volume, "/" + path.strip("/") if path.strip("/") else "/")
+
+    def __str__(self) -> str:
+        if self.disk is None:
+            return "/"
+        if self.volume is None:
+            return f"/disk{self.disk}"
+        return f"/disk{self.disk}/vol{self.volume}{'' if self.path == '/' else self.path}"
+
+    @property
+    def disk_key(self) -> str:
+        """``disk0``: how the catalog names a disk of a restore point."""
+        return disk_key(self.disk if self.disk is not None else 0)
+
+    @property
+    def is_volume_root(self) -> bool:
+        return self.volume is not None and self.path == "/"
+
+    @property
+    def is_inside_volume(self) -> bool:
+        """A file or folder of a volume (not a disk, a volume or the point's root)."""
+        return self.volume is not None and self.path != "/"
+
+    @property
+    def volume_root(self) -> GuestPath:
+        """``/disk0/vol1`` of anything inside that volume (extraction works one volume at a time)."""
+        return GuestPath(self.disk, self.volume, "/")
+
+    @property
+    def name(self) -> str:
+        """The last part: ``disk0``, ``vol1``, a file or folder name; empty for the point's root."""
+        return str(self).rsplit("/", 1)[-1]
+
+    @property
+    def parent(self) -> GuestPath:
+        if self.disk is None:
+            return self
+        if self.volume is None:
+            return GuestPath()
+        if self.path == "/":
+            return GuestPath(self.disk)
+        return GuestPath(self.disk, self.volume, self.path.rsplit("/", 1)[0] or "/")
+
+    def child(self, name: str) -> GuestPath:
+        """The entry ``name`` listed in this folder (``disk0`` at the root, ``vol1`` on a disk, a file name)."""
+        if not name or "/" in name or name in (".", ".."):
+            raise InvalidInput(f"not a single path component: {name!r}")
+        if self.disk is None or self.volume is None:
+            return GuestPath.parse(f"{self}/{name}")
+        return GuestPath(self.disk, self.volume, f"{'' if self.path == '/' else self.path}/{name}")
+
+    @property
+    def volume_folder(self) -> str:
+        """``disk0-vol1``: the folder a whole-volume extraction writes into."""
+        return f"disk{self.disk}-vol{self.volume}"
+
+
+def disk_key(number: int) -> str:
+    """``disk0``: the catalog's key of the N-th disk of a restore point (the ``/disk0`` of a guest path)."""
+    return f"disk{number}"
+
+
+def format_size(value: float | None) -> str:
+    """A byte count for people, the one unit system of the whole app (GUI and CLI text alike).
+
+    Binary units with their IEC names (``1.5 GiB`` = 1.5 × 1024³ bytes), the way Windows Explorer and
+    vSphere count, but named so nobody mistakes them for powers of 1000. ``None`` (unknown) is empty;
+    JSON output never uses this: sizes there are integers in bytes.
+    """
+    if value is None:
+        return ""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+    amount, step = float(value), 0
+    while abs(amount) >= 1024 and step < len(units) - 1:
+        amount /= 1024
+        step += 1
+    return f"{int(value)} B" if step == 0 else f"{amount:.1f} {units[step]}"

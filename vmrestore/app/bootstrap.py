@@ -17,6 +17,7 @@ from typing import Any
 from vmrestore.app.catalog_service import CatalogService
 from vmrestore.app.connection import ConnectionService
 from vmrestore.app.paths import AppPaths, machine_policy_file, resolve_paths
+from vmrestore.app.restore import FileRestore
 from vmrestore.app.secrets import KeyringSecretStore, SecretStore
 from vmrestore.app.settings import AppSettings, load_settings
 from vmrestore.app.undo import build_undo_handlers
@@ -50,6 +51,11 @@ class AppServices:
     secrets: SecretStore
     catalog: CatalogService
     extras: dict[str, Any] = field(default_factory=dict)
+    restore: FileRestore = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Built once here: the GUI and the CLI call the same instance (role gate, audit, job).
+        self.restore = FileRestore(self.catalog, self, self, self.scheduler)
 
     # -- policy and audit ------------------------------------------------------------------------
     def require(self, action: Action) -> None:

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from vmrestore.catalog import open_store
-from vmrestore.catalog.layout import discover
+from vmrestore.catalog.layout import discover, judge_disks
 from vmrestore.catalog.store import CatalogStore, Repository
 from vmrestore.disks.filesystems import open_filesystem
 from vmrestore.disks.image import open_vmdk
 from vmrestore.disks.volumes import list_volumes
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.errors import VmrestoreError
-from vmrestore.model import DiskInfo, RestorePoint, VolumeInfo
+from vmrestore.model import DiskInfo, RestorePoint, VolumeInfo, disk_key
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ def index_disk(catalog: str, point_id: str, vmdk_path: str, disk_key: str) -> Di
     """Worker-process entry point: index every readable volume of one disk of one restore point."""
     store = open_store(catalog)
     errors: list[str] = []
+    damaged: dict[int, str] = {}
     files = 0
     try:
         with open_vmdk(vmdk_path) as disk:
@@ -56,6 +57,10 @@ def index_disk(catalog: str, point_id: str, vmdk_path: str, disk_key: str) -> Di
                     errors.extend(f"{point_id} {disk_key} volume {volume.index}: {note}" for note in fs.scan_warnings())
                 except VmrestoreError as exc:
                     errors.append(f"{point_id} {disk_key} volume {volume.index}: {exc}")
+                    damaged[volume.index] = str(exc)
+        # A volume whose file system could not be read is listed as unreadable, with the reason.
+        volumes = tuple(dataclasses.replace(v, readable=False, reason=damaged[v.index]) if v.index in damaged
+                        else v for v in volumes)
         return DiskIndexResult(volumes=volumes, files=files, errors=tuple(errors))
     finally:
         store.close()
@@ -96,6 +101,7 @@ class IndexRepositoryJob:
         # Oldest first: consecutive points of a VM share most files, and the store extends the
         # previous point's rows instead of writing them again.
         todo = sorted((p for p in points if p.browsable), key=lambda p: (p.vm, p.created))
+        report.errors += [f"{p.id}: {p.reason}" for p in points if p.status == "damaged"]
         disks_total = sum(len(p.disks) for p in todo) or 1
         done = 0
         for point in todo:
@@ -105,21 +111,24 @@ class IndexRepositoryJob:
                 ctx.progress(done / disks_total, f"{point.vm} {point.created:%Y-%m-%d %H:%M}: disk {number}")
                 done += 1
                 if disk.error:
-                    report.errors.append(f"{point.id} disk{number}: {disk.error}")
+                    report.errors.append(f"{point.id} {disk_key(number)}: {disk.error}")
                     new_disks.append(disk)
                     continue
                 vmdk = str(Path(point.path) / disk.file)
                 try:
                     result: DiskIndexResult = await ctx.run_in_process(
-                        index_disk, self._catalog, point.id, vmdk, f"disk{number}")
+                        index_disk, self._catalog, point.id, vmdk, disk_key(number))
                 except VmrestoreError as exc:
-                    report.errors.append(f"{point.id} disk{number}: {exc}")
+                    report.errors.append(f"{point.id} {disk_key(number)}: {exc}")
                     new_disks.append(dataclasses.replace(disk, error=str(exc)))
                     continue
                 report.files_indexed += result.files
                 report.errors.extend(result.errors)
                 new_disks.append(dataclasses.replace(disk, volumes=result.volumes))
-            await ctx.run_blocking(self._store.upsert_points, [dataclasses.replace(point, disks=tuple(new_disks))])
+            checked = judge_disks(dataclasses.replace(point, disks=tuple(new_disks)))
+            if checked.status == "damaged":
+                report.errors.append(f"{point.id}: {checked.reason}")
+            await ctx.run_blocking(self._store.upsert_points, [checked])
         ctx.progress(1.0, f"{report.files_indexed} files indexed, {len(report.errors)} problems")
         return report
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vmrestore.app.guest_paths import GuestPath, parse_guest_path
 from vmrestore.catalog.store import CatalogStore, Repository, SearchHit, VersionInfo
 
 __all__ = ["CatalogService", "Repository", "RepositoryInfo", "SearchHit", "VersionInfo"]
@@ -23,8 +22,18 @@ __all__ = ["CatalogService", "Repository", "RepositoryInfo", "SearchHit", "Versi
 if TYPE_CHECKING:
     from vmrestore.app.catalog_index import IndexRepositoryJob
     from vmrestore.disks.extract import Conflict
-from vmrestore.errors import InvalidInput, NotFound
-from vmrestore.model import DiskInfo, ExtractResult, FileEntry, FileType, Progress, RestorePoint
+from vmrestore.errors import CorruptImage, InvalidInput, NotFound, UnsupportedFormat
+from vmrestore.model import (
+    DiskInfo,
+    ExtractResult,
+    FileEntry,
+    FileType,
+    GuestPath,
+    Progress,
+    RestorePoint,
+    SkippedEntry,
+    disk_key,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,23 +89,34 @@ class CatalogService:
         return self.store.get_point(point_id)
 
     # -- browsing --------------------------------------------------------------------------------
+    def readable_point(self, point_id: str) -> RestorePoint:
+        """The point, or the reason it cannot be read: compressed (exit 1, ``unsupported_format``) or
+        damaged (``corrupt_image``, naming the damage)."""
+        point = self.point(point_id)
+        if point.browsable:
+            return point
+        if point.status == "compressed":
+            raise UnsupportedFormat("compressed", f"{point_id} cannot be browsed: {point.reason or 'it is compressed'}")
+        raise CorruptImage(f"{point_id} cannot be read: {point.reason or f'the restore point is {point.status}'}")
+
     def _disk(self, point: RestorePoint, where: GuestPath) -> DiskInfo:
         assert where.disk is not None
         if where.disk >= len(point.disks):
             raise NotFound(f"{point.id} has {len(point.disks)} disk(s); there is no disk{where.disk}")
         disk = point.disks[where.disk]
         if disk.error:
-            raise NotFound(f"{point.id} disk{where.disk}: {disk.error}")
+            # A disk file that is not there is "not found"; one that is there and cannot be read is damaged.
+            kind = CorruptImage if (Path(point.path) / disk.file).is_file() else NotFound
+            raise kind(f"{point.id} disk{where.disk}: {disk.error}")
         return disk
 
     def list_dir(self, point_id: str, path: str = "/") -> list[FileEntry]:
-        point = self.point(point_id)
-        if not point.browsable:
-            raise InvalidInput(f"{point_id} is {point.status} and cannot be browsed")
-        where = parse_guest_path(path)
+        """The entries of one folder; the guest path of each is ``GuestPath.parse(path).child(entry.name)``."""
+        point = self.readable_point(point_id)
+        where = GuestPath.parse(path)
         if where.disk is None:
-            return [FileEntry(path=f"/disk{i}", name=f"disk{i}", type=FileType.DIR, size=d.capacity, mtime=None)
-                    for i, d in enumerate(point.disks)]
+            return [FileEntry(path=str(GuestPath(i)), name=disk_key(i), type=FileType.DIR, size=d.capacity,
+                              mtime=None) for i, d in enumerate(point.disks)]
         disk = self._disk(point, where)
         vmdk = str(Path(point.path) / disk.file)
         from vmrestore.disks.filesystems import open_filesystem
@@ -106,8 +126,8 @@ class CatalogService:
         if where.volume is None:
             with open_vmdk(vmdk) as image:
                 volumes = list_volumes(image, what=vmdk)
-            return [FileEntry(path=f"/disk{where.disk}/vol{v.index}", name=f"vol{v.index}", type=FileType.DIR,
-                              size=v.size, mtime=None) for v in volumes]
+            return [FileEntry(path=str(GuestPath(where.disk, v.index)), name=GuestPath(where.disk, v.index).name,
+                              type=FileType.DIR, size=v.size, mtime=None) for v in volumes]
         if self.store.is_indexed(point_id, where.disk_key, where.volume):
             return self.store.list_dir(point_id, where.disk_key, where.volume, where.path)
         with open_vmdk(vmdk) as image:
@@ -130,12 +150,44 @@ class CatalogService:
         return self.store.search(pattern, vm=vm, since=since, until=until, limit=limit)
 
     def versions(self, point_id: str, path: str) -> list[VersionInfo]:
-        where = parse_guest_path(path)
-        if where.disk is None or where.volume is None:
+        where = GuestPath.parse(path)
+        if not where.is_inside_volume:
             raise InvalidInput(f"Give a file path inside a volume, e.g. /disk0/vol1/Users/alice/a.txt: {path}")
-        return self.store.versions(point_id, where.disk_key, where.volume, where.path)
+        return self.store.versions(point_id, where.disk_key, where.volume or 0, where.path)
 
     # -- restoring -------------------------------------------------------------------------------
+    def extract_plan(self, point_id: str, paths: list[str]) -> list[ExtractStep]:
+        """What ``extract`` copies: one step per volume.
+
+        Paths inside one volume land in the target folder itself (``/disk0/vol1/Users/alice`` →
+        ``alice/``); a whole disk (``/disk0``) or the whole point (``/``) extracts each of its volumes
+        into its own folder (``disk0-vol1/``), so two volumes' ``Windows`` folders never merge.
+        """
+        point = self.readable_point(point_id)
+        wheres = [GuestPath.parse(p) for p in paths]
+        if not wheres:
+            raise InvalidInput("Name at least one file or folder to extract")
+        inside = [w for w in wheres if w.volume is not None]
+        if len({w.volume_root for w in inside}) > 1:
+            raise InvalidInput("Extract files of one volume at a time (paths like /disk0/vol1/...), "
+                               "or a whole disk (/disk0) or / for every volume, each into its own folder")
+        steps: list[ExtractStep] = []
+        if inside:
+            self._disk(point, inside[0])
+            steps.append(ExtractStep(inside[0].volume_root, tuple(w.path for w in inside)))
+        whole_point = any(w.disk is None for w in wheres)
+        disks = range(len(point.disks)) if whole_point else sorted({w.disk for w in wheres if w.volume is None
+                                                                    and w.disk is not None})
+        for number in disks:
+            where = GuestPath(number)
+            broken = point.disks[number].error if whole_point else None
+            if broken:  # '/' takes what can be read and says what could not
+                steps.append(ExtractStep(where, (), skip=broken))
+                continue
+            self._disk(point, where)
+            steps.append(ExtractStep(where, ("/",)))  # volumes are listed when the disk is open
+        return steps
+
     def extract(
         self,
         point_id: str,
@@ -145,23 +197,65 @@ class CatalogService:
         on_progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> ExtractResult:
-        """Copy guest files/folders out of one volume of a restore point to ``target_dir``."""
+        """Copy guest files/folders of a restore point to ``target_dir`` (see ``extract_plan``)."""
         from vmrestore.disks.extract import extract
         from vmrestore.disks.filesystems import open_filesystem
         from vmrestore.disks.image import open_vmdk
+        from vmrestore.disks.volumes import list_volumes
 
         point = self.point(point_id)
-        wheres = [parse_guest_path(p) for p in paths]
-        if not wheres:
-            raise InvalidInput("Name at least one file or folder to extract")
-        volumes = {(w.disk, w.volume) for w in wheres}
-        if len(volumes) != 1 or None in next(iter(volumes)):
-            raise InvalidInput("Extract files of one volume at a time (paths like /disk0/vol1/...)")
-        first = wheres[0]
-        disk = self._disk(point, first)
-        vmdk = str(Path(point.path) / disk.file)
-        Path(target_dir).mkdir(parents=True, exist_ok=True)
-        assert first.volume is not None
-        with open_vmdk(vmdk) as image:
-            fs = open_filesystem(image, first.volume, what=vmdk)
-            return extract(fs, [w.path for w in wheres], target_dir, conflict, on_progress, cancel)
+        steps = self.extract_plan(point_id, paths)
+        target = Path(target_dir)
+        target.mkdir(parents=True, exist_ok=True)
+        total = ExtractTotals()
+        for number, step in enumerate(steps):
+            if step.skip is not None:
+                total.skipped.append(SkippedEntry(str(step.where), step.skip))
+                continue
+            vmdk = str(Path(point.path) / self._disk(point, step.where).file)
+
+            def report(progress: Progress, done: int = number) -> None:
+                if on_progress is not None:
+                    fraction = None if progress.fraction is None else (done + progress.fraction) / len(steps)
+                    on_progress(Progress(fraction, progress.text))
+
+            with open_vmdk(vmdk) as image:
+                if step.where.volume is not None:
+                    fs = open_filesystem(image, step.where.volume, what=vmdk)
+                    total.add(extract(fs, list(step.paths), target, conflict, report, cancel), "")
+                    continue
+                for volume in list_volumes(image, what=vmdk):
+                    root = GuestPath(step.where.disk, volume.index)
+                    if not volume.readable:
+                        total.skipped.append(SkippedEntry(str(root), volume.reason or "this volume cannot be read"))
+                        continue
+                    fs = open_filesystem(image, volume.index, what=vmdk)
+                    result = extract(fs, ["/"], target / root.volume_folder, conflict, report, cancel)
+                    total.add(result, root.volume_folder + "/")
+        return total.result()
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractStep:
+    """One volume (or every volume of a disk, ``where`` = ``/diskN``) of an extraction."""
+
+    where: GuestPath
+    paths: tuple[str, ...]  # inside the volume
+    skip: str | None = None  # why this disk is left out of a whole-point extraction
+
+
+@dataclass
+class ExtractTotals:
+    files: int = 0
+    bytes: int = 0
+    renamed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[SkippedEntry] = field(default_factory=list)
+
+    def add(self, result: ExtractResult, prefix: str) -> None:
+        self.files += result.files
+        self.bytes += result.bytes
+        self.renamed += [(guest, prefix + local) for guest, local in result.renamed]
+        self.skipped += result.skipped
+
+    def result(self) -> ExtractResult:
+        return ExtractResult(self.files, self.bytes, tuple(self.renamed), tuple(self.skipped))

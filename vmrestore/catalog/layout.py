@@ -13,6 +13,7 @@ points shifted by its offset; the order is unaffected.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -23,7 +24,7 @@ from pathlib import Path
 from vmrestore.catalog.descriptor import read_descriptor
 from vmrestore.catalog.vmx import VmxDisk, read_vmx
 from vmrestore.errors import CorruptImage
-from vmrestore.model import DiskInfo, RestorePoint
+from vmrestore.model import DiskInfo, RestorePoint, disk_key
 
 log = logging.getLogger(__name__)
 
@@ -140,24 +141,27 @@ def _folder_point(repo: str, vm: str, folder: Path, created: datetime) -> Restor
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return unusable(f"cannot read {vmx_name}: {exc}", size)
     disks = tuple(_disk_info(folder, d) for d in vmx.disks)
-    browsable = any(d.error is None for d in disks)
-    reason = None
+    point = RestorePoint(id=point_id, repo=repo, vm=vm, created=created, path=str(folder), status=status,
+                         size=size, disks=disks)
     if not disks:
-        reason = f"{vmx_name} names no virtual disk"
-    elif not browsable:
-        reason = "no disk of this restore point can be read"
-    return RestorePoint(
-        id=point_id,
-        repo=repo,
-        vm=vm,
-        created=created,
-        path=str(folder),
-        status=status,
-        browsable=browsable,
-        size=size,
-        disks=disks,
-        reason=reason,
-    )
+        return dataclasses.replace(point, browsable=False, reason=f"{vmx_name} names no virtual disk")
+    return judge_disks(point)
+
+
+def judge_disks(point: RestorePoint) -> RestorePoint:
+    """A point none of whose disks can be read is ``damaged`` (or stays ``error`` when ghettoVCB said the
+    backup failed) and not browsable, with each disk's reason; otherwise it is returned as is.
+
+    Called by discovery (descriptor damage) and again by the index job (damage that only opening the
+    image finds: a sparse header, a grain directory), so a point that cannot be read is never left
+    listed as ``ok`` and browsable.
+    """
+    if not point.disks or any(d.error is None for d in point.disks):
+        return point
+    reasons = "; ".join(f"{disk_key(number)}: {disk.error}" for number, disk in enumerate(point.disks))
+    if point.status == "error":  # ghettoVCB itself said the backup failed: that stays the headline
+        return dataclasses.replace(point, browsable=False, reason=f"the backup failed: {reasons}")
+    return dataclasses.replace(point, status="damaged", browsable=False, reason=f"damaged backup: {reasons}")
 
 
 def _vm_points(repo: str, vm_dir: Path) -> Iterator[RestorePoint]:

@@ -9,7 +9,7 @@ from typing import Any
 from vmrestore.cli.context import CliContext
 from vmrestore.cli.jobrun import run_job
 from vmrestore.cli.output import emit_table, note
-from vmrestore.model import Action, RestorePoint
+from vmrestore.model import ExtractResult, GuestPath, RestorePoint, format_size
 
 
 def register(
@@ -62,7 +62,7 @@ def _iso_time(text: str) -> datetime:
 def catalog_index(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
     catalog = ctx.services.catalog
     repos = [catalog.repository(args.repo)] if args.repo else [i.repo for i in catalog.repositories()]
-    job = catalog.index_job(repos)
+    job = ctx.services.restore.index_job(repos)
     from vmrestore.app.catalog_index import report_json  # lazy: dissect loads only for commands that read disks
 
     report = report_json(run_job(ctx.services, job, quiet=args.json))
@@ -92,12 +92,9 @@ def points_list(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any
 
 
 def files_ls(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
-    base = args.path.rstrip("/")
-    entries = ctx.services.catalog.list_dir(args.point, args.path)
-    rows: list[dict[str, Any]] = []
-    for e in entries:
-        full = e.path if e.path.startswith("/disk") else f"{base}{e.path if e.path.startswith('/') else '/' + e.path}"
-        rows.append({"path": full, "name": e.name, "type": e.type, "size": e.size, "mtime": e.mtime})
+    where = GuestPath.parse(args.path)
+    rows = [{"path": str(where.child(e.name)), "name": e.name, "type": e.type, "size": e.size, "mtime": e.mtime}
+            for e in ctx.services.catalog.list_dir(args.point, str(where))]
     if not args.json:
         emit_table(rows, ["type", "size", "mtime", "name"])
     return rows
@@ -105,7 +102,7 @@ def files_ls(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def files_search(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = [{"point": h.point_id, "vm": h.vm, "created": h.created,
-             "path": f"/{h.disk_key}/vol{h.volume_index}{h.path}", "size": h.size, "mtime": h.mtime,
+             "path": str(GuestPath.in_volume(h.disk_key, h.volume_index, h.path)), "size": h.size, "mtime": h.mtime,
              "type": h.type, "first_seen": h.first_seen, "last_seen": h.last_seen}
             for h in ctx.services.catalog.search(args.pattern, vm=args.vm, limit=args.limit, since=args.since,
                                                  until=args.until)]
@@ -124,16 +121,15 @@ def files_versions(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, 
 
 
 def files_extract(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
-    services = ctx.services
-    services.require(Action.EXTRACT)
-    with services.audited(Action.EXTRACT, f"{args.point}:{','.join(args.paths)}", to=args.target) as detail:
-        result = services.catalog.extract(args.point, args.paths, args.target, args.conflict)
-        detail.update(files=result.files, bytes=result.bytes, renamed=len(result.renamed))
+    from vmrestore.app.restore import ExtractRequest
+
+    request = ExtractRequest(args.point, tuple(args.paths), args.target, args.conflict)
+    result: ExtractResult = run_job(ctx.services, ctx.services.restore.extract_job(request), quiet=args.json)
     out: dict[str, Any] = {"files": result.files, "bytes": result.bytes,
            "renamed": [{"from": a, "to": b} for a, b in result.renamed],
            "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped]}
     if not args.json:
-        note(f"{result.files} files, {result.bytes} bytes extracted to {args.target}")
+        note(f"{result.files} files, {format_size(result.bytes)} extracted to {args.target}")
         for r in out["renamed"]:
             note(f"  renamed {r['from']} -> {r['to']}")
         for s in out["skipped"]:

@@ -19,7 +19,7 @@ from vmrestore.app.snapshots.types import SnapshotClass
 from vmrestore.cli.context import CliContext
 from vmrestore.cli.output import emit_table, note
 from vmrestore.errors import InvalidInput
-from vmrestore.model import Action
+from vmrestore.model import Action, format_size
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -68,7 +68,7 @@ def scan(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
         if report.orphans:
             note(f"{len(report.orphans)} orphaned file(s):")
             for o in report.orphans:
-                note(f"  {o.path}  {o.size} bytes  {o.modified.isoformat() if o.modified else '-'}")
+                note(f"  {o.path}  {format_size(o.size)}  {o.modified.isoformat() if o.modified else '-'}")
     return out
 
 
@@ -124,7 +124,7 @@ def cleanup(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
     elif result.failed:
         ctx.exit_code = 1
     if not args.json:
-        note(f"removed {len(result.removed)}, failed {len(result.failed)}, freed {result.freed_bytes} bytes")
+        note(f"removed {len(result.removed)}, failed {len(result.failed)}, freed {format_size(result.freed_bytes)}")
         for o in result.failed:
             note(f"  not removed: {o.item.target}: {o.reason}")
     return {**result.to_json(), "dry_run": False}
@@ -182,10 +182,10 @@ def _ask(prompt: str, expected: str = "y") -> bool:
 def _print_deletion(result: OrphanDeletion) -> None:
     verb = "would delete" if result.dry_run else "deleted"
     for o in result.deleted:
-        note(f"{verb}  {o.path}  {o.size} bytes")
+        note(f"{verb}  {o.path}  {format_size(o.size)}")
     for o in result.skipped:
         note(f"skipped  {o.path}: {o.reason}")
     for o in result.failed:
         note(f"FAILED  {o.path}: {o.reason}")
     note(f"{verb} {len(result.deleted)}, skipped {len(result.skipped)}, failed {len(result.failed)}; "
-         f"freed {result.freed_bytes} bytes")
+         f"freed {format_size(result.freed_bytes)}")

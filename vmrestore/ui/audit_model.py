@@ -14,9 +14,10 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QSortFilterProxyModel,
     Qt,
 )
+
+from vmrestore.ui.sorting import SortProxy
 
 from .formatting import iso_time, local_time
 from .ports import AuditEntryLike
@@ -104,16 +105,8 @@ class AuditModel(QAbstractTableModel):
         )[column]
 
 
-class AuditSortProxy(QSortFilterProxyModel):
+class AuditSortProxy(SortProxy):
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.setSortRole(AuditModel.SortRole)
+        super().__init__(AuditModel.SortRole, parent)
         self.setFilterKeyColumn(-1)
         self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-
-    def lessThan(self, left: Index, right: Index) -> bool:
-        a, b = left.data(AuditModel.SortRole), right.data(AuditModel.SortRole)
-        try:
-            return bool(a < b)
-        except TypeError:
-            return str(a) < str(b)

@@ -6,7 +6,6 @@ progress, state changes). Rows are only appended, so a row number stays valid fo
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import (
@@ -14,12 +13,12 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QSortFilterProxyModel,
     Qt,
     Signal,
 )
 
 from vmrestore import model
+from vmrestore.ui.sorting import SortProxy
 
 from .errors import describe
 from .formatting import local_time
@@ -195,21 +194,8 @@ def progress_text(handle: JobHandleLike) -> str:
     return f"{percent} — {handle.progress.text}" if handle.progress.text else percent
 
 
-class JobsSortProxy(QSortFilterProxyModel):
+class JobsSortProxy(SortProxy):
     """Sorts by ``JobsModel.SortRole``; ``None`` (not started / not finished yet) sorts after any time."""
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.setSortRole(JobsModel.SortRole)
-
-    def lessThan(self, left: Index, right: Index) -> bool:
-        a = left.data(JobsModel.SortRole)
-        b = right.data(JobsModel.SortRole)
-        if a is None or b is None:
-            return a is not None and b is None
-        if isinstance(a, datetime) and isinstance(b, datetime):
-            return a < b
-        try:
-            return bool(a < b)
-        except TypeError:
-            return str(a) < str(b)
+        super().__init__(JobsModel.SortRole, parent)

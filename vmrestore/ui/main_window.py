@@ -361,6 +361,8 @@ class MainWindow(QMainWindow):
             return
         self.save_ui_state()
         self._tasks.cancel_all()
+        for page in self.pages.values():
+            page.close()  # each page gets its closeEvent and stops the tasks it started
         self.jobs_model.close()
         for unsubscribe in self._unsubscribers:
             unsubscribe()

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QDate, Qt
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog, QPushButton
 
 from tests.bench.diskfactory import DiskSpec, PartitionSpec, PointSpec, expected_tree
 from tests.ui.conftest import until
 from tests.ui.restore.conftest import open_page
-from vmrestore import errors
+from vmrestore.app.restore import ExtractRequest
 from vmrestore.model import JobState, Progress
-from vmrestore.ui.restore.restore_flow import ProgressRelay, RestoreDialog, RestoreRequest, extract_blocking
+from vmrestore.ui.restore.restore_flow import RestoreDialog
 from vmrestore.ui.restore.search import SearchModel
 from vmrestore.ui.restore.versions import VersionsDialog, VersionsModel
 
@@ -274,29 +274,61 @@ async def test_restore_errors_are_shown_and_the_page_survives(qtbot, backup_repo
     boxes[0].close()
 
 
-async def test_progress_is_marshalled_to_the_qt_thread_and_cancel_is_audited(
-        qtbot, backup_repo, make_services, out_dir) -> None:
-    import asyncio
-
+async def test_restore_runs_as_a_job_shown_in_jobs_and_its_cancel_leaves_no_partial_file(
+        qtbot, make_repo, make_services, out_dir) -> None:
+    """The page no longer copies in its own executor: the copy is a scheduler job (Jobs lists it, with
+    progress), Cancel in the progress dialog cancels that job, the audit says so, and no file is left
+    under its final name (issue 15 §2)."""
+    big = bytes(range(256)) * (96 * 1024)  # 24 MiB: many 1 MiB chunks, time to cancel between them
+    spec = DiskSpec("gpt", [PartitionSpec("ntfs", 64, "DATA", {"big/huge.bin": big, "big/small.txt": "s"})])
+    repo = make_repo({"vm1": [PointSpec(datetime(2024, 5, 1, tzinfo=UTC), [spec])]})
+    services = make_services(repo.root)
+    page = await open_page(qtbot, services, out_dir)
+    pid = services.catalog.points("vm1")[0].id
+    assert await page.reveal(pid, "/disk0/vol1/big")
+    select_rows(page, {"huge.bin"})
+    seen: list[object] = []
+    services.scheduler.add_listener(seen.append)
+    cancelled: list[Progress] = []
     loop = asyncio.get_running_loop()
-    main = threading.get_ident()
-    applied: list[tuple[Progress, int]] = []
-    relay = ProgressRelay(loop, lambda p: applied.append((p, threading.get_ident())))
-    worker = threading.Thread(target=lambda: [relay(Progress(i / 100, f"file {i}")) for i in range(101)])
-    worker.start()
-    worker.join()
-    await until(lambda: applied and applied[-1][0].text == "file 100", what="last report")
-    assert relay.reports == 101 and len(applied) <= 101
-    assert {thread for _, thread in applied} == {main}
+    real_extract = services.catalog.extract
 
-    services = make_services(backup_repo.root)
-    pid = services.catalog.points("web01")[0].id
-    cancel = threading.Event()
-    cancel.set()
-    request = RestoreRequest(pid, [DOCS], str(out_dir), "keep_both")
-    with pytest.raises(errors.Cancelled):
-        extract_blocking(services, request, lambda _p: None, cancel)
+    def click_cancel() -> None:
+        [progress] = [w for w in page.findChildren(QProgressDialog) if w.objectName() == "restoreProgress"]
+        [button] = [b for b in progress.findChildren(QPushButton) if b.text() == "Cancel"]
+        button.click()  # the dialog's own Cancel button
+
+    def paused_extract(point_id, paths, target, conflict, on_progress, cancel):
+        """The real extraction; at its first report in the middle of the file, the worker waits until the
+        dialog's Cancel (clicked on the Qt thread) has reached the job: deterministic, however fast the copy."""
+        def hook(progress: Progress) -> None:
+            on_progress(progress)
+            if progress.fraction and not cancelled:
+                cancelled.append(progress)
+                loop.call_soon_threadsafe(click_cancel)
+                assert cancel.wait(10)
+
+        return real_extract(point_id, paths, target, conflict, hook, cancel)
+
+    services.catalog.extract = paused_extract  # a spy around the real call, as ListSpy does for listings
+    result = await restore_via_dialog(page, target=out_dir)
+    assert result is None
+    [handle] = seen
+    assert handle.kind == "extract" and handle.state is JobState.CANCELLED
+    assert handle.resource_keys == (f"point:{pid}",)
+    assert cancelled and 0 < cancelled[0].fraction < 1
+    assert list(out_dir.iterdir()) == []  # no huge.bin, no hidden partial file either
     assert [e.result for e in services.audit.entries() if e.action == "extract"] == ["failed:cancelled"]
+    await until(lambda: message_boxes("restoreCancelled"), what="cancelled box")
+    for box in message_boxes("restoreCancelled"):
+        box.close()
+
+    services.catalog.extract = real_extract
+    # the same request through the use case the CLI uses runs to the end with exact bytes
+    handle = services.restore.start_extract(ExtractRequest(pid, ("/disk0/vol1/big/huge.bin",), str(out_dir)))
+    await handle.wait()
+    assert handle.state is JobState.DONE and (out_dir / "huge.bin").read_bytes() == big
+    assert [e.result for e in services.audit.entries() if e.action == "extract"] == ["failed:cancelled", "ok"]
 
 
 async def test_index_now_runs_the_real_job_and_fills_the_tree(qtbot, backup_repo, make_services) -> None:

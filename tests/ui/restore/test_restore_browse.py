@@ -267,4 +267,8 @@ async def test_main_window_shows_the_page_for_real_services(qtbot, backup_repo, 
     assert isinstance(page, RestorePointsPage)
     window.show_area("points")
     await until(lambda: page.reloads > 0 and page.tree_model.vm_names() == ["db01", "web01"], what="points")
+    # Work the page started is still under way when the window closes: closing the window stops it.
+    task = page._tasks.spawn(asyncio.sleep(3600), name="still-running")
     window.close()
+    await until(lambda: task.done(), what="page task cancelled")
+    assert task.cancelled() and len(page._tasks) == 0

@@ -21,6 +21,7 @@ from vmrestore.app.snapshots.types import (
     SnapshotReport,
     VmReport,
 )
+from vmrestore.model import format_size
 from vmrestore.vsphere.snapshots.types import ScanResult, SnapshotRecord, VmSnapshotState
 
 # Which tool leaves which snapshot: (label, regex on the name or description). These always apply;
@@ -90,14 +91,6 @@ def main_datastore(snapshot: SnapshotRecord) -> str:
     return max(sorted(totals), key=lambda d: totals[d])
 
 
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
 def datastore_totals(vms: Iterable[VmSnapshotState]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for vm in vms:
@@ -126,12 +119,12 @@ def risky_datastores(result: ScanResult, now: datetime, horizon_days: float) -> 
     out: dict[str, str] = {}
     for ds in result.datastores:
         if ds.capacity > 0 and ds.free < ds.capacity * RISK_MIN_FREE_SHARE:
-            out[ds.name] = f"datastore {ds.name} has only {_fmt_bytes(ds.free)} free ({ds.free / ds.capacity:.0%})"
+            out[ds.name] = f"datastore {ds.name} has only {format_size(ds.free)} free ({ds.free / ds.capacity:.0%})"
             continue
         rate = rates.get(ds.name, 0.0)
         if rate > 0 and ds.free / rate <= horizon_days:
             out[ds.name] = (f"datastore {ds.name} fills in about {ds.free / rate:.1f} days at the current "
-                            f"snapshot growth ({_fmt_bytes(rate)}/day, {_fmt_bytes(ds.free)} free)")
+                            f"snapshot growth ({format_size(rate)}/day, {format_size(ds.free)} free)")
     return out
 
 
@@ -159,7 +152,7 @@ def classify_snapshot(
     cap = capacity.get(ds, 0)
     if size > thresholds.max_bytes:
         classes.append(SnapshotClass.LARGE)
-        reasons.append(f"{_fmt_bytes(size)} of delta (limit {_fmt_bytes(thresholds.max_bytes)})")
+        reasons.append(f"{format_size(size)} of delta (limit {format_size(thresholds.max_bytes)})")
     elif cap > 0 and size / cap > thresholds.max_datastore_share:
         classes.append(SnapshotClass.LARGE)
         reasons.append(f"{size / cap:.1%} of datastore {ds} (limit {thresholds.max_datastore_share:.0%})")

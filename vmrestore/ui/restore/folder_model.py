@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import QApplication, QFileIconProvider, QStyle
 
-from vmrestore.model import FileEntry, FileType
+from vmrestore.model import FileEntry, FileType, GuestPath, format_size
 from vmrestore.ui.restore.table_base import RowsTableModel
 
 from ..formatting import local_time
-from .display import data_size, type_text
+from .display import type_text
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -23,17 +22,22 @@ class BrowseItem:
     """One file or folder of a restore point, addressed as ``catalog.extract`` and ``versions`` want it."""
 
     point_id: str
-    guest_path: str  # /disk0/vol1/Users/alice/a.txt (disks and volumes: /disk0, /disk0/vol1)
+    where: GuestPath  # /disk0/vol1/Users/alice/a.txt (disks and volumes: /disk0, /disk0/vol1)
     entry: FileEntry
 
     @property
+    def guest_path(self) -> str:
+        return str(self.where)
+
+    @property
     def volume_key(self) -> str:
-        """``/disk0/vol1``: extraction works one volume at a time."""
-        return "/".join(self.guest_path.split("/")[:3])
+        """``/disk0/vol1``: extraction of picked files works one volume at a time."""
+        return str(self.where.volume_root)
 
     @property
     def in_volume(self) -> bool:
-        return self.guest_path.count("/") >= 3
+        """A file or folder of a volume (not a disk or a volume itself)."""
+        return self.where.is_inside_volume
 
     @property
     def is_dir(self) -> bool:
@@ -88,12 +92,12 @@ class FolderModel(RowsTableModel):
             if column == self.COL_NAME:
                 return entry.name
             if column == self.COL_SIZE:
-                return "" if entry.type is FileType.DIR and item.in_volume else data_size(entry.size)
+                return "" if entry.type is FileType.DIR and item.in_volume else format_size(entry.size)
             if column == self.COL_MODIFIED:
                 return local_time(entry.mtime)
             if column == self.COL_TYPE:
                 if not item.in_volume:
-                    return "Volume" if item.guest_path.count("/") == 2 else "Disk"
+                    return "Volume" if item.where.volume is not None else "Disk"
                 return type_text(entry)
             return None
         if role == Qt.ItemDataRole.DecorationRole and column == self.COL_NAME:
@@ -125,27 +129,3 @@ def sort_value(item: BrowseItem, column: int) -> Any:
     if column == FolderModel.COL_TYPE:
         return (folder_rank, type_text(entry).casefold())
     return None
-
-
-class SortProxy(QSortFilterProxyModel):
-    """Sorts any of this page's tables by the source's ``SortRole`` (Python values: int bytes, datetime...).
-
-    ``None`` sorts before any value; values of different types compare by their text.
-    """
-
-    def __init__(self, sort_role: int, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.setSortRole(sort_role)
-        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-
-    def lessThan(self, left: Index, right: Index) -> bool:
-        a = left.data(self.sortRole())
-        b = right.data(self.sortRole())
-        if a is None or b is None:
-            return a is None and b is not None
-        if isinstance(a, datetime) and isinstance(b, datetime):
-            return a < b
-        try:
-            return bool(a < b)
-        except TypeError:
-            return str(a) < str(b)

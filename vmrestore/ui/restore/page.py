@@ -1,8 +1,10 @@
 """The Restore points page: browse every backup's guest files, search them, restore to this computer.
 
 Left, the tree (VM → restore point → disk → volume → folders, listed lazily); right, the selected folder's
-contents or the search results. Every catalog call runs in an executor from an asyncio task; the widget
-only awaits. Nothing here deletes anything: restore points are read-only, and Delete says so.
+contents or the search results. The page composes parts that each have one job: ``widgets`` builds the
+views, ``navigation`` keeps tree and table in step, ``search`` finds files, ``versions`` compares a file
+across points, ``indexing`` and ``restore_flow`` ask and show while the app's restore use case does the
+work as jobs. Nothing here deletes anything: restore points are read-only, and Delete says so.
 """
 
 from __future__ import annotations
@@ -12,35 +14,26 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QComboBox,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QMenu,
-    QPushButton,
-    QSplitter,
-    QTableView,
-    QTabWidget,
-    QTreeView,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import QLabel, QMenu, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from vmrestore.app.catalog_service import SearchHit
-from vmrestore.model import Action, FileType, RestorePoint
+from vmrestore.app.restore import ExtractRequest
+from vmrestore.model import GuestPath, RestorePoint
+from vmrestore.ui.sorting import SortProxy
 
 from ..errors import describe, show_error
 from ..formatting import local_time
 from ..tasks import TaskSet, ask
-from .folder_model import BrowseItem, FolderModel, SortProxy
+from . import widgets
+from .folder_model import BrowseItem, FolderModel
+from .indexing import index_now
+from .navigation import Navigator
 from .ports import RestoreServices
-from .restore_flow import FolderPicker, RestoreDialog, RestoreRequest, check_items, pick_folder_dialog, run_restore
-from .search import SearchPanel, hit_folder, hit_item
-from .tree_model import LoadState, Node, NodeKind, PointsTreeModel
+from .restore_flow import FolderPicker, RestoreDialog, check_items, pick_folder_dialog, run_restore
+from .search import SearchPanel, hit_folder, hit_item, hit_path
+from .tree_model import PointsTreeModel
 from .versions import VersionsDialog
 
 log = logging.getLogger(__name__)
@@ -61,116 +54,43 @@ class RestorePointsPage(QWidget):
         self._tasks = TaskSet()
         self._pick_folder = pick_folder or pick_folder_dialog
         self._target = str(Path.home() / "Restored files") if default_target is None else default_target
-        self._shown: Node | None = None
         self._repo_filter: str | None = None
         self.reloads = 0  # completed reloads (tests and scripts wait on it)
         self.setObjectName("restorePointsPage")
         self.setAccessibleName("Restore points")
 
-        # -- toolbar ---------------------------------------------------------------------------------
-        self.repo_combo = QComboBox(self)
-        self.repo_combo.setObjectName("repositoryFilter")
-        self.repo_combo.setAccessibleName("Repository")
-        self.repo_combo.setMinimumContentsLength(18)
-        self.repo_combo.addItem("All repositories", None)
+        toolbar = widgets.Toolbar(self)
+        self.repo_combo = toolbar.repo_combo
+        self.refresh_button = toolbar.refresh_button
+        self.index_button = toolbar.index_button
+        self.versions_button = toolbar.versions_button
+        self.restore_button = toolbar.restore_button
         self.repo_combo.activated.connect(self._repo_chosen)
-        repo_label = QLabel("Re&pository:", self)
-        repo_label.setBuddy(self.repo_combo)
-        self.refresh_button = QPushButton("R&efresh", self)
-        self.refresh_button.setObjectName("refreshButton")
-        self.refresh_button.setAccessibleName("Refresh the restore points")
-        self.refresh_button.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
         self.refresh_button.clicked.connect(self.refresh)
-        self.index_button = QPushButton("&Index now", self)
-        self.index_button.setObjectName("indexButton")
-        self.index_button.setAccessibleName("Index now: find new restore points and their files")
-        self.index_button.setToolTip("Find new restore points and index their files for search (see Jobs)")
         self.index_button.clicked.connect(lambda: self._tasks.spawn(self.index_now(), name="index-now"))
-        self.versions_button = QPushButton("Versi&ons…", self)
-        self.versions_button.setObjectName("versionsButton")
-        self.versions_button.setAccessibleName("Versions of this file")
         self.versions_button.clicked.connect(self.show_versions)
-        self.restore_button = QPushButton("&Restore to this computer…", self)
-        self.restore_button.setObjectName("restoreButton")
-        self.restore_button.setAccessibleName("Restore to this computer")
         self.restore_button.clicked.connect(self.restore_selected)
-        toolbar = QHBoxLayout()
-        toolbar.addWidget(repo_label)
-        toolbar.addWidget(self.repo_combo)
-        toolbar.addWidget(self.refresh_button)
-        toolbar.addWidget(self.index_button)
-        toolbar.addStretch(1)
-        toolbar.addWidget(self.versions_button)
-        toolbar.addWidget(self.restore_button)
 
-        # -- tree ------------------------------------------------------------------------------------
         self.tree_model = PointsTreeModel(self._catalog, self)
-        self.tree = QTreeView(self)
-        self.tree.setObjectName("pointsTree")
-        self.tree.setAccessibleName("Restore points by VM")
-        self.tree.setAccessibleDescription("VM, restore point, disk, volume and folders; Enter opens a level")
-        self.tree.setModel(self.tree_model)
-        self.tree.setUniformRowHeights(True)
-        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.tree.setExpandsOnDoubleClick(True)
-        header = self.tree.header()
-        header.setStretchLastSection(False)
-        # Deep folders must stay readable: the name column takes what its rows need (the tree scrolls
-        # sideways if it must), the status column gets the rest.
-        header.setSectionResizeMode(PointsTreeModel.COL_NAME, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(PointsTreeModel.COL_STATUS, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(PointsTreeModel.COL_SIZE, QHeaderView.ResizeMode.ResizeToContents)
-        header.setMinimumSectionSize(60)
-        self.tree.expanded.connect(self._expanded)
-        self.tree.selectionModel().selectionChanged.connect(self._tree_selection_changed)
-        self.tree_model.loaded.connect(self._node_loaded)
-        self.tree_model.loadFailed.connect(self._node_failed)
+        self.tree = widgets.points_tree(self.tree_model, self)
         self.tree_model.reloaded.connect(self._tree_reloaded)
         self.tree.installEventFilter(self)
 
-        # -- folder table ------------------------------------------------------------------------------
         self.folder_model = FolderModel(self)
         self.folder_proxy = SortProxy(FolderModel.SortRole, self)
         self.folder_proxy.setSourceModel(self.folder_model)
-        self.table = QTableView(self)
-        self.table.setObjectName("folderTable")
-        self.table.setAccessibleName("Folder contents")
-        self.table.setAccessibleDescription(
-            "Enter opens a folder or shows the versions of a file; Backspace goes up; select several with Shift "
-            "or Ctrl, then Restore to this computer")
-        self.table.setModel(self.folder_proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(FolderModel.COL_NAME, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
-        table_header = self.table.horizontalHeader()
-        table_header.setSectionResizeMode(FolderModel.COL_NAME, QHeaderView.ResizeMode.Stretch)
-        for column in (FolderModel.COL_SIZE, FolderModel.COL_MODIFIED, FolderModel.COL_TYPE):
-            table_header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.table = widgets.folder_table(self.folder_proxy, self)
         self.table.activated.connect(self._table_activated)
-        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._table_menu)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         self.table.installEventFilter(self)
-        self.location = QLabel("Choose a restore point on the left.", self)
-        self.location.setObjectName("locationLabel")
-        self.location.setAccessibleName("Current location")
-        self.location.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.location.setWordWrap(True)
+        self.location = widgets.location_label(self)
         contents = QWidget(self)
         contents_layout = QVBoxLayout(contents)
         contents_layout.setContentsMargins(0, 4, 0, 0)
         contents_layout.addWidget(self.location)
         contents_layout.addWidget(self.table, 1)
 
-        # -- search ------------------------------------------------------------------------------------
         self.search = SearchPanel(self._catalog, self)
         self.search.openRequested.connect(self.open_hit)
         self.search.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
@@ -198,8 +118,13 @@ class RestorePointsPage(QWidget):
         self.status.setAccessibleName("Restore points status")
         self.status.setWordWrap(True)
 
+        self.navigator = Navigator(self.tree, self.tree_model, self.table, self.folder_model, self.folder_proxy,
+                                   self.location, self.status.setText, self)
+        self.navigator.folderShown.connect(self.folderShown)
+        self.navigator.contentsChanged.connect(self._update_actions)
+
         layout = QVBoxLayout(self)
-        layout.addLayout(toolbar)
+        layout.addLayout(toolbar.layout)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.status)
 
@@ -253,9 +178,7 @@ class RestorePointsPage(QWidget):
         self.refresh()
 
     def _tree_reloaded(self) -> None:
-        self._shown = None
-        self.folder_model.clear()
-        self.location.setText("Choose a restore point on the left.")
+        self.navigator.clear()
         names = self.tree_model.vm_names()
         self.search.set_vms(names)
         count = sum(self.tree_model.rowCount(self.tree_model.index(r, 0)) for r in range(len(names)))
@@ -269,108 +192,12 @@ class RestorePointsPage(QWidget):
         self._update_actions()
 
     async def index_now(self) -> Any:
-        """Queue an index job for the chosen repository (or all) on the scheduler; the Jobs page shows it."""
-        loop = asyncio.get_running_loop()
-        try:
-            self._services.require(Action.INDEX)
-            infos = await loop.run_in_executor(None, self._catalog.repositories)
-            repos = [i.repo for i in infos if self._repo_filter in (None, i.repo.name)]
-            if not repos:
-                self.status.setText("There is no repository to index: add one with “vmrestore repo add”.")
-                return None
-            job = self._catalog.index_job(repos)
-            handle = self._services.scheduler.submit(job)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            show_error(self, exc, context="The index job could not be started.")
-            return None
-        self.status.setText(f"{job.title}: running; progress is on the Jobs page.")
-        self.index_button.setEnabled(False)
-        try:
-            await handle.wait()
-        finally:
-            self.index_button.setEnabled(True)
-        if handle.error is not None:
-            self.status.setText(f"{job.title} failed: {describe(handle.error).text}")
-        else:
-            report = handle.result
-            problems = f", {len(report.errors)} problem(s) (see Jobs)" if report and report.errors else ""
-            found = (f"{report.points_added} new restore point(s), {report.files_indexed} files indexed"
-                     if report else "")
-            self.status.setText(f"{job.title}: done — {found}{problems}.")
-            await self.reload()
-        self.indexFinished.emit(handle)
+        """Queue an index job for the chosen repository (or all); the Jobs page shows it."""
+        handle = await index_now(self, self._services, self._repo_filter, self.status, self.index_button,
+                                 self.reload)
+        if handle is not None:
+            self.indexFinished.emit(handle)
         return handle
-
-    # -- tree --------------------------------------------------------------------------------------------
-    def _expanded(self, index: QModelIndex) -> None:
-        if self.tree_model.canFetchMore(index):
-            self.tree_model.fetchMore(index)
-
-    def _tree_selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
-        indexes = selected.indexes()
-        if indexes:
-            self._show_node(indexes[0])
-
-    def _show_node(self, index: QModelIndex) -> None:
-        node = self.tree_model.node(index)
-        self._shown = node
-        if node is None:
-            return
-        if node.kind is NodeKind.VM:
-            self.folder_model.clear()
-            self.location.setText(f"<b>{node.payload.name}</b>: choose one of its restore points.")
-            return
-        reason = node.unavailable_reason
-        if reason is not None:
-            self.folder_model.clear()
-            self.location.setText(f"<b>{self._crumbs(node)}</b><br>Cannot be opened: {reason}")
-            return
-        if node.state is LoadState.LOADED:
-            self._fill_table(node)
-        elif node.state is LoadState.FAILED:
-            self.folder_model.clear()
-            self.location.setText(f"<b>{self._crumbs(node)}</b><br>Cannot be opened: {node.error}")
-        else:
-            self.folder_model.clear()
-            self.location.setText(f"<b>{self._crumbs(node)}</b><br>Reading…")
-            self.tree_model.fetchMore(index)  # opening a folder lists it, as expanding does
-
-    def _node_loaded(self, index: QModelIndex) -> None:
-        if self.tree_model.node(index) is self._shown and self._shown is not None:
-            self._fill_table(self._shown)
-
-    def _node_failed(self, index: QModelIndex, error: object) -> None:
-        node = self.tree_model.node(index)
-        self.status.setText(f"{self._crumbs(node) if node else 'Listing'}: {node.error if node else error}")
-        if node is self._shown and node is not None:
-            self.folder_model.clear()
-            self.location.setText(f"<b>{self._crumbs(node)}</b><br>Cannot be opened: {node.error}")
-
-    def _fill_table(self, node: Node) -> None:
-        assert node.point is not None
-        if node.kind in (NodeKind.POINT, NodeKind.DISK):
-            base = "" if node.kind is NodeKind.POINT else node.path
-            items = [BrowseItem(node.point.id, f"{base}/{e.name}", e) for e in node.entries]
-        else:
-            prefix = node.volume_prefix
-            items = [BrowseItem(node.point.id, prefix + e.path, e) for e in node.entries]
-        self.folder_model.set_items(items, node.path)
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setSectionResizeMode(FolderModel.COL_NAME, QHeaderView.ResizeMode.Stretch)
-        files = sum(1 for i in items if i.entry.type is not FileType.DIR)
-        self.location.setText(f"<b>{self._crumbs(node)}</b><br>{len(items) - files} folder(s), {files} file(s)")
-        self.folderShown.emit(node.path)
-        self._update_actions()
-
-    def _crumbs(self, node: Node) -> str:
-        parts: list[str] = []
-        current: Node | None = node
-        while current is not None and current.parent is not None:
-            parts.append(self.tree_model.data(self.tree_model.index_of(current)) or "")
-            current = current.parent
-        return " › ".join(reversed(parts))
 
     # -- table -----------------------------------------------------------------------------------------
     def selected_items(self) -> list[BrowseItem]:
@@ -390,20 +217,10 @@ class RestorePointsPage(QWidget):
             self.show_versions()
 
     def open_child(self, name: str) -> None:
-        """Open a sub-folder (or disk, volume) of what the table shows: expand it in the tree and select it."""
-        if self._shown is None:
-            return
-        parent = self.tree_model.index_of(self._shown)
-        child = self.tree_model.child_named(parent, name)
-        if child.isValid():
-            self.tree.expand(parent)
-            self.tree.setCurrentIndex(child)
-            self.tree.scrollTo(child)
+        self.navigator.open_child(name)
 
     def go_up(self) -> None:
-        if self._shown is not None and self._shown.parent is not None and self._shown.kind is not NodeKind.POINT:
-            index = self.tree_model.index_of(self._shown.parent)
-            self.tree.setCurrentIndex(index)
+        self.navigator.go_up()
 
     def _table_menu(self, pos: Any) -> None:
         menu = QMenu(self)
@@ -451,9 +268,9 @@ class RestorePointsPage(QWidget):
             self.open_hit(hits[0])
 
     def open_hit(self, hit: SearchHit) -> None:
-        self._tasks.spawn(self.reveal(hit.point_id, hit_folder(hit), hit_item(hit).guest_path), name="reveal")
+        self._tasks.spawn(self.reveal(hit.point_id, hit_folder(hit), hit_path(hit)), name="reveal")
 
-    async def reveal(self, point_id: str, folder: str, select: str | None = None) -> bool:
+    async def reveal(self, point_id: str, folder: GuestPath | str, select: GuestPath | str | None = None) -> bool:
         """Open ``folder`` of ``point_id`` in the tree (listing each level as needed), select ``select``."""
         index = self.tree_model.point_index(point_id)
         if not index.isValid() and self._repo_filter is not None:
@@ -463,31 +280,10 @@ class RestorePointsPage(QWidget):
         if not index.isValid():
             self.status.setText(f"The restore point {point_id} is not in the list any more; try Refresh.")
             return False
-        self.tree.expand(index.parent())
-        for part in [p for p in folder.split("/") if p]:
-            if not await self.tree_model.ensure_loaded(index):
-                self.tree.setCurrentIndex(index)
-                return False
-            self.tree.expand(index)
-            child = self.tree_model.child_named(index, part)
-            if not child.isValid():
-                self.status.setText(f"{folder} is not in this restore point.")
-                return False
-            index = child
-        self.tree.setCurrentIndex(index)
-        self.tree.scrollTo(index)
-        await self.tree_model.ensure_loaded(index)
+        where = GuestPath.parse(folder) if isinstance(folder, str) else folder
+        chosen = GuestPath.parse(select) if isinstance(select, str) else select
         self.tabs.setCurrentIndex(TAB_CONTENTS)
-        if self._shown is not None and self._shown.state is LoadState.LOADED:
-            self._fill_table(self._shown)
-        if select is not None:
-            row = self.folder_model.row_of(select)
-            if row is not None:
-                proxy_index = self.folder_proxy.mapFromSource(self.folder_model.index(row, 0))
-                self.table.selectRow(proxy_index.row())
-                self.table.scrollTo(proxy_index)
-        self.table.setFocus(Qt.FocusReason.OtherFocusReason)
-        return True
+        return await self.navigator.reveal(index, where, chosen)
 
     # -- versions ----------------------------------------------------------------------------------------
     def show_versions(self) -> VersionsDialog | None:
@@ -496,9 +292,10 @@ class RestorePointsPage(QWidget):
             self.status.setText("Select one file to see its versions.")
             return None
         item = items[0]
-        vm = self._vm_of(item.point_id)
-        dialog = VersionsDialog(self._catalog, item, vm, self)
+        point = self._point(item.point_id)
+        dialog = VersionsDialog(self._catalog, item, point.vm if point is not None else item.point_id, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
         def restore_chosen(chosen: object) -> None:
             dialog.accept()
             self.restore_items([chosen])  # type: ignore[list-item]
@@ -507,10 +304,6 @@ class RestorePointsPage(QWidget):
         dialog.open()
         dialog.start()
         return dialog
-
-    def _vm_of(self, point_id: str) -> str:
-        point = self._point(point_id)
-        return point.vm if point is not None else point_id.split("/")[1] if point_id.count("/") >= 2 else ""
 
     def _point(self, point_id: str) -> RestorePoint | None:
         index = self.tree_model.point_index(point_id)
@@ -527,7 +320,7 @@ class RestorePointsPage(QWidget):
     async def restore(self, items: list[BrowseItem]) -> Any:
         try:
             check_items(items)
-            self._services.require(Action.EXTRACT)  # before asking anything: a refusal is said at once
+            self._services.restore.check_extract()  # before asking anything: a refusal is said at once
         except Exception as exc:
             show_error(self, exc, context="Nothing was restored.")
             self.restoreFinished.emit(None)
@@ -542,8 +335,8 @@ class RestorePointsPage(QWidget):
         target, conflict = dialog.target_edit.text().strip(), dialog.conflict
         dialog.deleteLater()
         self._target = target
-        request = RestoreRequest(items[0].point_id, [i.guest_path for i in items], target, conflict)
-        result = await run_restore(self, self._services, request)
+        request = ExtractRequest(items[0].point_id, tuple(i.guest_path for i in items), target, conflict)
+        result = await run_restore(self, self._services.restore, request)
         if result is not None:
             self.status.setText(f"Restored {result.files} file(s) to {target}.")
         self.restoreFinished.emit(result)
@@ -551,6 +344,12 @@ class RestorePointsPage(QWidget):
 
     # -- closing -----------------------------------------------------------------------------------------
     def close_page(self) -> None:
+        """Stop everything the page started (listings, searches, a restore being followed)."""
         self._tasks.cancel_all()
         self.tree_model.close()
         self.search.close_tasks()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # The main window closes its pages when it closes (QWidget.close on a child sends this event).
+        self.close_page()
+        super().closeEvent(event)

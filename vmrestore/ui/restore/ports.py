@@ -2,22 +2,26 @@
 
 The composition root passes the real ``AppServices`` (``vmrestore.app.bootstrap``); tests pass the same real
 services over a real repository. Typing against these small Protocols keeps the page honest about what it
-uses: the catalog's blocking calls (always run in an executor), the scheduler (to queue an index job),
-the role gate and the audit log.
+uses: the catalog's blocking calls (always run in an executor)
+and the restore use case (role gate, audit entry and jobs, the same the CLI calls).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vmrestore.app.catalog_service import RepositoryInfo, SearchHit, VersionInfo
-from vmrestore.model import Action, ExtractResult, FileEntry, Progress, RestorePoint
+from vmrestore.app.restore import Conflict, ExtractRequest
+from vmrestore.model import ExtractResult, FileEntry, Progress, RestorePoint
 
-Conflict = Literal["keep_both", "overwrite", "skip"]  # as vmrestore.app's CatalogService.extract takes it
+if TYPE_CHECKING:
+    from vmrestore.catalog.store import Repository
+    from vmrestore.engine.jobcontext import JobHandle
+
+__all__ = ["CatalogLike", "Conflict", "FileRestorePort", "RestoreServices"]
 
 
 class CatalogLike(Protocol):
@@ -26,8 +30,6 @@ class CatalogLike(Protocol):
     location: str
 
     def repositories(self) -> list[RepositoryInfo]: ...
-
-    def index_job(self, repos: list[Any]) -> Any: ...
 
     def points(self, vm: str | None = None, repo: str | None = None) -> list[RestorePoint]: ...
 
@@ -52,8 +54,14 @@ class CatalogLike(Protocol):
                 cancel: threading.Event | None = None) -> ExtractResult: ...
 
 
-class JobSubmitter(Protocol):
-    def submit(self, job: Any) -> Any: ...
+class FileRestorePort(Protocol):
+    """``vmrestore.app.restore.FileRestore``: the role gate, the audit entry and the jobs, as the CLI uses them."""
+
+    def check_extract(self) -> None: ...
+
+    def start_extract(self, request: ExtractRequest) -> JobHandle: ...
+
+    def start_index(self, repos: Sequence[Repository]) -> JobHandle: ...
 
 
 class RestoreServices(Protocol):
@@ -61,8 +69,4 @@ class RestoreServices(Protocol):
     def catalog(self) -> CatalogLike: ...
 
     @property
-    def scheduler(self) -> JobSubmitter: ...
-
-    def require(self, action: Action) -> None: ...
-
-    def audited(self, action: Action, target: str, **detail: Any) -> AbstractContextManager[dict[str, Any]]: ...
+    def restore(self) -> FileRestorePort: ...

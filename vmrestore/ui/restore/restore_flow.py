@@ -1,18 +1,17 @@
-"""“Restore to this computer…”: choose a folder and a conflict rule, copy in a worker thread, summarise.
+"""“Restore to this computer…”: choose a folder and a conflict rule, run the copy as a job, summarise.
 
-The copy (``catalog.extract``) runs in an executor under ``services.audited(Action.EXTRACT, ...)``; its
-``on_progress`` is called in that worker thread, so reports are handed to the Qt thread with
-``loop.call_soon_threadsafe`` and coalesced (the dialog shows the latest one). Cancel sets the
-``threading.Event`` the extractor checks between chunks; finished files stay, the partial one is removed.
+The rule (role check, audit entry, the job itself) is ``vmrestore.app.restore.FileRestore``'s, the same the
+CLI calls; this module only asks and shows. The job reports progress on the loop (= Qt) thread through
+its handle; Cancel cancels the job, which stops after the current chunk: finished files stay, the
+partial one (a hidden temporary name) is removed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
@@ -33,14 +32,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vmrestore.errors import Cancelled, InvalidInput
-from vmrestore.model import Action, ExtractResult, Progress
+from vmrestore.app.restore import ExtractRequest
+from vmrestore.errors import InvalidInput
+from vmrestore.model import ExtractResult, JobState, format_size
 
 from ..errors import show_error
 from ..tasks import TaskSet, ask
-from .display import data_size
 from .folder_model import BrowseItem
-from .ports import Conflict, RestoreServices
+from .ports import Conflict, FileRestorePort
+
+if TYPE_CHECKING:
+    from vmrestore.engine.jobcontext import JobHandle
 
 FolderPicker = Callable[[QWidget, str], Awaitable[str | None]]
 
@@ -61,14 +63,6 @@ async def pick_folder_dialog(parent: QWidget, start: str) -> str | None:
         return None
     chosen = dialog.selectedFiles()
     return chosen[0] if chosen else None
-
-
-@dataclass(frozen=True, slots=True)
-class RestoreRequest:
-    point_id: str
-    paths: list[str]
-    target_dir: str
-    conflict: Conflict
 
 
 class RestoreDialog(QDialog):
@@ -92,7 +86,7 @@ class RestoreDialog(QDialog):
         if folders:
             what += f" ({folders} folder(s) with everything in them)"
         elif known:
-            what += f", {data_size(known)}"
+            what += f", {format_size(known)}"
         summary = QLabel(f"<b>{what}</b><br>from {point_text}", self)
         summary.setWordWrap(True)
         summary.setTextFormat(Qt.TextFormat.RichText)
@@ -149,34 +143,8 @@ class RestoreDialog(QDialog):
         super().done(result)
 
 
-class ProgressRelay:
-    """Hands extractor progress from the worker thread to the Qt thread, newest report wins."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, apply: Callable[[Progress], None]) -> None:
-        self._loop = loop
-        self._apply = apply
-        self._latest: Progress | None = None
-        self._pending = False
-        self._lock = threading.Lock()
-        self.reports = 0  # how many reports the worker sent (tests, logs)
-
-    def __call__(self, progress: Progress) -> None:  # worker thread
-        with self._lock:
-            self.reports += 1
-            self._latest = progress
-            if self._pending:
-                return
-            self._pending = True
-        self._loop.call_soon_threadsafe(self._flush)
-
-    def _flush(self) -> None:  # Qt thread
-        with self._lock:
-            latest, self._latest, self._pending = self._latest, None, False
-        if latest is not None:
-            self._apply(latest)
-
-
 def check_items(items: list[BrowseItem]) -> None:
+    """What the page can offer to restore: picked files and folders of one volume of one point."""
     if not items:
         raise InvalidInput("Select the files or folders to restore first")
     if any(not item.in_volume for item in items):
@@ -185,26 +153,9 @@ def check_items(items: list[BrowseItem]) -> None:
         raise InvalidInput("Restore files of one volume of one restore point at a time")
 
 
-def audit_target(request: RestoreRequest) -> str:
-    more = f" (+{len(request.paths) - 1} more)" if len(request.paths) > 1 else ""
-    return f"{request.point_id}:{request.paths[0]}{more} -> {request.target_dir}"
-
-
-def extract_blocking(services: RestoreServices, request: RestoreRequest,
-                     on_progress: Callable[[Progress], None], cancel: threading.Event) -> ExtractResult:
-    """Worker thread: the role gate, the audit entry and the copy itself."""
-    services.require(Action.EXTRACT)
-    with services.audited(Action.EXTRACT, audit_target(request), conflict=request.conflict) as detail:
-        result = services.catalog.extract(request.point_id, request.paths, request.target_dir, request.conflict,
-                                          on_progress, cancel)
-        detail.update(files=result.files, bytes=result.bytes, renamed=len(result.renamed),
-                      skipped=len(result.skipped))
-    return result
-
-
 def summary_text(result: ExtractResult, target: str) -> tuple[str, str]:
     """The headline and the details (every rename and every skipped item) of a finished restore."""
-    head = f"Restored {result.files} file(s), {data_size(result.bytes)}, to {target}."
+    head = f"Restored {result.files} file(s), {format_size(result.bytes)}, to {target}."
     if result.renamed:
         head += f" {len(result.renamed)} item(s) got a new name."
     if result.skipped:
@@ -221,11 +172,15 @@ def summary_text(result: ExtractResult, target: str) -> tuple[str, str]:
     return head, "\n".join(lines)
 
 
-async def run_restore(parent: QWidget, services: RestoreServices, request: RestoreRequest) -> ExtractResult | None:
-    """Copy with a progress dialog; errors (and Cancel) are shown, never raised into the caller's slot."""
-    loop = asyncio.get_running_loop()
-    cancel = threading.Event()
-    progress = QProgressDialog("Preparing…", "Cancel", 0, 1000, parent)
+async def run_restore(parent: QWidget, restore: FileRestorePort, request: ExtractRequest) -> ExtractResult | None:
+    """Queue the copy as a job (it shows in Jobs too), follow it in a progress dialog whose Cancel cancels
+    the job, then summarise. Errors (and Cancel) are shown, never raised into the caller's slot."""
+    try:
+        handle = restore.start_extract(request)
+    except Exception as exc:
+        show_error(parent, exc, context="Nothing was restored.")
+        return None
+    progress = QProgressDialog("Waiting for another job on this restore point…", "Cancel", 0, 1000, parent)
     progress.setObjectName("restoreProgress")
     progress.setWindowTitle("Restoring files")
     progress.setAccessibleName("Restore progress")
@@ -233,12 +188,13 @@ async def run_restore(parent: QWidget, services: RestoreServices, request: Resto
     progress.setAutoClose(False)
     progress.setAutoReset(False)
     progress.setMinimumDuration(0)
-    progress.canceled.connect(cancel.set)
-    progress.canceled.connect(lambda: progress.setLabelText("Cancelling after the current file…"))
+    progress.canceled.connect(handle.cancel)
+    progress.canceled.connect(lambda: progress.setLabelText("Cancelling after the current chunk…"))
 
-    def apply(report: Progress) -> None:
-        if cancel.is_set():
+    def apply(job: JobHandle) -> None:  # called in the loop (= Qt) thread on every change
+        if job.cancel_event.is_set() or job.is_finished:
             return
+        report = job.progress
         if report.fraction is None:
             progress.setRange(0, 0)
         else:
@@ -246,33 +202,30 @@ async def run_restore(parent: QWidget, services: RestoreServices, request: Resto
             progress.setValue(round(report.fraction * 1000))
         progress.setLabelText(report.text)
 
-    relay = ProgressRelay(loop, apply)
+    unsubscribe = handle.add_listener(apply)
     progress.open()
-    error: BaseException | None = None
-    result: ExtractResult | None = None
     try:
-        result = await loop.run_in_executor(None, extract_blocking, services, request, relay, cancel)
+        await handle.wait()
     except asyncio.CancelledError:
-        cancel.set()
+        handle.cancel()  # the page is closing: the job stops too, and cleans up its partial file
         raise
-    except Exception as exc:
-        error = exc
     finally:
+        unsubscribe()
         progress.canceled.disconnect()  # closing a QProgressDialog emits canceled
         progress.close()
         progress.deleteLater()
-    if isinstance(error, Cancelled):
+    if handle.state is JobState.CANCELLED:
         box = QMessageBox(QMessageBox.Icon.Information, "Restore cancelled",
-                          f"{error}. Files already copied stay in {request.target_dir}; the partial one was removed.",
-                          QMessageBox.StandardButton.Ok, parent)
+                          f"{handle.error or 'Cancelled'}. Files already copied stay in {request.target_dir}; "
+                          "the partial one was removed.", QMessageBox.StandardButton.Ok, parent)
         box.setObjectName("restoreCancelled")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         return None
-    if error is not None:
-        show_error(parent, error, context=f"Nothing more was copied to {request.target_dir}.")
+    if handle.error is not None:
+        show_error(parent, handle.error, context=f"Nothing more was copied to {request.target_dir}.")
         return None
-    assert result is not None
+    result: ExtractResult = handle.result
     show_summary(parent, result, request.target_dir)
     return result
 

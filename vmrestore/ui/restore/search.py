@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import posixpath
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -26,14 +25,14 @@ from PySide6.QtWidgets import (
 
 from vmrestore.app.catalog_service import SearchHit
 from vmrestore.errors import InvalidInput
-from vmrestore.model import FileEntry, FileType
+from vmrestore.model import FileEntry, FileType, GuestPath, format_size
 from vmrestore.ui.restore.table_base import RowsTableModel
+from vmrestore.ui.sorting import SortProxy
 
 from ..errors import show_error
 from ..formatting import local_time
 from ..tasks import TaskSet
-from .display import data_size, volume_path
-from .folder_model import BrowseItem, SortProxy
+from .folder_model import BrowseItem
 from .ports import CatalogLike
 
 Index = QModelIndex | QPersistentModelIndex
@@ -44,12 +43,16 @@ SEARCH_LIMIT = 500
 def hit_item(hit: SearchHit) -> BrowseItem:
     """A search hit as a file of its (newest) restore point, ready for versions or extraction."""
     entry = FileEntry(path=hit.path, name=hit.name, type=hit.type, size=hit.size or 0, mtime=hit.mtime)
-    return BrowseItem(hit.point_id, volume_path(hit.disk_key, hit.volume_index, hit.path), entry)
+    return BrowseItem(hit.point_id, hit_path(hit), entry)
 
 
-def hit_folder(hit: SearchHit) -> str:
+def hit_path(hit: SearchHit) -> GuestPath:
+    return GuestPath.in_volume(hit.disk_key, hit.volume_index, hit.path)
+
+
+def hit_folder(hit: SearchHit) -> GuestPath:
     """The restore-point path of the folder that holds the hit."""
-    return volume_path(hit.disk_key, hit.volume_index, posixpath.dirname(hit.path) or "/")
+    return hit_path(hit).parent
 
 
 class SearchModel(RowsTableModel):
@@ -88,9 +91,9 @@ class SearchModel(RowsTableModel):
             if column == self.COL_POINT:
                 return local_time(hit.created)[:16]
             if column == self.COL_PATH:
-                return volume_path(hit.disk_key, hit.volume_index, hit.path)
+                return str(hit_path(hit))
             if column == self.COL_SIZE:
-                return "" if hit.type is FileType.DIR else data_size(hit.size)
+                return "" if hit.type is FileType.DIR else format_size(hit.size)
             if column == self.COL_MODIFIED:
                 return local_time(hit.mtime)
             if column == self.COL_SPAN:
@@ -116,7 +119,7 @@ class SearchModel(RowsTableModel):
         if column == self.COL_POINT:
             return hit.created
         if column == self.COL_PATH:
-            return volume_path(hit.disk_key, hit.volume_index, hit.path).casefold()
+            return str(hit_path(hit)).casefold()
         if column == self.COL_SIZE:
             return int(hit.size) if hit.size is not None else -1
         if column == self.COL_MODIFIED:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +21,13 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistent
 from PySide6.QtGui import QBrush, QPalette
 from PySide6.QtWidgets import QApplication, QFileIconProvider, QStyle
 
-from vmrestore.model import DiskInfo, FileEntry, FileType, RestorePoint, VolumeInfo
+from vmrestore.errors import InvalidInput
+from vmrestore.model import DiskInfo, FileEntry, FileType, GuestPath, RestorePoint, VolumeInfo, format_size
 
 from ..errors import describe
 from ..formatting import local_time
 from ..tasks import TaskSet
-from .display import data_size, point_status_text
+from .display import point_status_text
 from .ports import CatalogLike
 
 log = logging.getLogger(__name__)
@@ -59,19 +59,19 @@ class VmGroup:
 
 
 class Node:
-    """One row of the tree. ``path`` is the restore-point path it lists (``/disk0/vol1/Users``)."""
+    """One row of the tree. ``where`` is the restore-point path it lists (``/disk0/vol1/Users``)."""
 
-    __slots__ = ("children", "entries", "error", "kind", "parent", "path", "payload", "point", "row", "state",
-                 "waiters")
+    __slots__ = ("children", "entries", "error", "kind", "parent", "payload", "point", "row", "state",
+                 "waiters", "where")
 
     def __init__(self, kind: NodeKind, parent: Node | None, row: int, payload: Any,
-                 point: RestorePoint | None = None, path: str = "/") -> None:
+                 point: RestorePoint | None = None, where: GuestPath | None = None) -> None:
         self.kind = kind
         self.parent = parent
         self.row = row
         self.payload = payload
         self.point = point
-        self.path = path
+        self.where = where or GuestPath()
         self.children: list[Node] = []
         self.entries: list[FileEntry] = []
         self.state = LoadState.IDLE
@@ -93,7 +93,7 @@ class Node:
 
     @property
     def greyed(self) -> bool:
-        if self.kind is NodeKind.POINT and self.payload.status in ("error", "compressed"):
+        if self.kind is NodeKind.POINT and self.payload.status in ("error", "compressed", "damaged"):
             return True
         return self.unavailable_reason is not None or self.state is LoadState.FAILED
 
@@ -102,14 +102,9 @@ class Node:
         return self.unavailable_reason is None
 
     @property
-    def volume_prefix(self) -> str:
-        """``/disk0/vol1`` for volume and folder nodes (entries of a volume carry volume-relative paths)."""
-        parts = self.path.split("/")
-        return "/".join(parts[:3])
-
-
-_VOL = re.compile(r"^vol(\d+)$")
-_DISK = re.compile(r"^disk(\d+)$")
+    def path(self) -> str:
+        """``/disk0/vol1/Users``: the guest path as the CLI and the catalog write it."""
+        return str(self.where)
 
 
 class PointsTreeModel(QAbstractItemModel):
@@ -158,7 +153,7 @@ class PointsTreeModel(QAbstractItemModel):
             ordered = tuple(sorted(by_vm[name], key=lambda p: p.created, reverse=True))
             vm = Node(NodeKind.VM, self._root, vm_row, VmGroup(name, ordered))
             vm.state = LoadState.LOADED
-            vm.children = [Node(NodeKind.POINT, vm, row, p, p, "/") for row, p in enumerate(ordered)]
+            vm.children = [Node(NodeKind.POINT, vm, row, p, p) for row, p in enumerate(ordered)]
             self._root.children.append(vm)
         self.endResetModel()
         self.reloaded.emit()
@@ -231,28 +226,23 @@ class PointsTreeModel(QAbstractItemModel):
         point = node.point
         assert point is not None
         out: list[Node] = []
-        if node.kind is NodeKind.POINT:
-            for entry in entries:
-                match = _DISK.match(entry.name)
-                if not match:
-                    continue
-                number = int(match.group(1))
-                disk = point.disks[number] if number < len(point.disks) else DiskInfo(entry.name, entry.size, "")
-                out.append(Node(NodeKind.DISK, node, len(out), disk, point, f"/disk{number}"))
-        elif node.kind is NodeKind.DISK:
-            known = {v.index: v for v in node.payload.volumes}
-            for entry in entries:
-                match = _VOL.match(entry.name)
-                if not match:
-                    continue
-                number = int(match.group(1))
-                volume = known.get(number) or VolumeInfo(number, "", "", entry.size, 0)
-                out.append(Node(NodeKind.VOLUME, node, len(out), volume, point, f"{node.path}/vol{number}"))
-        else:
-            prefix = node.volume_prefix
-            for entry in entries:
-                if entry.type is FileType.DIR:
-                    out.append(Node(NodeKind.DIR, node, len(out), entry, point, prefix + entry.path))
+        for entry in entries:
+            if entry.type is not FileType.DIR:
+                continue
+            try:
+                where = node.where.child(entry.name)
+            except InvalidInput:
+                continue  # not a diskN/volM name at the top levels: nothing the catalog can open
+            if node.kind is NodeKind.POINT and where.disk is not None:
+                disk = point.disks[where.disk] if where.disk < len(point.disks) else DiskInfo(entry.name,
+                                                                                              entry.size, "")
+                out.append(Node(NodeKind.DISK, node, len(out), disk, point, where))
+            elif node.kind is NodeKind.DISK and where.volume is not None:
+                known = {v.index: v for v in node.payload.volumes}
+                volume = known.get(where.volume) or VolumeInfo(where.volume, "", "", entry.size, 0)
+                out.append(Node(NodeKind.VOLUME, node, len(out), volume, point, where))
+            elif node.kind in (NodeKind.VOLUME, NodeKind.DIR):
+                out.append(Node(NodeKind.DIR, node, len(out), entry, point, where))
         return out
 
     def close(self) -> None:
@@ -294,7 +284,7 @@ class PointsTreeModel(QAbstractItemModel):
         if node is None:
             return QModelIndex()
         for child in node.children:
-            if child.path.rstrip("/").rsplit("/", 1)[-1] == name:
+            if child.where.name == name:
                 return self._index_of(child)
         return QModelIndex()
 
@@ -372,7 +362,7 @@ class PointsTreeModel(QAbstractItemModel):
             if kind is NodeKind.POINT:
                 return local_time(value.created)[:16]
             if kind is NodeKind.DISK:
-                number = node.path.removeprefix("/disk")
+                number = node.where.disk
                 slot = f" ({value.controller_key})" if value.controller_key else ""
                 return f"Disk {number}{slot}"
             if kind is NodeKind.VOLUME:
@@ -397,11 +387,11 @@ class PointsTreeModel(QAbstractItemModel):
             return ""
         if column == self.COL_SIZE:
             if kind is NodeKind.POINT:
-                return data_size(value.size)
+                return format_size(value.size)
             if kind is NodeKind.DISK:
-                return data_size(value.capacity)
+                return format_size(value.capacity)
             if kind is NodeKind.VOLUME:
-                return data_size(value.size)
+                return format_size(value.size)
         return ""
 
     def _tooltip(self, node: Node) -> str | None:

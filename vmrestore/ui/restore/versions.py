@@ -21,14 +21,14 @@ from PySide6.QtWidgets import (
 )
 
 from vmrestore.app.catalog_service import VersionInfo
-from vmrestore.model import FileEntry
+from vmrestore.model import FileEntry, format_size
 from vmrestore.ui.restore.table_base import RowsTableModel
+from vmrestore.ui.sorting import SortProxy
 
 from ..errors import describe
 from ..formatting import local_time
 from ..tasks import TaskSet
-from .display import data_size
-from .folder_model import BrowseItem, SortProxy
+from .folder_model import BrowseItem
 from .ports import CatalogLike
 
 Index = QModelIndex | QPersistentModelIndex
@@ -61,7 +61,7 @@ class VersionsModel(RowsTableModel):
             if column == self.COL_POINT:
                 return local_time(version.created)[:16]
             if column == self.COL_SIZE:
-                return data_size(version.size)
+                return format_size(version.size)
             if column == self.COL_MODIFIED:
                 return local_time(version.mtime)
             if column == self.COL_CHANGED:
@@ -170,7 +170,7 @@ class VersionsDialog(QDialog):
         version: VersionInfo = self.proxy.mapToSource(rows[0]).data(VersionsModel.RowRole)
         entry = FileEntry(path=self._item.entry.path, name=self._item.entry.name, type=version.type,
                           size=version.size or 0, mtime=version.mtime)
-        self.restoreRequested.emit(BrowseItem(version.point_id, self._item.guest_path, entry))
+        self.restoreRequested.emit(BrowseItem(version.point_id, self._item.where, entry))
 
     def done(self, result: int) -> None:
         self._tasks.cancel_all()

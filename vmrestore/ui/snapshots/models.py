@@ -7,6 +7,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
 from vmrestore.app.snapshots.types import ClassifiedSnapshot, SnapshotClass, SnapshotReport
+from vmrestore.model import format_size
+from vmrestore.ui.sorting import SortProxy
 
 SortRole = Qt.ItemDataRole.UserRole + 1
 RowRole = Qt.ItemDataRole.UserRole + 2
@@ -15,15 +17,6 @@ COL_VM, COL_NAME, COL_CREATED, COL_AGE, COL_SIZE, COL_CLASS, COL_DATASTORE, COL_
 HEADERS = ("VM", "Snapshot", "Created", "Age (days)", "Size", "Class", "Datastore", "Reasons")
 
 AnyIndex = QModelIndex | QPersistentModelIndex
-
-
-def human_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 class SnapshotTableModel(QAbstractTableModel):
@@ -63,7 +56,7 @@ class SnapshotTableModel(QAbstractTableModel):
                     str(s.primary_class), s.datastore, "; ".join(s.reasons))[col]
         if role == Qt.ItemDataRole.DisplayRole:
             return (s.vm, s.name, s.snapshot.created.astimezone().strftime("%Y-%m-%d %H:%M"),
-                    f"{s.age_days:.1f}", human_bytes(s.size), ", ".join(str(c) for c in s.classes),
+                    f"{s.age_days:.1f}", format_size(s.size), ", ".join(str(c) for c in s.classes),
                     s.datastore, "; ".join(s.reasons))[col]
         if role == Qt.ItemDataRole.ToolTipRole:
             return "\n".join(s.reasons) or "No findings"
@@ -72,12 +65,11 @@ class SnapshotTableModel(QAbstractTableModel):
         return None
 
 
-class SnapshotFilterProxy(QSortFilterProxyModel):
+class SnapshotFilterProxy(SortProxy):
     """Sorts on ``SortRole``; filters on text (VM or snapshot name) and class."""
 
     def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.setSortRole(SortRole)
+        super().__init__(SortRole, parent)
         self._text = ""
         self._klass: SnapshotClass | None = None
 
@@ -100,10 +92,3 @@ class SnapshotFilterProxy(QSortFilterProxyModel):
             return False
         return not self._text or self._text in s.vm.casefold() or self._text in s.name.casefold()
 
-    def lessThan(self, left: AnyIndex, right: AnyIndex) -> bool:
-        a = self.sourceModel().data(left, SortRole)
-        b = self.sourceModel().data(right, SortRole)
-        try:
-            return bool(a < b)
-        except TypeError:
-            return str(a) < str(b)

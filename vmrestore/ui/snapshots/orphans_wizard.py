@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from vmrestore.app.snapshots.orphans import OrphanDeletion
 from vmrestore.app.snapshots.types import OrphanFile, SnapshotReport
-from vmrestore.ui.snapshots.models import human_bytes
+from vmrestore.model import format_size
 
 PAGE_PICK, PAGE_CONFIRM, PAGE_RESULT = range(3)
 CONFIRM_WORD = "DELETE"
@@ -43,7 +43,7 @@ class PickPage(QWizardPage):
         self.list.setHeaderLabels(["File", "Size", "Last modified"])
         self.list.setRootIsDecorated(False)
         for o in orphans:
-            row = QTreeWidgetItem([o.path, human_bytes(o.size),
+            row = QTreeWidgetItem([o.path, format_size(o.size),
                                    o.modified.astimezone().strftime("%Y-%m-%d %H:%M") if o.modified else "?"])
             row.setData(0, Qt.ItemDataRole.UserRole, o.path)
             row.setFlags(row.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -67,7 +67,7 @@ class PickPage(QWizardPage):
 
     def _changed(self, *_args: Any) -> None:
         paths = self.ticked()
-        self.total.setText(f"{len(paths)} file(s), {human_bytes(sum(self.sizes[p] for p in paths))}")
+        self.total.setText(f"{len(paths)} file(s), {format_size(sum(self.sizes[p] for p in paths))}")
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
@@ -120,7 +120,7 @@ class ResultPage(QWizardPage):
         if result is None:
             self.text.setPlainText(f"Nothing was deleted: {error}")
         else:
-            lines = [f"Deleted {len(result.deleted)} file(s), freed {human_bytes(result.freed_bytes)}."]
+            lines = [f"Deleted {len(result.deleted)} file(s), freed {format_size(result.freed_bytes)}."]
             lines += [f"deleted  {o.path}" for o in result.deleted]
             lines += [f"KEPT  {o.path}: {o.reason}" for o in result.skipped]
             lines += [f"FAILED  {o.path}: {o.reason}" for o in result.failed]
@@ -154,7 +154,7 @@ class OrphanWizard(QWizard):
             paths = self.pick_page.ticked()
             size = sum(self.pick_page.sizes[p] for p in paths)
             self.confirm_page.summary.setText(
-                f"{len(paths)} file(s), {human_bytes(size)}, will be deleted. Each file is checked again just "
+                f"{len(paths)} file(s), {format_size(size)}, will be deleted. Each file is checked again just "
                 "before: a file a VM uses by then, or that changed, is kept.")
         elif page_id == PAGE_RESULT:
             self.result_page.text.setPlainText("Checking again and deleting…")

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 from vmrestore.app.snapshots.types import SnapshotClass, SnapshotReport, snapshot_json
-from vmrestore.model import Role
-from vmrestore.ui.snapshots.models import COL_VM, RowRole, SnapshotFilterProxy, SnapshotTableModel, human_bytes
+from vmrestore.model import Role, format_size
+from vmrestore.ui.snapshots.models import COL_VM, RowRole, SnapshotFilterProxy, SnapshotTableModel
 from vmrestore.ui.snapshots.orphans_wizard import OrphanWizard
 from vmrestore.ui.snapshots.views import DeltaChart, SnapshotTree
 from vmrestore.ui.snapshots.wizard import CleanupWizard
@@ -46,17 +46,17 @@ def export_html(report: SnapshotReport, path: str | Path) -> None:
     e = html.escape
     rows = "".join(
         f"<tr><td>{e(s.vm)}</td><td>{e(s.name)}</td><td>{e(s.snapshot.created.isoformat())}</td>"
-        f"<td>{s.age_days:.1f}</td><td data-bytes='{s.size}'>{e(human_bytes(s.size))}</td>"
+        f"<td>{s.age_days:.1f}</td><td data-bytes='{s.size}'>{e(format_size(s.size))}</td>"
         f"<td>{e(', '.join(str(c) for c in s.classes))}</td><td>{e('; '.join(s.reasons))}</td></tr>"
         for s in report.snapshots
     )
     stores = "".join(
-        f"<tr><td>{e(d.datastore.name)}</td><td>{e(human_bytes(d.datastore.capacity))}</td>"
-        f"<td>{e(human_bytes(d.datastore.free))}</td><td>{e(human_bytes(d.delta_bytes))}</td></tr>"
+        f"<tr><td>{e(d.datastore.name)}</td><td>{e(format_size(d.datastore.capacity))}</td>"
+        f"<td>{e(format_size(d.datastore.free))}</td><td>{e(format_size(d.delta_bytes))}</td></tr>"
         for d in report.datastores
     )
     orphans = "".join(
-        f"<tr><td>{e(o.path)}</td><td>{e(human_bytes(o.size))}</td>"
+        f"<tr><td>{e(o.path)}</td><td>{e(format_size(o.size))}</td>"
         f"<td>{e(o.modified.isoformat() if o.modified else '')}</td></tr>" for o in report.orphans
     )
     doc = (
@@ -184,7 +184,7 @@ class SnapshotsPage(QWidget):
         self.tree.show_vm(None)
         total = sum(d.delta_bytes for d in report.datastores)
         self.status.setText(f"{len(report.snapshots)} snapshot(s) on {len(report.vms)} VM(s), "
-                            f"{human_bytes(total)} of snapshot data, {len(report.orphans)} orphaned file(s)")
+                            f"{format_size(total)} of snapshot data, {len(report.orphans)} orphaned file(s)")
         self._update_buttons()
 
     def _row_changed(self, current: Any, _previous: Any) -> None:

@@ -10,7 +10,7 @@ from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
 
 from vmrestore.app.snapshots.types import SnapshotReport, VmReport
-from vmrestore.ui.snapshots.models import human_bytes
+from vmrestore.model import format_size
 
 GIB = 1024**3
 
@@ -43,7 +43,7 @@ class DeltaChart(QChartView):
         chart.addSeries(series)
         self.categories = [d.datastore.name for d in stores]
         # Snapshot data is often tiny next to free space, so its bar may not show: the label says it.
-        self.axis_labels = [f"{d.datastore.name} · {human_bytes(d.delta_bytes)} ({d.share:.1%})"
+        self.axis_labels = [f"{d.datastore.name} · {format_size(d.delta_bytes)} ({d.share:.1%})"
                             for d in stores]
         axis_x = QBarCategoryAxis()
         axis_x.append(self.axis_labels)
@@ -81,7 +81,7 @@ class SnapshotTree(QTreeWidget):
             snap = s.snapshot
             label = snap.name + ("  (you are here)" if snap.is_current else "")
             item = QTreeWidgetItem([label, snap.created.astimezone().strftime("%Y-%m-%d %H:%M"),
-                                    human_bytes(snap.size), ", ".join(str(c) for c in s.classes),
+                                    format_size(snap.size), ", ".join(str(c) for c in s.classes),
                                     "yes" if snap.quiesced else "no", "yes" if snap.memory else "no"])
             item.setToolTip(0, snap.description or snap.name)
             parent = items.get(snap.parent or "")

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from vmrestore.app.snapshots.cleanup import CleanupCriteria, CleanupPlan, CleanupReport, PlanItem, Preflight
 from vmrestore.app.snapshots.types import SnapshotClass, SnapshotReport
-from vmrestore.ui.snapshots.models import human_bytes
+from vmrestore.model import format_size
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class ReviewPage(QWizardPage):
         self.list.blockSignals(True)
         self.list.clear()
         for item in plan.items:
-            row = QTreeWidgetItem([item.name, item.vm, human_bytes(item.size), item.datastore,
+            row = QTreeWidgetItem([item.name, item.vm, format_size(item.size), item.datastore,
                                    "; ".join(item.reasons)])
             row.setData(0, Qt.ItemDataRole.UserRole, item.moref)
             row.setFlags(row.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -117,7 +117,7 @@ class ReviewPage(QWizardPage):
         if plan is None:
             self.total.setText("")
         else:
-            self.total.setText(f"{len(plan.items)} snapshot(s), up to {human_bytes(plan.total_bytes)}")
+            self.total.setText(f"{len(plan.items)} snapshot(s), up to {format_size(plan.total_bytes)}")
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
@@ -186,7 +186,7 @@ class ReportPage(QWizardPage):
         if report is None:
             self.text.setPlainText(f"The cleanup failed: {error}")
             return
-        lines = [f"Removed {len(report.removed)} snapshot(s); freed {human_bytes(report.freed_bytes)} "
+        lines = [f"Removed {len(report.removed)} snapshot(s); freed {format_size(report.freed_bytes)} "
                  f"({report.freed_bytes} bytes)." + (" Verified by a new scan." if report.verified else "")]
         if report.cancelled:
             lines.append("The cleanup was stopped before the end.")
