@@ -62,6 +62,7 @@ class FakeConnection:
         self.calls: list[tuple[Any, ...]] = []
         self.saved: set[tuple[str, str]] = set()
         self.warnings: list[str] = []
+        self.lost: str | None = None
         self.gate: asyncio.Event | None = None  # when set, connect waits for it (to test busy/cancel)
         self._listeners: list[Callable[[model.ServerIdentity | None], None]] = []
 
@@ -89,6 +90,9 @@ class FakeConnection:
             raise outcome
         self.set_identity(outcome)
         return outcome
+
+    async def check_alive(self) -> bool:
+        return self.identity is not None
 
     async def trust(self, server: str, thumbprint: str) -> None:
         self.calls.append(("trust", server, thumbprint))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from vmrestore.app.secrets import KeyringUnavailable, SecretStore
-from vmrestore.errors import AuthFailed, VmrestoreError
+from vmrestore.errors import AuthFailed, Transient, VmrestoreError
 from vmrestore.model import ServerIdentity
 from vmrestore.vsphere.session import ConnectSpec, VsphereSession
 from vmrestore.vsphere.trust import KnownHosts
@@ -46,6 +46,13 @@ def server_key(url: str) -> str:
     return urlsplit(normalize_url(url)).netloc
 
 
+def _close_quietly(session: VsphereSession) -> None:
+    try:
+        session.close()
+    except Exception:  # the server is gone; the session is abandoned either way
+        log.debug("Closing a lost session failed", exc_info=True)
+
+
 class ConnectionService:
     def __init__(self, known_hosts: KnownHosts, secrets: SecretStore) -> None:
         self._known_hosts = known_hosts
@@ -53,6 +60,7 @@ class ConnectionService:
         self._session: VsphereSession | None = None
         self._listeners: list[Listener] = []
         self.warnings: list[str] = []
+        self.lost: str | None = None  # why the session ended without a disconnect (plain words), else None
 
     # -- state -----------------------------------------------------------------------------------
     @property
@@ -110,6 +118,7 @@ class ConnectionService:
                 self.warnings.append(str(exc))
                 log.warning("%s", exc)
         old, self._session = self._session, session
+        self.lost = None
         if old is not None:
             old.close()
         return session.identity
@@ -149,7 +158,31 @@ class ConnectionService:
         """Drop a pin: the next connection to ``server`` asks again (blocking)."""
         return self._known_hosts.forget(server)
 
+    async def check_alive(self) -> bool:
+        """A cheap call on the session (keeps it from idling out); a dead connection is noticed here.
+
+        When vCenter cannot be reached any more, the session is dropped, ``lost`` says why in plain words
+        and listeners hear ``None``, so the window shows it and disables what needs vCenter.
+        """
+        session = self._session
+        if session is None:
+            return False
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, session.keepalive)
+        except (Transient, AuthFailed) as exc:
+            if self._session is not session:
+                return False
+            log.warning("Lost the connection to %s: %s", session.server, exc)
+            self._session = None
+            self.lost = f"Connection lost. {exc}"
+            await loop.run_in_executor(None, _close_quietly, session)
+            self._notify()
+            return False
+        return True
+
     def close_blocking(self) -> None:
+        self.lost = None
         session, self._session = self._session, None
         if session is not None:
             session.close()

@@ -7,6 +7,7 @@ message text: it looks at the type and the fields the error carries.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
@@ -75,12 +76,41 @@ def describe(error: BaseException) -> ErrorText:
             return ErrorText("Refused", str(error) or "The operation was refused.")
         case errors.VmrestoreError():
             return ErrorText("Operation failed", str(error) or type(error).__name__)
+    if isinstance(error, OSError):
+        return os_error_text(error)
     # Not one of ours: a bug or an unmapped library error. Say so plainly; details are in the log file.
     return ErrorText(
         "Unexpected error",
         f"{type(error).__name__}: {error}\nThis is probably a bug; details are in the log file.",
         crit,
     )
+
+
+def os_error_text(error: OSError) -> ErrorText:
+    """A file-system or network error in words (missing, not allowed, full, share gone), not a traceback."""
+    where = error.filename if error.filename else "the destination"
+    code = error.errno
+    if isinstance(error, FileNotFoundError):
+        return ErrorText("Folder or file not found",
+                         f"{where} does not exist (any more). If it is on a network share, check that the share "
+                         "is still reachable, then try again.")
+    if isinstance(error, PermissionError) or code == errno.EACCES:
+        return ErrorText("Not allowed", f"This Windows account may not write to {where}. Choose another folder, "
+                                        "or ask for write access to it.")
+    if code == errno.ENOSPC:
+        return ErrorText("Disk full", f"There is not enough free space for {where}. Free some space or choose "
+                                      "another folder.")
+    if code == errno.EROFS:
+        return ErrorText("Read-only", f"{where} is on a read-only drive. Choose another folder.")
+    if isinstance(error, NotADirectoryError):
+        return ErrorText("Not a folder", f"{where} is a file, not a folder. Choose a folder.")
+    if isinstance(error, (ConnectionError, TimeoutError)) or code in (errno.EHOSTDOWN, errno.ENETUNREACH,
+                                                                      errno.EHOSTUNREACH, errno.ESTALE):
+        return ErrorText("Network share unavailable",
+                         f"The network connection to {where} was lost. Check the network and the share, then try "
+                         "again.")
+    reason = error.strerror or type(error).__name__
+    return ErrorText("Could not read or write", f"{reason}: {where}.")
 
 
 def _words(action: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QListWidget,
@@ -31,13 +31,15 @@ from .jobs_model import JobsModel
 from .jobs_view import CANCELLABLE, JobsView, LongJobNotifier
 from .keyboard import tab_leaves_views
 from .placeholder import PlaceholderPage
-from .ports import ServicesLike, Unsubscribe
+from .ports import NeedsConnection, ServicesLike, Unsubscribe
 from .restore import restore_points_factory
 from .status import ConnectionStatus, ConnectionWatcher
 from .tasks import TaskSet
 from .window_tools import WindowTools
 
 log = logging.getLogger(__name__)
+
+KEEPALIVE_MS = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,11 @@ class MainWindow(QMainWindow):
 
         self.tools = WindowTools(self, services)
         self._build_menus()
+        # A cheap call every minute keeps the session from idling out and notices a lost connection.
+        self.keepalive_timer = QTimer(self)
+        self.keepalive_timer.setInterval(KEEPALIVE_MS)
+        self.keepalive_timer.timeout.connect(self.check_connection)
+        self.keepalive_timer.start()
         self._on_identity(services.connection.identity)
         self._restore_ui_state()
         tab_leaves_views(self)  # Tab leaves tables on every page (arrows move inside them)
@@ -229,9 +236,20 @@ class MainWindow(QMainWindow):
     # -- connection --------------------------------------------------------------------------------
     def _on_identity(self, identity: model.ServerIdentity | None) -> None:
         self.connection_status.set_identity(identity)
+        lost = self._services.connection.lost if identity is None else None
+        if lost:
+            self.connection_status.set_lost(lost)
+            self.statusBar().showMessage(lost, 30000)
         self.disconnect_action.setEnabled(identity is not None)
+        for page in self.pages.values():
+            if isinstance(page, NeedsConnection):
+                page.set_connected(identity is not None)
         title = f"vmrestore — {identity.server}" if identity is not None else "vmrestore"
         self.setWindowTitle(title)
+
+    def check_connection(self) -> None:
+        if self._services.connection.identity is not None:
+            self._tasks.spawn(self._services.connection.check_alive(), name="keepalive")
 
     def open_connect_dialog(self, parent: QWidget | None = None) -> ConnectDialog:
         """File › Connect…; ``parent`` when another dialog (Settings, the first run) asks for it."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from vmrestore import model
 from vmrestore.errors import VmrestoreError
@@ -84,6 +84,11 @@ class ConnectionLike(Protocol):
     @property
     def identity(self) -> model.ServerIdentity | None: ...
 
+    @property
+    def lost(self) -> str | None: ...
+
+    async def check_alive(self) -> bool: ...
+
     async def connect(
         self, url: str, username: str, password: str | None, *, save_password: bool = False
     ) -> model.ServerIdentity: ...
@@ -130,3 +135,10 @@ class ServicesLike(Protocol):
     async def sweep(self) -> Any: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class NeedsConnection(Protocol):
+    """A page with actions that need vCenter: the window tells it when the connection comes and goes."""
+
+    def set_connected(self, connected: bool) -> None: ...

@@ -62,6 +62,7 @@ class ConnectionStatus(QWidget):
             if self._role_locked
             else "vmrestore's own role; vCenter permissions still decide per object"
         )
+        self.server_label.setStyleSheet("")
         if identity is None:
             self.server_label.setText("Not connected")
             self.server_label.setToolTip("Use File › Connect… (Ctrl+K) to sign in to a vCenter")
@@ -80,6 +81,15 @@ class ConnectionStatus(QWidget):
             self._cert_separator.setVisible(True)
         self.server_label.setAccessibleName(f"Connection: {self.server_label.text()}")
         self.cert_label.setAccessibleName(f"Certificate: {self.cert_label.text() or 'none'}")
+        self.setAccessibleName(self.summary())
+
+    def set_lost(self, reason: str) -> None:
+        """The session ended without a disconnect (vCenter unreachable): say so until the next login."""
+        self.set_identity(None)
+        self.server_label.setText("Connection lost — File › Connect… (Ctrl+K)")
+        self.server_label.setToolTip(reason)
+        self.server_label.setStyleSheet("color: #d32f2f; font-weight: bold;")
+        self.server_label.setAccessibleName(f"Connection: {reason}")
         self.setAccessibleName(self.summary())
 
     def summary(self) -> str:

@@ -7,7 +7,9 @@ log. ``NotAuthenticated`` derives from ``NoPermission`` in the vim schema, so or
 
 from __future__ import annotations
 
+import errno
 import http.client
+import socket
 import ssl
 from typing import Any
 
@@ -60,6 +62,27 @@ def moid_of(obj: Any) -> str | None:
     return getattr(obj, "_moId", None) if obj is not None else None
 
 
+def connection_words(exc: BaseException, server: str | None = None) -> str:
+    """A socket-level failure in plain words (never "[Errno 111]"): what happened, and what to check."""
+    who = server or "vCenter"
+    if isinstance(exc, ConnectionRefusedError):
+        return (f"{who} refused the connection: nothing answers on that address and port (the service may be "
+                "stopped), or a firewall blocks it.")
+    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+                        http.client.RemoteDisconnected)):
+        return f"{who} closed the connection (it may be restarting, or the network dropped)."
+    if isinstance(exc, TimeoutError):
+        return f"{who} did not answer in time (it may be overloaded, or the network is slow or down)."
+    if isinstance(exc, socket.gaierror):
+        return f"The name {who} could not be found (DNS): check the server address."
+    if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return f"{who} cannot be reached from this computer: check the network or the VPN."
+    if isinstance(exc, http.client.HTTPException):
+        return f"{who} sent an answer that is not a vSphere API reply ({type(exc).__name__})."
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+    return f"The connection to {who} failed ({reason})."
+
+
 def translate(exc: BaseException, *, in_task: bool = False, server: str | None = None) -> VmrestoreError:
     """Return the vmrestore error for ``exc`` (a fault, a task's ``info.error``, or a socket error).
 
@@ -92,5 +115,5 @@ def translate(exc: BaseException, *, in_task: bool = False, server: str | None =
     if isinstance(exc, ssl.SSLError):
         return Transient(f"TLS failure talking to vCenter: {type(exc).__name__}")
     if isinstance(exc, CONNECTION_ERRORS):
-        return Transient(f"The connection to vCenter failed: {type(exc).__name__}: {exc}")
+        return Transient(connection_words(exc, server))
     return VmrestoreError(f"Unexpected failure: {type(exc).__name__}: {exc}")
