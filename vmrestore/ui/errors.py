@@ -88,8 +88,11 @@ def describe(error: BaseException) -> ErrorText:
 
 def os_error_text(error: OSError) -> ErrorText:
     """A file-system or network error in words (missing, not allowed, full, share gone), not a traceback."""
-    where = error.filename if error.filename else "the destination"
     code = error.errno
+    if not error.filename and code is None:  # raised with a message of its own: that message is the words
+        title = "Not allowed" if isinstance(error, PermissionError) else "Could not read or write"
+        return ErrorText(title, str(error) or type(error).__name__)
+    where = error.filename if error.filename else "the destination"
     if isinstance(error, FileNotFoundError):
         return ErrorText("Folder or file not found",
                          f"{where} does not exist (any more). If it is on a network share, check that the share "
