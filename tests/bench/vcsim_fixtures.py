@@ -240,6 +240,9 @@ def _options_to_args(
     tools_off: Sequence[str] = (),
     guest_family: Mapping[str, str] | None = None,
     fixed_login: tuple[str, str] | None = None,
+    hide: Sequence[str] = (),
+    hide_refs: Sequence[str] = (),
+    missing: Sequence[str] = (),
 ) -> list[str]:
     args = [
         "-dc", str(dc), "-cluster", str(cluster), "-host", str(host),
@@ -261,6 +264,9 @@ def _options_to_args(
         args += ["-guest-family", f"{name}={family}"]
     if fixed_login:
         args += ["-username", fixed_login[0], "-password", fixed_login[1]]
+    for flag, rules in (("-hide", hide), ("-hide-refs", hide_refs), ("-missing", missing)):
+        for rule in rules:
+            args += [flag, rule]
     return args
 
 
@@ -274,7 +280,8 @@ def vcsim_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VcsimFac
     Options: ``dc, cluster, host`` (per cluster), ``standalone_host, vm`` (per resource pool), ``ds``,
     ``session_idle_timeout`` (seconds), ``delay={"Method": ms}``, ``deny=["user:Method[:privilege]"]``,
     ``nas={"remoteHost:/export": "/local/dir"}``, ``tools_running``, ``tools_off=[VM name]`` (Tools not
-    running on those), ``guest_family={VM name: "linuxGuest"}``, ``fixed_login=(user, password)``.
+    running on those), ``guest_family={VM name: "linuxGuest"}``, ``fixed_login=(user, password)``,
+    ``hide=["user:VmOrHostName"]``, ``hide_refs=[...]`` and ``missing=["VmName:layoutEx"]`` (visibility.go).
     """
     binary = vcsim_binary()
     started: list[Vcsim] = []

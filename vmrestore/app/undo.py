@@ -12,12 +12,14 @@ from collections.abc import Callable, Mapping
 import vmrestore.vsphere.undo_ops as undo_ops
 from vmrestore.app.connection import ConnectionService
 from vmrestore.engine.journal import JournalEntry
+from vmrestore.vsphere.snapshots import quarantine
 
 # Journal kinds: one per kind of temporary vSphere object vmrestore creates.
 SNAPSHOT_CREATED = "vsphere.snapshot_created"
 DISK_ATTACHED = "vsphere.disk_attached"
 VM_REGISTERED = "vsphere.vm_registered"
 NAS_MOUNTED = "vsphere.nas_mounted"
+FILE_MOVED = "vsphere.datastore_file_moved"  # an orphan moved to/from the quarantine (reversed by a sweep)
 
 UndoHandler = Callable[[JournalEntry], None]
 
@@ -37,4 +39,7 @@ def build_undo_handlers(connection: ConnectionService) -> Mapping[str, UndoHandl
     def nas(entry: JournalEntry) -> None:
         undo_ops.unmount_nas(connection.session, entry.undo)
 
-    return {SNAPSHOT_CREATED: snapshot, DISK_ATTACHED: disk, VM_REGISTERED: vm, NAS_MOUNTED: nas}
+    def moved(entry: JournalEntry) -> None:
+        quarantine.undo_move(connection.session, entry.undo)
+
+    return {SNAPSHOT_CREATED: snapshot, DISK_ATTACHED: disk, VM_REGISTERED: vm, NAS_MOUNTED: nas, FILE_MOVED: moved}

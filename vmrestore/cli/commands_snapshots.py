@@ -14,7 +14,8 @@ from vmrestore.app.snapshots.cleanup import (
     PlanItem,
     parse_age,
 )
-from vmrestore.app.snapshots.orphans import OrphanDeletion, OrphanFiles, orphan_json
+from vmrestore.app.snapshots.orphans import OrphanFiles, orphan_json
+from vmrestore.app.snapshots.quarantine import OrphanQuarantine, QuarantineReport
 from vmrestore.app.snapshots.types import SnapshotClass
 from vmrestore.cli.context import CliContext
 from vmrestore.cli.output import emit_table, note
@@ -41,14 +42,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     mode.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     mode.add_argument("--yes", action="store_true", help="remove without asking")
     p.set_defaults(func=cleanup)
-    p = snaps.add_parser("orphans", parents=[common], help="list orphaned snapshot files, or delete listed ones")
-    p.add_argument("--datastore", help="only this datastore")
-    p.add_argument("--delete", nargs="+", default=[], metavar="PATH",
-                   help="delete these files ('[ds] folder/file'), if a listing showed them and they are still "
-                        "orphaned when checked again (admin only)")
+    p = snaps.add_parser("orphans", parents=[common],
+                         help="list orphaned snapshot files; move listed ones to the quarantine, back, or purge")
+    p.add_argument("--datastore", help="only this datastore (listing, --purge)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--delete", nargs="+", default=[], metavar="PATH",
+                      help="move these files ('[ds] folder/file') to '[ds] .vmrestore-quarantine/<date>/', if a "
+                           "listing showed them and they are still deletable orphans when checked again (admin)")
+    what.add_argument("--restore", nargs="+", default=[], metavar="PATH",
+                      help="move quarantined files back to where they came from (their quarantine path, or "
+                           "their original path) (admin)")
+    what.add_argument("--purge", action="store_true",
+                      help="delete quarantined files for good; needs --older-than (admin)")
+    p.add_argument("--older-than", help="with --purge: only files quarantined at least this long ago (14d, 2w)")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true", help="with --delete: check again, delete nothing")
-    mode.add_argument("--yes", action="store_true", help="with --delete: delete without asking")
+    mode.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    mode.add_argument("--yes", action="store_true", help="act without asking")
     p.set_defaults(func=orphans)
 
 
@@ -68,7 +77,8 @@ def scan(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
         if report.orphans:
             note(f"{len(report.orphans)} orphaned file(s):")
             for o in report.orphans:
-                note(f"  {o.path}  {format_size(o.size)}  {o.modified.isoformat() if o.modified else '-'}")
+                state = "deletable" if o.deletable else o.reason
+                note(f"  {o.path}  {format_size(o.size)}  {o.modified.isoformat() if o.modified else '-'}  {state}")
     return out
 
 
@@ -138,54 +148,78 @@ def _print_plan(items: tuple[PlanItem, ...]) -> None:
 def orphans(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
     services = ctx.services
     progress = note if args.verbose else None
-    if not args.delete:
+    acting = bool(args.delete or args.restore or args.purge)
+    if args.older_than and not args.purge:
+        raise InvalidInput("--older-than goes with --purge")
+    if not acting:
         if args.dry_run or args.yes:
-            raise InvalidInput("--dry-run and --yes go with --delete")
+            raise InvalidInput("--dry-run and --yes go with --delete, --restore or --purge")
         ctx.connect()
         report = OrphanFiles(services).list_blocking(datastore=args.datastore, progress=progress)
         if not args.json:
-            emit_table([orphan_json(o) for o in report.orphans], ["path", "size", "modified"])
+            emit_table([orphan_json(o) for o in report.orphans], ["path", "size", "modified", "deletable", "reason"])
             for w in report.scan.warnings:
                 note(f"vmrestore: {w}")
-        return {"orphan_files": [orphan_json(o) for o in report.orphans],
+        return {"orphans": [orphan_json(o) for o in report.orphans], "moved": [], "purged": [],
                 "recent_files": [orphan_json(o) for o in report.scan.recent_unreferenced],
                 "datastores": [d.datastore.name for d in report.datastores],
                 "scanned_at": report.scan.scanned_at.isoformat(), "warnings": list(report.scan.warnings)}
     services.require(Action.DELETE)  # refused before any vCenter call (exit 3)
-    if args.datastore:
-        raise InvalidInput("--datastore lists; --delete takes the files' full paths")
+    if args.purge and not args.older_than:
+        raise InvalidInput("--purge needs --older-than (e.g. --older-than 14d)")
+    if args.datastore and not args.purge:
+        raise InvalidInput("--datastore lists or purges; --delete and --restore take the files' full paths")
+    days = _whole_days(args.older_than) if args.purge else 0
     confirmed = bool(args.yes)
     if not (args.yes or args.dry_run):
         if not (sys.stdin.isatty() and sys.stderr.isatty()):
-            raise InvalidInput("Deleting files needs --yes (or --dry-run to see what would go)")
-        confirmed = _ask(f"Delete {len(args.delete)} file(s) from the datastore? This cannot be undone. [y/N] ") \
-            and _ask("Really delete them? Type 'delete' to confirm: ", "delete")
+            raise InvalidInput("Changing datastore files needs --yes (or --dry-run to see the plan)")
+        question = (f"Delete quarantined files older than {days} day(s) for good? This cannot be undone. [y/N] "
+                    if args.purge else "Move the files as listed? [y/N] ")
+        confirmed = _ask(question)
         if not confirmed:
-            raise InvalidInput("Not confirmed; nothing was deleted")
+            raise InvalidInput("Not confirmed; nothing was changed")
     ctx.connect()
-    result = OrphanFiles(services).delete_blocking(
-        args.delete, confirmed=confirmed, confirmed_again=confirmed, dry_run=args.dry_run, progress=note)
-    if result.refused:
+    if args.delete:
+        result = OrphanFiles(services).quarantine_blocking(args.delete, confirmed=confirmed, dry_run=args.dry_run,
+                                                           progress=note)
+    elif args.restore:
+        result = OrphanQuarantine(services).restore_blocking(args.restore, confirmed=confirmed,
+                                                             dry_run=args.dry_run, progress=note)
+    else:
+        result = OrphanQuarantine(services).purge_blocking(older_than_days=days, datastore=args.datastore,
+                                                           confirmed=confirmed, dry_run=args.dry_run, progress=note)
+    if result.refused_by_permission:
         ctx.exit_code = 3
     elif result.failed:
         ctx.exit_code = 1
     if not args.json:
-        _print_deletion(result)
+        _print_quarantine(result)
     return result.to_json()
 
 
-def _ask(prompt: str, expected: str = "y") -> bool:
-    answer = input(prompt).strip().lower()
-    return answer in {expected, "yes"} if expected == "y" else answer == expected
+def _whole_days(text: str) -> int:
+    age = parse_age(text)  # days, as a float
+    if age != int(age):
+        raise InvalidInput(f"--older-than {text}: the quarantine counts whole days (e.g. 14d, 2w)")
+    return int(age)
 
 
-def _print_deletion(result: OrphanDeletion) -> None:
-    verb = "would delete" if result.dry_run else "deleted"
-    for o in result.deleted:
-        note(f"{verb}  {o.path}  {format_size(o.size)}")
+def _ask(prompt: str) -> bool:
+    return input(prompt).strip().lower() in {"y", "yes"}
+
+
+def _print_quarantine(result: QuarantineReport) -> None:
+    for m in result.plan:
+        note(f"would move  {m.source}  ->  {m.destination}  ({format_size(m.size)})")
+    for m in result.moved:
+        note(f"moved  {m.source}  ->  {m.destination}  ({format_size(m.size)})")
+    verb = "would purge" if result.dry_run else "purged"
+    for q in result.purged:
+        note(f"{verb}  {q.path}  (was {q.original}, quarantined {q.day.isoformat()}, {format_size(q.size)})")
+    for o in result.refused:
+        note(f"REFUSED  {o.path}: {o.reason}")
     for o in result.skipped:
         note(f"skipped  {o.path}: {o.reason}")
     for o in result.failed:
         note(f"FAILED  {o.path}: {o.reason}")
-    note(f"{verb} {len(result.deleted)}, skipped {len(result.skipped)}, failed {len(result.failed)}; "
-         f"freed {format_size(result.freed_bytes)}")

@@ -255,6 +255,9 @@ func (b *bench) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if b.visibility(w, r, body, method.Name, user) { // visibility.go: hidden objects, missingSet
+		return
+	}
 	b.forward(w, r, body)
 
 	if method.Name == "Login" {

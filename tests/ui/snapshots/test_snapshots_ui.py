@@ -225,30 +225,36 @@ async def test_background_watch_skips_without_a_session(qtbot: Any) -> None:
 
 
 class FakeOrphans:
-    """Our own ``OrphanFiles`` port: records what the wizard asked to delete."""
+    """Our own ``OrphanFiles`` port: records what the wizard asked for (plan, then the move)."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
-    async def delete(self, paths: list[str], **kwargs: Any) -> Any:
-        from vmrestore.app.snapshots.orphans import OrphanDeletion, OrphanOutcome
+    async def quarantine(self, paths: list[str], **kwargs: Any) -> Any:
+        from vmrestore.app.snapshots.quarantine import Moved, QuarantineReport
 
         self.calls.append({"paths": list(paths), **kwargs})
-        return OrphanDeletion(dry_run=False, deleted=[OrphanOutcome(p, 10) for p in paths])
+        moves = [Moved(p, p.replace("[ds1] ", "[ds1] .vmrestore-quarantine/2026-11-26/"), 10) for p in paths]
+        dry = bool(kwargs.get("dry_run"))
+        return QuarantineReport(dry_run=dry, plan=moves if dry else [], moved=[] if dry else moves)
 
 
 def _report_with_orphans() -> SnapshotReport:
+    from vmrestore.vsphere.snapshots.coverage import REASON_VMS
     from vmrestore.vsphere.snapshots.types import OrphanFile
 
     rep = report()
     lost = (OrphanFile("ds1", "[ds1] gone/gone-000001.vmdk", 4096, NOW - timedelta(days=40)),
-            OrphanFile("ds1", "[ds1] gone/gone-Snapshot2.vmsn", 10, NOW - timedelta(days=40)))
+            OrphanFile("ds1", "[ds1] gone/gone-Snapshot2.vmsn", 10, NOW - timedelta(days=40)),
+            OrphanFile("ds1", "[ds1] other/other-000002.vmdk", 20, NOW - timedelta(days=40), False, REASON_VMS))
     return build_report(replace(rep.scan, orphans=lost, orphans_scanned=True), Thresholds(), NOW)
 
 
 @pytest.mark.asyncio
-async def test_orphan_wizard_needs_two_confirmations_and_deletes_only_ticked(qtbot: Any) -> None:
-    from vmrestore.ui.snapshots.orphans_wizard import PAGE_CONFIRM, PAGE_RESULT
+async def test_orphan_wizard_shows_the_plan_then_moves_once_with_a_named_button(qtbot: Any) -> None:
+    from PySide6.QtWidgets import QWizard
+
+    from vmrestore.ui.snapshots.orphans_wizard import PAGE_PLAN, PAGE_RESULT
 
     fake = FakeOrphans()
     services = SimpleNamespace(settings=SimpleNamespace(role=Role.ADMIN))
@@ -257,32 +263,41 @@ async def test_orphan_wizard_needs_two_confirmations_and_deletes_only_ticked(qtb
     qtbot.addWidget(page)
     rep = _report_with_orphans()
     page.set_report(rep)
-    assert page.orphans_button.isEnabled() and "(2)" in page.orphans_button.text()
+    assert page.orphans_button.isEnabled() and "(3)" in page.orphans_button.text()
     wizard = page.open_orphan_wizard()
     assert wizard is not None
     pick = wizard.pick_page
-    assert pick.list.topLevelItemCount() == 2 and not pick.isComplete()  # nothing ticked by default
-    first = pick.list.topLevelItem(0)
-    assert first is not None
+    assert pick.list.topLevelItemCount() == 3 and not pick.isComplete()  # nothing ticked by default
+    rows = [pick.list.topLevelItem(i) for i in range(3)]
+    assert all(r is not None for r in rows)
+    possibly = next(r for r in rows if r is not None and r.text(0).startswith("[ds1] other/"))
+    assert not possibly.flags() & Qt.ItemFlag.ItemIsUserCheckable  # not provably orphaned: cannot be ticked
+    assert "not every VM on this datastore is visible to you" in possibly.text(3)
+    first = rows[0]
+    assert first is not None and first.text(0) == "[ds1] gone/gone-000001.vmdk"
     first.setCheckState(0, Qt.CheckState.Checked)
     assert pick.isComplete()
     wizard.next()
-    assert wizard.currentId() == PAGE_CONFIRM
-    confirm = wizard.confirm_page
-    assert not confirm.isComplete()
-    confirm.understood.setChecked(True)
-    assert not confirm.isComplete()  # the first confirmation alone is not enough
-    confirm.word.setText("delete")
-    assert not confirm.isComplete()
-    confirm.word.setText("DELETE")
-    assert confirm.isComplete()
+    assert wizard.currentId() == PAGE_PLAN
+    plan = wizard.plan_page
+    await until(lambda: plan.isComplete(), what="plan")
+    assert fake.calls == [{"paths": ["[ds1] gone/gone-000001.vmdk"], "confirmed": False, "dry_run": True,
+                           "shown": rep.orphans}]
+    assert plan.table.topLevelItem(0).text(2) == "[ds1] .vmrestore-quarantine/2026-11-26/gone/gone-000001.vmdk"
+    assert wizard.button(QWizard.WizardButton.CommitButton).text() == "Move 1 file to quarantine"
+    assert plan.isCommitPage()
     wizard.next()
     assert wizard.currentId() == PAGE_RESULT
-    await until(lambda: wizard.result_page.isComplete(), what="deletion")
-    (call,) = fake.calls
-    assert call["paths"] == ["[ds1] gone/gone-000001.vmdk"]
-    assert call["confirmed"] and call["confirmed_again"] and call["shown"] == rep.orphans
-    assert "Deleted 1 file" in wizard.result_page.text.toPlainText()
+    await until(lambda: wizard.result_page.isComplete(), what="move")
+    assert len(fake.calls) == 2 and fake.calls[1]["confirmed"] and not fake.calls[1].get("dry_run")
+    assert fake.calls[1]["paths"] == ["[ds1] gone/gone-000001.vmdk"]
+    text = wizard.result_page.text.toPlainText()
+    assert "Moved 1 file" in text and ".vmrestore-quarantine/2026-11-26/gone/gone-000001.vmdk" in text
+    assert not wizard.button(QWizard.WizardButton.BackButton).isVisible() or not wizard.button(
+        QWizard.WizardButton.BackButton).isEnabled()
+    wizard.initializePage(PAGE_RESULT)  # whatever happens to the pages, the move never runs twice
+    await asyncio.sleep(0.05)
+    assert len(fake.calls) == 2
     wizard.reject()
 
 

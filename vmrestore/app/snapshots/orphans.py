@@ -1,17 +1,20 @@
-"""Orphaned snapshot files: list them, remember what was shown, delete only what is still orphaned.
+"""Orphaned snapshot files: list them, remember what was shown, quarantine only what is still orphaned.
 
-Deleting a datastore file cannot be undone, so a file is deleted only when all of these hold:
+A file leaves its place only when all of these hold:
 
-1. the operator is a vmrestore admin and confirmed twice (the CLI's ``--yes`` is its explicit answer);
+1. the operator is a vmrestore admin and confirmed (the CLI's ``--yes`` is its explicit answer, the
+   wizard's button naming the action is the GUI's);
 2. a scan *showed* it as an orphan: in the GUI the wizard passes the report it showed; the CLI reads
    what ``snapshots scan|orphans`` last listed for this vCenter (``<home>/snapshot-orphans-shown.json``,
    kept a day);
-3. a fresh scan, run under the datastore's cross-process lock right before deleting, still calls it an
-   orphan (no VM's layout references it, and it was written before that scan started) with the same
-   size and modification time as when it was shown.
+3. a fresh scan, run under the datastore's cross-process lock right before the move, still calls it an
+   orphan (no VM's layout references it, it was written before that scan started) with the same size
+   and modification time as when it was shown, **and** calls it deletable: the scan provably saw every
+   VM that could use it (``vsphere.snapshots.coverage``). A file only "possibly orphaned" is refused.
 
-Every deletion is audited (``delete``, ``kind=orphan_file``); a dry run deletes nothing and says what
-would go.
+"Delete" moves the file into ``[ds] .vmrestore-quarantine/<date>/<original path>`` (see
+:mod:`vmrestore.app.snapshots.quarantine`: journaled, audited, reversible with ``--restore``; only
+``--purge`` deletes for good). A dry run moves nothing and returns the plan.
 """
 
 from __future__ import annotations
@@ -22,29 +25,26 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from vmrestore.app.bootstrap import AppServices
+from vmrestore.app.snapshots.quarantine import FileMover, OrphanOutcome, QuarantineReport, orphan_json
 from vmrestore.app.snapshots.scan import ScanSnapshots
 from vmrestore.app.snapshots.types import OrphanFile, SnapshotReport
 from vmrestore.engine.resourcelock import datastore_key, resource_lock
-from vmrestore.errors import InvalidInput, VmrestoreError
+from vmrestore.errors import InvalidInput
 from vmrestore.model import Action
-from vmrestore.vsphere.snapshots import ops
 from vmrestore.vsphere.snapshots.layout import datastore_of, normalize_path
+from vmrestore.vsphere.snapshots.quarantine import quarantine_path
+
+__all__ = ["SHOWN_FOR", "OrphanFiles", "OrphanOutcome", "QuarantineReport", "ShownOrphans", "orphan_json"]
 
 log = logging.getLogger(__name__)
 
 SHOWN_FILE = "snapshot-orphans-shown.json"
 SHOWN_FOR = timedelta(days=1)  # a listing older than this must be shown again before deleting
-
-
-def orphan_json(o: OrphanFile) -> dict[str, Any]:
-    return {"path": o.path, "datastore": o.datastore, "size": o.size,
-            "modified": o.modified.isoformat() if o.modified else None}
 
 
 class ShownOrphans:
@@ -87,52 +87,21 @@ class ShownOrphans:
                 if datetime.fromisoformat(e["shown"]) < oldest:
                     continue
                 modified = datetime.fromisoformat(e["modified"]) if e.get("modified") else None
-                out[e["path"]] = OrphanFile(e["datastore"], e["path"], int(e["size"]), modified)
+                out[e["path"]] = OrphanFile(e["datastore"], e["path"], int(e["size"]), modified,
+                                            bool(e.get("deletable", False)), str(e.get("reason", "")))
             except (KeyError, TypeError, ValueError):
                 continue
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class OrphanOutcome:
-    path: str
-    size: int
-    reason: str = ""
-    error_code: str | None = None
-
-
-@dataclass
-class OrphanDeletion:
-    dry_run: bool
-    deleted: list[OrphanOutcome] = field(default_factory=list)  # with dry_run: what would be deleted
-    skipped: list[OrphanOutcome] = field(default_factory=list)
-    failed: list[OrphanOutcome] = field(default_factory=list)
-
-    @property
-    def freed_bytes(self) -> int:
-        return 0 if self.dry_run else sum(o.size for o in self.deleted)
-
-    @property
-    def refused(self) -> bool:
-        return any(o.error_code in ("no_permission", "role_denied") for o in self.failed)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "deleted": [] if self.dry_run else [{"path": o.path, "size": o.size} for o in self.deleted],
-            "would_delete": [{"path": o.path, "size": o.size} for o in self.deleted] if self.dry_run else [],
-            "skipped": [{"path": o.path, "reason": o.reason} for o in self.skipped],
-            "failed": [{"path": o.path, "reason": o.reason, "error": o.error_code} for o in self.failed],
-            "freed_bytes": self.freed_bytes,
-        }
-
-
 class OrphanFiles:
-    """List orphaned snapshot files (anyone who may browse) and delete them (admin only)."""
+    """List orphaned snapshot files (anyone who may browse) and quarantine them (admin only)."""
 
-    def __init__(self, services: AppServices, scanner: ScanSnapshots | None = None) -> None:
+    def __init__(self, services: AppServices, scanner: ScanSnapshots | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.services = services
         self.scanner = scanner or ScanSnapshots(services)
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     @property
     def shown(self) -> ShownOrphans:
@@ -152,25 +121,25 @@ class OrphanFiles:
         self.remember(report)
         return report
 
-    def delete_blocking(
+    def quarantine_blocking(
         self,
         paths: Sequence[str],
         *,
         confirmed: bool,
-        confirmed_again: bool,
         dry_run: bool = False,
         shown: Iterable[OrphanFile] | None = None,
         lock_timeout: float | None = None,
         progress: Callable[[str], None] | None = None,
-    ) -> OrphanDeletion:
-        """Delete ``paths`` that were shown (``shown``, else the remembered listing) and are still orphans."""
+    ) -> QuarantineReport:
+        """Move ``paths`` that were shown (``shown``, else the remembered listing) and are still deletable
+        orphans into the quarantine; with ``dry_run``, return that plan and move nothing."""
         self.services.require(Action.DELETE)
-        if not dry_run and not (confirmed and confirmed_again):
-            raise InvalidInput("Deleting orphaned files needs two explicit confirmations")
+        if not dry_run and not confirmed:
+            raise InvalidInput("Moving orphaned files to the quarantine needs an explicit confirmation")
         say = progress or (lambda _t: None)
         server = self._server()
         was_shown = {o.path: o for o in shown} if shown is not None else self.shown.load(server)
-        out = OrphanDeletion(dry_run=dry_run)
+        out = QuarantineReport(dry_run=dry_run)
         groups: dict[str, list[OrphanFile]] = {}
         for raw in dict.fromkeys(paths):
             path = normalize_path(raw)
@@ -179,40 +148,36 @@ class OrphanFiles:
                 out.skipped.append(OrphanOutcome(path, 0, "not shown as orphaned by a scan (list the orphans first)"))
                 continue
             groups.setdefault(datastore_of(path), []).append(before)
+        mover = FileMover(self.services)
+        day = self.clock().astimezone(UTC).date()
         for ds, files in sorted(groups.items()):
             say(f"Checking {len(files)} file(s) on {ds} again")
-            # Held across the re-check and the deletions: no cleanup or deletion of another vmrestore
+            # Held across the re-check and the moves: no cleanup, move or purge of another vmrestore
             # process touches this datastore in between.
             with resource_lock(self.services.paths.home, datastore_key(server, ds), timeout=lock_timeout,
                                on_wait=f"datastore {ds}"):
                 fresh = self.scanner.run_blocking(datastore=ds, orphans=True)
                 now_orphans = {o.path: o for o in fresh.orphans}
+                out.orphans.extend(now_orphans.get(b.path, b) for b in files)
                 for before in files:
-                    self._one(before, now_orphans.get(before.path), out, say)
+                    self._one(before, now_orphans.get(before.path), day, out, mover, say)
         return out
 
-    def _one(self, before: OrphanFile, now: OrphanFile | None, out: OrphanDeletion,
-             say: Callable[[str], None]) -> None:
+    def _one(self, before: OrphanFile, now: OrphanFile | None, day: Any, out: QuarantineReport,
+             mover: FileMover, say: Callable[[str], None]) -> None:
         path = before.path
         if now is None:
             out.skipped.append(OrphanOutcome(path, before.size, "no longer an orphan: a VM references it now, it "
                                              "was written recently, or it is gone"))
             return
+        if not now.deletable:
+            out.refused.append(OrphanOutcome(path, now.size, now.reason, "not_provable"))
+            return
         if (now.size, now.modified) != (before.size, before.modified):
             out.skipped.append(OrphanOutcome(path, now.size, "changed since the scan that showed it"))
             return
-        if out.dry_run:
-            out.deleted.append(OrphanOutcome(path, now.size))
-            return
-        try:
-            with self.services.audited(Action.DELETE, path, size=now.size, kind="orphan_file"):
-                ops.delete_datastore_file(self.services.connection.session, path)
-        except VmrestoreError as exc:
-            out.failed.append(OrphanOutcome(path, now.size, str(exc), exc.code))
-            return
-        say(f"deleted {path}")
-        out.deleted.append(OrphanOutcome(path, now.size))
+        mover.move(path, quarantine_path(path, day), now.size, out, kind="orphan_quarantine", say=say)
 
-    async def delete(self, paths: Sequence[str], **kwargs: Any) -> OrphanDeletion:
+    async def quarantine(self, paths: Sequence[str], **kwargs: Any) -> QuarantineReport:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, lambda: self.delete_blocking(paths, **kwargs))
+        return await loop.run_in_executor(None, lambda: self.quarantine_blocking(paths, **kwargs))

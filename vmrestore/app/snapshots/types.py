@@ -131,7 +131,8 @@ class SnapshotReport:
             ],
             "orphan_files": [
                 {"path": o.path, "datastore": o.datastore, "size": o.size,
-                 "modified": o.modified.isoformat() if o.modified else None}
+                 "modified": o.modified.isoformat() if o.modified else None,
+                 "deletable": o.deletable, "reason": o.reason}
                 for o in self.orphans
             ],
             "recent_files": [

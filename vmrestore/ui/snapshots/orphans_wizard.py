@@ -1,8 +1,11 @@
-"""Deleting orphaned snapshot files (admin only): pick files → confirm twice → delete → report.
+"""Moving orphaned snapshot files to the quarantine (admin only): pick files → see the plan → move → report.
 
-The files offered are those the last scan showed; the ``OrphanFiles`` use case checks each one again
-right before deleting it (still unreferenced, unchanged) under the datastore's cross-process lock.
-The wizard decides nothing itself; errors come back as text, never raised into a slot.
+The files listed are those the last scan showed. A file the scan could not prove orphaned (a VM on its
+datastore is not visible to this account, ...) is listed greyed with the reason and cannot be ticked.
+The plan page asks the ``OrphanFiles`` use case for a dry run (each file checked again under the
+datastore lock) and shows where every file will go and what stays and why; only then does the button
+naming the action ("Move 2 files to quarantine") appear. The move runs once: it is a commit page, so
+"< Back" is gone afterwards. The wizard decides nothing itself; errors come back as text.
 """
 
 from __future__ import annotations
@@ -11,10 +14,9 @@ import asyncio
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QPalette
 from PySide6.QtWidgets import (
-    QCheckBox,
     QLabel,
-    QLineEdit,
     QPlainTextEdit,
     QTreeWidget,
     QTreeWidgetItem,
@@ -23,33 +25,45 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from vmrestore.app.snapshots.orphans import OrphanDeletion
+from vmrestore.app.snapshots.quarantine import QuarantineReport
 from vmrestore.app.snapshots.types import OrphanFile, SnapshotReport
 from vmrestore.model import format_size
 
-PAGE_PICK, PAGE_CONFIRM, PAGE_RESULT = range(3)
-CONFIRM_WORD = "DELETE"
+PAGE_PICK, PAGE_PLAN, PAGE_RESULT = range(3)
+
+
+def files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
 
 
 class PickPage(QWizardPage):
     def __init__(self, orphans: tuple[OrphanFile, ...], parent: Any = None) -> None:
         super().__init__(parent)
         self.setTitle("Orphaned snapshot files")
-        self.setSubTitle("Delta and snapshot files that no VM uses, written before the scan started. "
-                         "Tick the files to delete.")
+        self.setSubTitle("Delta and snapshot files that no VM uses, written before the scan started. Ticked files "
+                         "are moved to the datastore's .vmrestore-quarantine folder, from where they can be put back.")
         layout = QVBoxLayout(self)
         self.list = QTreeWidget()
         self.list.setAccessibleName("Orphaned files")
-        self.list.setHeaderLabels(["File", "Size", "Last modified"])
+        self.list.setHeaderLabels(["File", "Size", "Last modified", "Can be moved"])
         self.list.setRootIsDecorated(False)
+        grey = QBrush(self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
         for o in orphans:
             row = QTreeWidgetItem([o.path, format_size(o.size),
-                                   o.modified.astimezone().strftime("%Y-%m-%d %H:%M") if o.modified else "?"])
+                                   o.modified.astimezone().strftime("%Y-%m-%d %H:%M") if o.modified else "?",
+                                   "yes" if o.deletable else f"no: {o.reason}"])
             row.setData(0, Qt.ItemDataRole.UserRole, o.path)
-            row.setFlags(row.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            row.setCheckState(0, Qt.CheckState.Unchecked)
+            row.setToolTip(3, o.reason or "No VM visible to you uses it, and every VM on its datastore is visible")
+            if o.deletable:
+                row.setFlags(row.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                row.setCheckState(0, Qt.CheckState.Unchecked)
+            else:
+                row.setFlags(row.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)
+                for col in range(4):
+                    row.setForeground(col, grey)
             self.list.addTopLevelItem(row)
-        self.list.resizeColumnToContents(0)
+        for col in range(3):
+            self.list.resizeColumnToContents(col)
         layout.addWidget(self.list)
         self.total = QLabel()
         layout.addWidget(self.total)
@@ -67,62 +81,88 @@ class PickPage(QWizardPage):
 
     def _changed(self, *_args: Any) -> None:
         paths = self.ticked()
-        self.total.setText(f"{len(paths)} file(s), {format_size(sum(self.sizes[p] for p in paths))}")
+        self.total.setText(f"{files(len(paths))} ticked, {format_size(sum(self.sizes[p] for p in paths))}")
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
         return bool(self.ticked())
 
 
-class ConfirmPage(QWizardPage):
-    """Two explicit confirmations: a tick box and the typed word."""
+class PlanPage(QWizardPage):
+    """The dry run's answer: what moves where, what stays and why. Its commit button names the action."""
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.setTitle("Confirm the deletion")
+        self.setTitle("The plan")
+        self.setSubTitle("Nothing has moved yet. Each file was checked again just now; it is checked once more "
+                         "right before it moves.")
+        self.setCommitPage(True)
         layout = QVBoxLayout(self)
-        self.summary = QLabel()
-        self.summary.setWordWrap(True)
-        layout.addWidget(self.summary)
-        self.understood = QCheckBox("I understand that these files are deleted from the datastore for good")
-        self.understood.setAccessibleName("First confirmation")
-        layout.addWidget(self.understood)
-        layout.addWidget(QLabel(f"Type {CONFIRM_WORD} to confirm a second time:"))
-        self.word = QLineEdit()
-        self.word.setAccessibleName("Second confirmation")
-        self.word.setPlaceholderText(CONFIRM_WORD)
-        layout.addWidget(self.word)
-        self.understood.toggled.connect(lambda _on: self.completeChanged.emit())
-        self.word.textChanged.connect(lambda _t: self.completeChanged.emit())
+        self.table = QTreeWidget()
+        self.table.setAccessibleName("Plan: what moves where")
+        self.table.setHeaderLabels(["File", "Size", "Goes to"])
+        self.table.setRootIsDecorated(False)
+        layout.addWidget(self.table)
+        self.status = QLabel("Checking the files again…")
+        self.status.setWordWrap(True)
+        self.status.setAccessibleName("Plan summary")
+        layout.addWidget(self.status)
+        self.plan: QuarantineReport | None = None
+        self.setButtonText(QWizard.WizardButton.CommitButton, "Move to quarantine")
 
-    def confirmed(self) -> bool:
-        return self.understood.isChecked()
+    def reset(self) -> None:
+        self.table.clear()
+        self.plan = None
+        self.status.setText("Checking the files again…")
+        self.completeChanged.emit()
 
-    def confirmed_again(self) -> bool:
-        return self.word.text().strip() == CONFIRM_WORD
+    def show_plan(self, plan: QuarantineReport | None, error: str | None = None) -> None:
+        self.table.clear()
+        self.plan = plan
+        if plan is None:
+            self.status.setText(f"The plan could not be made: {error}")
+            self.completeChanged.emit()
+            return
+        for m in plan.plan:
+            self.table.addTopLevelItem(QTreeWidgetItem([m.source, format_size(m.size), m.destination]))
+        for o in (*plan.refused, *plan.skipped, *plan.failed):
+            row = QTreeWidgetItem([o.path, format_size(o.size), f"stays: {o.reason}"])
+            row.setToolTip(2, o.reason)
+            self.table.addTopLevelItem(row)
+        for col in range(2):
+            self.table.resizeColumnToContents(col)
+        moving = len(plan.plan)
+        staying = len(plan.refused) + len(plan.skipped) + len(plan.failed)
+        total = format_size(sum(m.size for m in plan.plan))
+        self.status.setText(
+            (f"{files(moving)} ({total}) will move to the quarantine; they can be put back with "
+             "'vmrestore snapshots orphans --restore'." if moving else "Nothing can be moved.")
+            + (f" {files(staying)} will stay where they are." if staying else ""))
+        self.setButtonText(QWizard.WizardButton.CommitButton, f"Move {files(moving)} to quarantine")
+        self.completeChanged.emit()
 
     def isComplete(self) -> bool:
-        return self.confirmed() and self.confirmed_again()
+        return self.plan is not None and bool(self.plan.plan)
 
 
 class ResultPage(QWizardPage):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.setTitle("Deleting")
+        self.setTitle("Moving to the quarantine")
         layout = QVBoxLayout(self)
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
-        self.text.setAccessibleName("Deletion report")
+        self.text.setAccessibleName("Report: where each file went")
         layout.addWidget(self.text)
         self.done = False
 
-    def show_result(self, result: OrphanDeletion | None, error: str | None = None) -> None:
+    def show_result(self, result: QuarantineReport | None, error: str | None = None) -> None:
         if result is None:
-            self.text.setPlainText(f"Nothing was deleted: {error}")
+            self.text.setPlainText(f"Nothing was moved: {error}")
         else:
-            lines = [f"Deleted {len(result.deleted)} file(s), freed {format_size(result.freed_bytes)}."]
-            lines += [f"deleted  {o.path}" for o in result.deleted]
-            lines += [f"KEPT  {o.path}: {o.reason}" for o in result.skipped]
+            lines = [f"Moved {files(len(result.moved))} to the quarantine."]
+            lines += [f"moved  {m.source}\n   to  {m.destination}" for m in result.moved]
+            lines += [f"STAYS  {o.path}: {o.reason}" for o in (*result.refused, *result.skipped)]
             lines += [f"FAILED  {o.path}: {o.reason}" for o in result.failed]
             self.text.setPlainText("\n".join(lines))
         self.done = True
@@ -139,36 +179,46 @@ class OrphanWizard(QWizard):
         super().__init__(parent)
         self.use_case = use_case
         self.report = report
-        self.setWindowTitle("Delete orphaned snapshot files")
+        self.setWindowTitle("Move orphaned snapshot files to the quarantine")
         self.pick_page = PickPage(report.orphans)
-        self.confirm_page = ConfirmPage()
+        self.plan_page = PlanPage()
         self.result_page = ResultPage()
         self.setPage(PAGE_PICK, self.pick_page)
-        self.setPage(PAGE_CONFIRM, self.confirm_page)
+        self.setPage(PAGE_PLAN, self.plan_page)
         self.setPage(PAGE_RESULT, self.result_page)
-        self.deletion: OrphanDeletion | None = None
+        self.outcome: QuarantineReport | None = None
+        self._ran = False  # the move runs once, whatever the pages do afterwards
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def initializePage(self, page_id: int) -> None:
-        if page_id == PAGE_CONFIRM:
-            paths = self.pick_page.ticked()
-            size = sum(self.pick_page.sizes[p] for p in paths)
-            self.confirm_page.summary.setText(
-                f"{len(paths)} file(s), {format_size(size)}, will be deleted. Each file is checked again just "
-                "before: a file a VM uses by then, or that changed, is kept.")
-        elif page_id == PAGE_RESULT:
-            self.result_page.text.setPlainText("Checking again and deleting…")
-            task = asyncio.ensure_future(self._delete(self.pick_page.ticked()))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if page_id == PAGE_PLAN:
+            self.plan_page.reset()
+            self._spawn(self._plan(self.pick_page.ticked()))
+        elif page_id == PAGE_RESULT and not self._ran:
+            self._ran = True
+            plan = self.plan_page.plan
+            paths = [m.source for m in plan.plan] if plan is not None else []
+            self.result_page.text.setPlainText("Checking again and moving…")
+            self._spawn(self._move(paths))
         super().initializePage(page_id)
 
-    async def _delete(self, paths: list[str]) -> None:
+    async def _plan(self, paths: list[str]) -> None:
         try:
-            self.deletion = await self.use_case.delete(
-                paths, confirmed=self.confirm_page.confirmed(), confirmed_again=self.confirm_page.confirmed_again(),
-                shown=self.report.orphans)
+            plan = await self.use_case.quarantine(paths, confirmed=False, dry_run=True, shown=self.report.orphans)
+        except Exception as exc:  # shown as text; never raised into Qt
+            self.plan_page.show_plan(None, str(exc))
+            return
+        self.plan_page.show_plan(plan)
+
+    async def _move(self, paths: list[str]) -> None:
+        try:
+            self.outcome = await self.use_case.quarantine(paths, confirmed=True, shown=self.report.orphans)
         except Exception as exc:  # shown as text; never raised into Qt
             self.result_page.show_result(None, str(exc))
             return
-        self.result_page.show_result(self.deletion)
+        self.result_page.show_result(self.outcome)

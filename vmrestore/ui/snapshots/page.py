@@ -98,7 +98,7 @@ class SnapshotsPage(QWidget):
         self.cleanup_button = QPushButton("&Clean up…")
         self.cleanup_button.setAccessibleName("Open the cleanup wizard")
         self.orphans_button = QPushButton("&Orphaned files…")
-        self.orphans_button.setAccessibleName("Delete orphaned snapshot files")
+        self.orphans_button.setAccessibleName("Move orphaned snapshot files to the quarantine")
         self.csv_button = QPushButton("E&xport CSV…")
         self.html_button = QPushButton("Export HT&ML…")
         self.filter = QLineEdit()
@@ -170,7 +170,7 @@ class SnapshotsPage(QWidget):
         count = len(self.report.orphans) if self.report is not None else 0
         self.orphans_button.setText(f"&Orphaned files ({count})…" if count else "&Orphaned files…")
         self.orphans_button.setEnabled(bool(count) and self.is_admin())
-        self.orphans_button.setToolTip("" if self.is_admin() else "Only a vmrestore admin may delete files")
+        self.orphans_button.setToolTip("" if self.is_admin() else "Only a vmrestore admin may move datastore files")
         self.csv_button.setEnabled(has)
         self.html_button.setEnabled(has)
 
@@ -224,7 +224,7 @@ class SnapshotsPage(QWidget):
         if self.report is None or not self.report.orphans or not self.is_admin():
             return None
         wizard = OrphanWizard(self.orphans, self.report, self)
-        wizard.finished.connect(lambda _r: self.start_scan() if wizard.deletion is not None else None)
+        wizard.finished.connect(lambda _r: self.start_scan() if wizard.outcome is not None else None)
         wizard.open()
         return wizard
 

@@ -78,10 +78,11 @@ def parse_search_results(stream: IO[bytes]) -> _Page:
     return _Page(files, token)
 
 
-def start_search(session: VsphereSession, browser: Any, datastore: str) -> Any:
-    """Start the search of one datastore for snapshot-like files; returns the task."""
+def start_search(session: VsphereSession, browser: Any, datastore: str,
+                 patterns: Sequence[str] = ORPHAN_PATTERNS) -> Any:
+    """Start the search of one datastore for snapshot-like files (or ``patterns``); returns the task."""
     spec = _Browser.SearchSpec(
-        matchPattern=list(ORPHAN_PATTERNS),
+        matchPattern=list(patterns),
         details=_Browser.FileInfo.Details(fileSize=True, modification=True, fileType=False),
     )
     return session.call(browser.SearchDatastoreSubFolders_Task, f"[{datastore}]", spec)
@@ -120,13 +121,15 @@ def wait_search(session: VsphereSession, task: Any, *, timeout: float = 600.0) -
     return session.call(work)
 
 
-def search_files(session: VsphereSession, browsers: Sequence[tuple[str, Any]]) -> tuple[list[FoundFile], list[str]]:
+def search_files(
+    session: VsphereSession, browsers: Sequence[tuple[str, Any]], patterns: Sequence[str] = ORPHAN_PATTERNS
+) -> tuple[list[FoundFile], list[str]]:
     """Search every ``(datastore name, browser)``; one unreadable datastore does not hide the others."""
     started: list[tuple[str, Any]] = []
     warnings: list[str] = []
     for name, browser in browsers:
         try:
-            started.append((name, start_search(session, browser, name)))
+            started.append((name, start_search(session, browser, name, patterns)))
         except VmrestoreError as exc:
             warnings.append(f"{name}: cannot search the datastore: {exc}")
     found: list[FoundFile] = []

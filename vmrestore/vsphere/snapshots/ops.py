@@ -47,13 +47,13 @@ def remove_snapshot(
 def delete_datastore_file(session: VsphereSession, path: str) -> None:
     """Delete one file, ``[ds] folder/name``, through the FileManager (in the datastore's datacenter)."""
     datastore = path[1 : path.index("]")] if path.startswith("[") and "]" in path else ""
-    datacenter = _datacenter_of(session, datastore)
+    datacenter = datacenter_of(session, datastore)
     manager = session.content.fileManager
     task = session.call(manager.DeleteDatastoreFile_Task, path, datacenter, idempotent=False)
     wait_for_tasks(session, [task])
 
 
-def _datacenter_of(session: VsphereSession, datastore: str) -> Any:
+def datacenter_of(session: VsphereSession, datastore: str) -> Any:
     names = {o.moid: o.props.get("name") for o in retrieve(session, "Datastore", ["name"])}
     for dc in retrieve(session, "Datacenter", ["datastore"]):
         for ref in dc.props.get("datastore") or ():

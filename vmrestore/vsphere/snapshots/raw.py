@@ -29,6 +29,7 @@ _PROPSET = NS + "propSet"
 _NAME = NS + "name"
 _VAL = NS + "val"
 _MISSING = NS + "missingSet"
+_PATH = NS + "path"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +82,16 @@ class RawVm:
     home: str = ""  # config.files.vmPathName: "[ds] folder/name.vmx"
     disk_files: tuple[tuple[str, ...], ...] = ()  # layout.disk[].diskFile: each disk's chain descriptors
     has_layout_ex: bool = False
+    # Property paths the server answered in ``missingSet`` instead of ``propSet`` (it could not read
+    # them: no permission, a host not responding...). Such a VM's layout is unknown, not empty.
+    missing: tuple[str, ...] = ()
 
     def needs_layout_ex(self) -> bool:
-        """Snapshots, a disk running on a delta, a consolidation to do or a suspended VM: read the full layout."""
+        """Snapshots, a disk running on a delta, a consolidation to do, a suspended VM, or a property
+        that could not be read (its snapshots may be hidden too): read the full layout."""
         return (
-            bool(self.roots)
+            bool(self.missing)
+            or bool(self.roots)
             or self.consolidation_needed
             or self.power_state == "suspended"  # its .vmss/.vmem are in layoutEx only
             or any(len(c) > 1 for c in self.disk_files)
@@ -235,6 +241,8 @@ def vm_from_element(objects: Element) -> RawVm:
         val = prop.find(_VAL)
         if val is not None:
             _apply(vm, _text(prop.find(_NAME)), val)
+    # Dropping these would turn "could not read this VM's layout" into "this VM references nothing".
+    vm.missing = tuple(_text(m.find(_PATH)) for m in objects.iterfind(_MISSING))
     return vm
 
 

@@ -6,6 +6,10 @@ to do or a suspended state. Meanwhile a second thread searches the datastores fo
 (``SearchDatastoreSubFolders_Task``, its result streamed too), so the server walks the datastores while
 this process parses the VMs.
 
+Orphans and what the scan could not see: a file is offered as an orphan only on a datastore where the
+scan provably read every VM, and never in the home folder of a VM whose layout came back unreadable
+(``missingSet``); :mod:`coverage` has the rules. Files in ``.vmrestore-quarantine`` are never candidates.
+
 Orphans and concurrency: a file is an orphan only when no VM's layout references it *and* it was last
 written before the scan started by vCenter's clock (minus ``min_orphan_age`` for clock skew between
 vCenter and the hosts and for snapshot tasks in flight). A snapshot taken while the scan runs writes
@@ -16,7 +20,7 @@ read that VM before the snapshot existed; they are reported separately as recent
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,9 +29,22 @@ from pyVmomi import vim
 
 from vmrestore.vsphere.properties import retrieve
 from vmrestore.vsphere.session import VsphereSession
+from vmrestore.vsphere.snapshots.coverage import (
+    MARKER_PATTERNS,
+    REASON_LAYOUT,
+    REASON_VMX,
+    DatastoreRefs,
+    LayoutGaps,
+    datastore_verdicts,
+    folder_of,
+    is_marker,
+    layout_gaps,
+    unused_vmx_folders,
+)
 from vmrestore.vsphere.snapshots.dsfiles import ORPHAN_PATTERNS, FoundFile, search_files
 from vmrestore.vsphere.snapshots.fastretrieve import retrieve_vm_objects, retrieve_vms
 from vmrestore.vsphere.snapshots.layout import build_vm, datastore_of, referenced_paths
+from vmrestore.vsphere.snapshots.quarantine import in_quarantine
 from vmrestore.vsphere.snapshots.raw import RawVm
 from vmrestore.vsphere.snapshots.types import (
     DatastoreState,
@@ -43,7 +60,9 @@ log = logging.getLogger(__name__)
 
 # Pass 1, every VM: only what decides whether a VM needs a closer look, plus ``layout.disk`` (each
 # disk's chain of descriptors), which also protects every VM's disks from being called orphans.
-VM_PATHS = ("snapshot", "layout.disk", "runtime.powerState", "runtime.consolidationNeeded")
+# ``config.files.vmPathName`` (the home) protects the folder of a VM whose layout cannot be read and
+# tells which ``.vmx`` files belong to VMs the account can see (coverage rules 3 and 4).
+VM_PATHS = ("snapshot", "layout.disk", "runtime.powerState", "runtime.consolidationNeeded", "config.files.vmPathName")
 # Pass 2, the VMs with snapshots/deltas/consolidation/suspended: the tree again (consistent with the
 # layout read in the same call), the full ``layoutEx`` and what the report shows.
 DETAIL_PATHS = (
@@ -56,8 +75,9 @@ DETAIL_PATHS = (
     "datastore",
     "config.files.vmPathName",
 )
-DATASTORE_PATHS = ("name", "summary.capacity", "summary.freeSpace", "summary.accessible", "summary.url", "browser")
-HOST_PATHS = ("name", "runtime.inMaintenanceMode")
+DATASTORE_PATHS = ("name", "summary.capacity", "summary.freeSpace", "summary.accessible", "summary.url", "browser",
+                   "vm", "host")
+HOST_PATHS = ("name", "runtime.inMaintenanceMode", "vm")
 # A file written less than this long before the scan started is never called an orphan.
 ORPHAN_MIN_AGE = timedelta(minutes=10)
 
@@ -90,15 +110,17 @@ def scan(
     say = progress or (lambda _text: None)
     started = server_time(session)
     stores = _datastores(session)
-    selected = [s for s, _ in stores if datastore is None or s.name == datastore]
-    browsers = [(s.name, b) for s, b in stores if s in selected and s.accessible and b is not None]
+    selected = [s for s, _, _ in stores if datastore is None or s.name == datastore]
+    browsers = [(s.name, b) for s, b, _ in stores if s in selected and s.accessible and b is not None]
+    refs = [(s, r) for s, _, r in stores]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vmrestore-dssearch") as pool:
         search: Future[tuple[list[FoundFile], list[str]]] | None = None
         if orphans and browsers:
             say("Searching datastores for orphaned delta files")
-            search = pool.submit(search_files, session, browsers)
+            search = pool.submit(search_files, session, browsers, ORPHAN_PATTERNS + MARKER_PATTERNS)
         say("Reading VMs")
         raw_vms = retrieve_vms(session, VM_PATHS)
+        seen = {vm.moref for vm in raw_vms}  # every VM this account's view holds
         detail = [vm.moref for vm in raw_vms if vm.needs_layout_ex()]
         if detail:
             say(f"Reading the file layout of {len(detail)} VMs with snapshots or deltas")
@@ -107,14 +129,19 @@ def scan(
                 more = full.get(vm.moref)
                 if more is not None:
                     more.disk_files = vm.disk_files  # pass 1's chains stay protected whatever pass 2 says
+                    # What either pass could not read stays unknown (missingSet is never dropped).
+                    more.missing = tuple(dict.fromkeys(vm.missing + more.missing))
+                    more.home = more.home or vm.home
             raw_vms = [full.get(vm.moref, vm) for vm in raw_vms]
         else:
             full = {}
         say(f"Read {len(raw_vms)} VMs; reading hosts")
+        host_objs = retrieve(session, "HostSystem", HOST_PATHS)
         hosts = tuple(
             HostState(o.moid, str(o.props.get("name", o.moid)), bool(o.props.get("runtime.inMaintenanceMode", False)))
-            for o in retrieve(session, "HostSystem", HOST_PATHS)
+            for o in host_objs
         )
+        host_vms = {o.moid: frozenset(v._moId for v in o.props.get("vm") or ()) for o in host_objs}
         found, warnings = search.result() if search is not None else ([], [])
     # Only the VMs read in pass 2 can have anything to show; one gone between the passes is left out
     # (its pass-1 references still count).
@@ -128,7 +155,13 @@ def scan(
     orphan_files: tuple[OrphanFile, ...] = ()
     recent: tuple[OrphanFile, ...] = ()
     if orphans:
-        orphan_files, recent = classify_files(found, raw_vms, cutoff=started - min_orphan_age)
+        verdicts = datastore_verdicts([r for s, r in refs if s in selected], host_vms, seen)
+        gaps = layout_gaps(raw_vms, {s.moref: s.name for s in (s for s, _ in refs)})
+        if gaps.vms:
+            warnings.append("the file layout of " + ", ".join(gaps.vms) + " could not be read: nothing in "
+                            "their folders is offered as an orphan")
+        orphan_files, recent = classify_files(found, raw_vms, cutoff=started - min_orphan_age,
+                                              verdicts=verdicts, gaps=gaps)
         if recent:
             warnings.append(f"{len(recent)} unreferenced snapshot file(s) written within {min_orphan_age} of the "
                             "scan are not offered as orphans (a snapshot or backup may be in progress)")
@@ -139,22 +172,42 @@ def scan(
 
 
 def classify_files(
-    found: list[FoundFile], vms: list[RawVm], *, cutoff: datetime
+    found: list[FoundFile],
+    vms: list[RawVm],
+    *,
+    cutoff: datetime,
+    verdicts: Mapping[str, str] | None = None,
+    gaps: LayoutGaps | None = None,
 ) -> tuple[tuple[OrphanFile, ...], tuple[OrphanFile, ...]]:
     """``(orphans, recent)``: files no VM references, written before / after ``cutoff``.
 
     A file whose modification time is unknown counts as recent: what is not known to be old is never
-    offered for deletion.
+    offered for deletion. ``.vmx`` files are evidence, never candidates; files in the home folder of a
+    VM whose layout could not be read, and in the quarantine, are left out. An orphan is ``deletable``
+    only where the scan provably saw every VM (``verdicts``: datastore → reason it did not, see
+    :mod:`coverage`).
     """
     referenced: set[str] = set()
     for vm in vms:
         referenced |= referenced_paths(vm)
+    markers = [f.path for f in found if is_marker(f.path)]
+    foreign = unused_vmx_folders(markers, vms)
     orphans: list[OrphanFile] = []
     recent: list[OrphanFile] = []
     for f in found:
-        if f.path in referenced:
+        if f.path in referenced or is_marker(f.path) or in_quarantine(f.path):
             continue
-        item = OrphanFile(datastore=datastore_of(f.path), path=f.path, size=f.size, modified=f.modified)
+        folder = folder_of(f.path)
+        if gaps is not None and folder in gaps.folders:
+            continue  # rule 4: a VM we could not read fully lives here
+        ds = datastore_of(f.path)
+        reason = (verdicts or {}).get(ds, "")
+        if not reason and gaps is not None and (gaps.everywhere or ds in gaps.datastores):
+            reason = REASON_LAYOUT
+        if not reason and folder in foreign:
+            reason = REASON_VMX
+        item = OrphanFile(datastore=ds, path=f.path, size=f.size, modified=f.modified,
+                          deletable=not reason, reason=reason)
         (orphans if f.modified is not None and f.modified < cutoff else recent).append(item)
     orphans.sort(key=lambda o: o.path)
     recent.sort(key=lambda o: o.path)
@@ -170,7 +223,7 @@ def _vm_state(vm: RawVm) -> VmSnapshotState:
     return build_vm(vm)
 
 
-def _datastores(session: VsphereSession) -> list[tuple[DatastoreState, Any]]:
+def _datastores(session: VsphereSession) -> list[tuple[DatastoreState, Any, DatastoreRefs]]:
     out = []
     for o in retrieve(session, "Datastore", DATASTORE_PATHS):
         p = o.props
@@ -182,5 +235,7 @@ def _datastores(session: VsphereSession) -> list[tuple[DatastoreState, Any]]:
             accessible=bool(p.get("summary.accessible", True)),
             url=str(p.get("summary.url", "") or ""),
         )
-        out.append((state, p.get("browser")))
+        mounts = frozenset(m.key._moId for m in p.get("host") or () if getattr(m, "key", None) is not None)
+        vm_refs = frozenset(v._moId for v in p.get("vm") or ())
+        out.append((state, p.get("browser"), DatastoreRefs(state.name, o.moid, vm_refs, mounts)))
     return sorted(out, key=lambda item: item[0].name.casefold())

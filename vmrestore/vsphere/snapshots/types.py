@@ -84,12 +84,18 @@ class HostState:
 
 @dataclass(frozen=True, slots=True)
 class OrphanFile:
-    """A delta or snapshot file on a datastore that no VM's layout references."""
+    """A delta or snapshot file on a datastore that no VM's layout references.
+
+    ``deletable`` is False when the scan cannot prove that every VM that could use the file was seen
+    (``reason`` says why, see :mod:`coverage`): such a file is listed, never offered for deletion.
+    """
 
     datastore: str
     path: str  # "[ds] folder/file"
     size: int
     modified: datetime | None
+    deletable: bool = True
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
