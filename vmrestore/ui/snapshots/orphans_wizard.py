@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from vmrestore.app.snapshots.quarantine import QuarantineReport
+from vmrestore.app.snapshots.quarantine import OrphanOutcome, QuarantineReport
 from vmrestore.app.snapshots.types import OrphanFile, SnapshotReport
 from vmrestore.model import format_size
 
@@ -34,6 +34,17 @@ PAGE_PICK, PAGE_PLAN, PAGE_RESULT = range(3)
 
 def files(n: int) -> str:
     return f"{n} file" if n == 1 else f"{n} files"
+
+
+def why_text(orphans: tuple[OrphanFile, ...]) -> str:
+    """The files that cannot be moved with their reasons, in words (a greyed row alone says too little)."""
+    stuck = [o for o in orphans if not o.deletable]
+    if not stuck:
+        return ""
+    them = "it" if len(stuck) == 1 else "them"
+    lines = [f"{files(len(stuck))} cannot be moved: the scan cannot prove that no VM uses {them}."]
+    lines += [f"• {o.path}: {o.reason}" for o in stuck]
+    return "\n".join(lines)
 
 
 class PickPage(QWizardPage):
@@ -64,9 +75,15 @@ class PickPage(QWizardPage):
             self.list.addTopLevelItem(row)
         for col in range(3):
             self.list.resizeColumnToContents(col)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         layout.addWidget(self.list)
         self.total = QLabel()
         layout.addWidget(self.total)
+        self.why = QLabel(why_text(orphans))
+        self.why.setWordWrap(True)
+        self.why.setAccessibleName("Files that cannot be moved, and why")
+        self.why.setVisible(bool(self.why.text()))
+        layout.addWidget(self.why)
         self.sizes = {o.path: o.size for o in orphans}
         self.list.itemChanged.connect(self._changed)
         self._changed()
@@ -102,6 +119,7 @@ class PlanPage(QWizardPage):
         self.table.setAccessibleName("Plan: what moves where")
         self.table.setHeaderLabels(["File", "Size", "Goes to"])
         self.table.setRootIsDecorated(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         layout.addWidget(self.table)
         self.status = QLabel("Checking the files again…")
         self.status.setWordWrap(True)
@@ -116,7 +134,8 @@ class PlanPage(QWizardPage):
         self.status.setText("Checking the files again…")
         self.completeChanged.emit()
 
-    def show_plan(self, plan: QuarantineReport | None, error: str | None = None) -> None:
+    def show_plan(self, plan: QuarantineReport | None, error: str | None = None,
+                  not_movable: tuple[OrphanFile, ...] = ()) -> None:
         self.table.clear()
         self.plan = plan
         if plan is None:
@@ -125,19 +144,22 @@ class PlanPage(QWizardPage):
             return
         for m in plan.plan:
             self.table.addTopLevelItem(QTreeWidgetItem([m.source, format_size(m.size), m.destination]))
-        for o in (*plan.refused, *plan.skipped, *plan.failed):
+        staying: list[OrphanOutcome | OrphanFile] = [*plan.refused, *plan.skipped, *plan.failed, *not_movable]
+        for o in staying:
             row = QTreeWidgetItem([o.path, format_size(o.size), f"stays: {o.reason}"])
             row.setToolTip(2, o.reason)
             self.table.addTopLevelItem(row)
         for col in range(2):
             self.table.resizeColumnToContents(col)
         moving = len(plan.plan)
-        staying = len(plan.refused) + len(plan.skipped) + len(plan.failed)
         total = format_size(sum(m.size for m in plan.plan))
+        day = plan.plan[0].destination.split("/", 2)[1] if plan.plan else ""
         self.status.setText(
-            (f"{files(moving)} ({total}) will move to the quarantine; they can be put back with "
-             "'vmrestore snapshots orphans --restore'." if moving else "Nothing can be moved.")
-            + (f" {files(staying)} will stay where they are." if staying else ""))
+            (f"{files(moving)} ({total}) will move to .vmrestore-quarantine/{day}/ on their datastore, keeping "
+             "their path below it; 'vmrestore snapshots orphans --restore' puts them back."
+             if moving else "Nothing can be moved.")
+            + (f"\n{files(len(staying))} will stay where they are:\n" + "\n".join(
+                f"• {o.path}: {o.reason}" for o in staying) if staying else ""))
         self.setButtonText(QWizard.WizardButton.CommitButton, f"Move {files(moving)} to quarantine")
         self.completeChanged.emit()
 
@@ -213,7 +235,7 @@ class OrphanWizard(QWizard):
         except Exception as exc:  # shown as text; never raised into Qt
             self.plan_page.show_plan(None, str(exc))
             return
-        self.plan_page.show_plan(plan)
+        self.plan_page.show_plan(plan, not_movable=tuple(o for o in self.report.orphans if not o.deletable))
 
     async def _move(self, paths: list[str]) -> None:
         try:
