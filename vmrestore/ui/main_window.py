@@ -180,7 +180,11 @@ class MainWindow(QMainWindow):
         if factory is None and key == "points":
             factory = restore_points_factory(self._services)  # None without a catalog (the UI tests' fakes)
         if factory is not None:
-            return factory(self)
+            page = factory(self)
+            request = getattr(page, "addRepositoryRequested", None)  # the Restore points page's "Add a repository…"
+            if request is not None:
+                request.connect(lambda: self.tools.open_settings("repositories", add_repository=True))
+            return page
         title, text = PLACEHOLDERS[key]
         return PlaceholderPage(title, text, self)
 

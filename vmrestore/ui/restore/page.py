@@ -26,7 +26,7 @@ from vmrestore.ui.sorting import SortProxy
 from ..errors import describe, show_error
 from ..formatting import local_time
 from ..tasks import TaskSet, ask
-from . import widgets
+from . import context, widgets
 from .folder_model import BrowseItem, FolderModel
 from .indexing import index_now
 from .navigation import Navigator
@@ -45,6 +45,7 @@ class RestorePointsPage(QWidget):
     restoreFinished = Signal(object)  # ExtractResult, or None when cancelled/failed
     indexFinished = Signal(object)  # the index job's handle, once it ended
     folderShown = Signal(str)  # the restore-point path whose contents the table now shows
+    addRepositoryRequested = Signal()  # "Add a repository…": the window opens Settings › Repositories
 
     def __init__(self, services: RestoreServices, parent: QWidget | None = None, *,
                  pick_folder: FolderPicker | None = None, default_target: str | None = None) -> None:
@@ -65,6 +66,9 @@ class RestorePointsPage(QWidget):
         self.index_button = toolbar.index_button
         self.versions_button = toolbar.versions_button
         self.restore_button = toolbar.restore_button
+        self.add_repo_button = toolbar.add_repo_button
+        self.add_repo_button.clicked.connect(self.addRepositoryRequested)
+        self._last_view: QWidget | None = None  # tree, folder table or search results: what Restore takes
         self.repo_combo.activated.connect(self._repo_chosen)
         self.refresh_button.clicked.connect(self.refresh)
         self.index_button.clicked.connect(lambda: self._tasks.spawn(self.index_now(), name="index-now"))
@@ -75,6 +79,9 @@ class RestorePointsPage(QWidget):
         self.tree = widgets.points_tree(self.tree_model, self)
         self.tree_model.reloaded.connect(self._tree_reloaded)
         self.tree.installEventFilter(self)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._tree_menu)
+        self.tree.selectionModel().currentChanged.connect(lambda *_: self._update_actions())
 
         self.folder_model = FolderModel(self)
         self.folder_proxy = SortProxy(FolderModel.SortRole, self)
@@ -95,6 +102,8 @@ class RestorePointsPage(QWidget):
         self.search.openRequested.connect(self.open_hit)
         self.search.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         self.search.table.installEventFilter(self)
+        self.search.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.search.table.customContextMenuRequested.connect(self._search_menu)
 
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("restoreTabs")
@@ -143,6 +152,10 @@ class RestorePointsPage(QWidget):
         self.open_action.triggered.connect(lambda: self._table_activated(self.table.currentIndex()))
         self.show_folder_action = QAction("Show in &folder", self)
         self.show_folder_action.triggered.connect(self._open_selected_hit)
+        self.search_here_action = QAction("&Search in this VM…", self)
+        self.search_here_action.triggered.connect(self.search_in_vm)
+        self.refresh_action = QAction("Re&fresh", self)
+        self.refresh_action.triggered.connect(self.refresh)
 
         self._update_actions()
         QTimer.singleShot(0, self, self.refresh)
@@ -169,8 +182,10 @@ class RestorePointsPage(QWidget):
         for info in repos:
             self.repo_combo.addItem(f"{info.repo.name} ({info.points} restore points)", info.repo.name)
         self.repo_combo.setCurrentIndex(max(0, self.repo_combo.findData(self._repo_filter)))
+        self.add_repo_button.setVisible(not repos)
         if not repos:
-            self.status.setText("No backup repository yet: add one with “vmrestore repo add”, then Index now.")
+            self.status.setText("No backup repository yet: “Add a repository…” (or Tools › Settings › Repositories), "
+                                "then Index now.")
         self.reloads += 1
 
     def _repo_chosen(self, _row: int) -> None:
@@ -201,11 +216,41 @@ class RestorePointsPage(QWidget):
 
     # -- table -----------------------------------------------------------------------------------------
     def selected_items(self) -> list[BrowseItem]:
-        """What the operator selected on the visible tab (folder contents or search results)."""
+        """What the operator selected: the tree's folder, volume or disk when the tree was used last, else the
+        rows of the visible tab (folder contents or search results)."""
+        if self._last_view is self.tree:
+            return self.tree_items()
         if self.tabs.currentIndex() == TAB_SEARCH:
             return [hit_item(hit) for hit in self.search.selected_hits()]
         rows = self.table.selectionModel().selectedRows()
         return [self.folder_proxy.mapToSource(index).data(FolderModel.RowRole) for index in rows]
+
+    def tree_items(self) -> list[BrowseItem]:
+        """The tree's current node as one thing to restore: a folder, a volume, a disk or the whole point."""
+        return context.node_items(self.tree_model, self.tree.currentIndex())
+
+    def restore_from_tree(self) -> None:
+        self._last_view = self.tree
+        self.restore_selected()
+
+    def _tree_menu(self, pos: Any) -> None:
+        self._last_view = self.tree
+        self._update_actions()
+        context.tree_menu(self, self.tree, self.tree_model).popup(self.tree.viewport().mapToGlobal(pos))
+
+    def _search_menu(self, pos: Any) -> None:
+        self._last_view = self.search.table
+        self._update_actions()
+        menu = context.search_menu(self)
+        menu.popup(self.search.table.viewport().mapToGlobal(pos))
+
+    def search_in_vm(self) -> None:
+        """Search restricted to the VM of the tree's current node."""
+        vm = context.node_vm(self.tree_model, self.tree.currentIndex())
+        self.focus_search()
+        row = self.search.vm_combo.findData(vm) if vm is not None else -1
+        if row >= 0:
+            self.search.vm_combo.setCurrentIndex(row)
 
     def _table_activated(self, index: QModelIndex) -> None:
         if not index.isValid():
@@ -223,6 +268,8 @@ class RestorePointsPage(QWidget):
         self.navigator.go_up()
 
     def _table_menu(self, pos: Any) -> None:
+        self._last_view = self.table
+        self._update_actions()
         menu = QMenu(self)
         menu.setAccessibleName("File actions")
         menu.addAction(self.open_action)
@@ -233,7 +280,7 @@ class RestorePointsPage(QWidget):
 
     def _update_actions(self) -> None:
         items = self.selected_items()
-        restorable = bool(items) and all(i.in_volume for i in items)
+        restorable = bool(items) and (all(i.in_volume for i in items) or len(items) == 1)
         one_file = len(items) == 1 and not items[0].is_dir and items[0].in_volume
         for widget in (self.restore_button, self.restore_action):
             widget.setEnabled(restorable)
@@ -242,6 +289,9 @@ class RestorePointsPage(QWidget):
         self.open_action.setEnabled(len(items) == 1)
 
     def eventFilter(self, watched: Any, event: Any) -> bool:
+        if event.type() == event.Type.FocusIn and watched in (self.tree, self.table, self.search.table):
+            self._last_view = watched
+            self._update_actions()
         if event.type() == event.Type.KeyPress:
             key = event.key()
             if watched is self.table and key == Qt.Key.Key_Backspace:

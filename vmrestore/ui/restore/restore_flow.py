@@ -148,7 +148,9 @@ def check_items(items: list[BrowseItem]) -> None:
     if not items:
         raise InvalidInput("Select the files or folders to restore first")
     if any(not item.in_volume for item in items):
-        raise InvalidInput("Select files or folders inside a volume; a whole disk cannot be copied as files")
+        if len(items) == 1:
+            return  # a whole volume, disk or restore point (from the tree): each volume into its own folder
+        raise InvalidInput("Select files or folders of one volume, or one whole volume or disk in the tree")
     if len({item.point_id for item in items}) != 1 or len({item.volume_key for item in items}) != 1:
         raise InvalidInput("Restore files of one volume of one restore point at a time")
 

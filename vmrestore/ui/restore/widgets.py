@@ -45,6 +45,10 @@ class Toolbar:
         self.index_button.setObjectName("indexButton")
         self.index_button.setAccessibleName("Index now: find new restore points and their files")
         self.index_button.setToolTip("Find new restore points and index their files for search (see Jobs)")
+        self.add_repo_button = QPushButton("A&dd a repository…", parent)
+        self.add_repo_button.setObjectName("addRepositoryButton")
+        self.add_repo_button.setAccessibleName("Add a backup repository (Settings, Repositories)")
+        self.add_repo_button.setVisible(False)  # shown while no repository is registered
         self.versions_button = QPushButton("Versi&ons…", parent)
         self.versions_button.setObjectName("versionsButton")
         self.versions_button.setAccessibleName("Versions of this file")
@@ -52,7 +56,7 @@ class Toolbar:
         self.restore_button.setObjectName("restoreButton")
         self.restore_button.setAccessibleName("Restore to this computer")
         self.layout = QHBoxLayout()
-        for widget in (repo_label, self.repo_combo, self.refresh_button, self.index_button):
+        for widget in (repo_label, self.repo_combo, self.refresh_button, self.index_button, self.add_repo_button):
             self.layout.addWidget(widget)
         self.layout.addStretch(1)
         self.layout.addWidget(self.versions_button)
