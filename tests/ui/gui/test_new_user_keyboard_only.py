@@ -103,7 +103,8 @@ async def walk_tree(keys: Keyboard, window: MainWindow, names: list[str]) -> Non
             raise AssertionError(f"{name!r} not reached with the Down key")
         if depth < len(names) - 1:
             keys.press(Qt.Key.Key_Right)  # expand
-            await until(lambda c=tree.currentIndex(): page.tree_model.rowCount(c) > 0, what=f"{name} to list")
+            opened = tree.currentIndex()
+            await until(lambda i=opened: page.tree_model.rowCount(i) > 0, what=f"{name} to list")
 
 
 def test_new_user_restores_a_folder_with_the_keyboard_only(
