@@ -8,6 +8,7 @@ notices it; nothing shows "[Errno 111]".
 from __future__ import annotations
 
 import pytest
+from PySide6.QtWidgets import QWidget
 
 from tests.bench.vcsim_fixtures import Vcsim
 from tests.ui.conftest import until
@@ -16,10 +17,11 @@ from tests.ui.gui.conftest import open_window
 pytestmark = [pytest.mark.asyncio, pytest.mark.vcsim]
 
 
-class Page:
+class Page(QWidget):
     """A page that needs vCenter (as the Snapshots page does): it hears when the connection comes and goes."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[bool] = []
 
     def set_connected(self, connected: bool) -> None:
