@@ -104,6 +104,12 @@ class NotFound(VmrestoreError):
     code = "not_found"
 
 
+class AlreadyExists(VmrestoreError):
+    """An object with that name already exists (a VM name an instant recovery would take)."""
+
+    code = "already_exists"
+
+
 class InsufficientSpace(VmrestoreError):
     """A datastore or target folder lacks the space the operation needs."""
 

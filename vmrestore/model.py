@@ -33,6 +33,7 @@ class Action(enum.StrEnum):
     MOUNT = "mount"
     INSTANT_RECOVERY = "instant_recovery"
     MIGRATE = "migrate"
+    INSTANT_DISCARD = "instant_discard"
     SNAPSHOT_CLEANUP = "snapshot_cleanup"
     DELETE = "delete"
     SWEEP = "sweep"
@@ -291,3 +292,43 @@ def format_size(value: float | None) -> str:
         amount /= 1024
         step += 1
     return f"{int(value)} B" if step == 0 else f"{amount:.1f} {units[step]}"
+
+
+# -- a backed-up VM's hardware, read from its .vmx (catalog) and re-created by instant recovery (vsphere) --
+
+@dataclass(frozen=True, slots=True)
+class VmxDisk:
+    """One virtual disk: where it is attached and the VMDK descriptor it names (as written in the .vmx)."""
+
+    controller_key: str  # "scsi0:1"
+    file_name: str  # relative to the .vmx folder, or an absolute /vmfs/volumes/... path
+
+
+@dataclass(frozen=True, slots=True)
+class VmxController:
+    kind: str  # "scsi", "sata", "nvme"
+    bus: int
+    model: str  # scsi: lsilogic, lsisas1068, pvscsi, buslogic; "" for sata/nvme
+
+
+@dataclass(frozen=True, slots=True)
+class VmxNic:
+    index: int
+    model: str  # vmxnet3, e1000, e1000e, vmxnet2...
+    network: str  # the port group name the backup's VM was on ("" when not recorded)
+
+
+@dataclass(frozen=True, slots=True)
+class VmxHardware:
+    """What a new VM needs to look like the backed-up one (the .vmx as ghettoVCB copied it)."""
+
+    hw_version: int | None  # virtualHW.version
+    guest_os: str  # the .vmx's guestOS value, e.g. "windows9srv-64"
+    firmware: str  # "bios" or "efi"
+    memory_mb: int
+    cpus: int
+    cores_per_socket: int
+    controllers: tuple[VmxController, ...]
+    nics: tuple[VmxNic, ...]
+    disks: tuple[VmxDisk, ...]
+    nvram: str | None  # the nvram file name next to the .vmx

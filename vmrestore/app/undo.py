@@ -20,6 +20,8 @@ DISK_ATTACHED = "vsphere.disk_attached"
 VM_REGISTERED = "vsphere.vm_registered"
 NAS_MOUNTED = "vsphere.nas_mounted"
 FILE_MOVED = "vsphere.datastore_file_moved"  # an orphan moved to/from the quarantine (reversed by a sweep)
+VM_CREATED = "vsphere.vm_created"  # instant recovery: a new VM whose disks are deltas over the backup
+FILE_COPIED = "vsphere.file_copied"  # a datastore file we copied (the instant VM's nvram)
 
 UndoHandler = Callable[[JournalEntry], None]
 
@@ -42,4 +44,11 @@ def build_undo_handlers(connection: ConnectionService) -> Mapping[str, UndoHandl
     def moved(entry: JournalEntry) -> None:
         quarantine.undo_move(connection.session, entry.undo)
 
-    return {SNAPSHOT_CREATED: snapshot, DISK_ATTACHED: disk, VM_REGISTERED: vm, NAS_MOUNTED: nas, FILE_MOVED: moved}
+    def created_vm(entry: JournalEntry) -> None:
+        undo_ops.discard_created_vm(connection.session, entry.undo)
+
+    def copied(entry: JournalEntry) -> None:
+        undo_ops.delete_copied_file(connection.session, entry.undo)
+
+    return {SNAPSHOT_CREATED: snapshot, DISK_ATTACHED: disk, VM_REGISTERED: vm, NAS_MOUNTED: nas, FILE_MOVED: moved,
+            VM_CREATED: created_vm, FILE_COPIED: copied}

@@ -13,6 +13,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from vmrestore.model import VmxController, VmxDisk, VmxHardware, VmxNic
+
+__all__ = ["VmxController", "VmxDisk", "VmxHardware", "VmxInfo", "VmxNic", "hardware_of", "parse_vmx_text",
+           "read_vmx"]
+
 # Only these controllers hold VMDK-backed disks; "floppy" and "serial" lines must never match.
 _DISK_KEY = re.compile(r"^(scsi|sata|nvme|ide)(\d+):(\d+)\.(present|filename|devicetype)$")
 _ESCAPE = re.compile(r"\|([0-9A-Fa-f]{2})")
@@ -21,14 +26,6 @@ _CONTROLLER_ORDER = {"scsi": 0, "sata": 1, "nvme": 2, "ide": 3}
 
 # A .vmx is a few KiB; a file this big is not one, and reading it whole would waste memory.
 MAX_VMX_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class VmxDisk:
-    """One virtual disk: where it is attached and the VMDK descriptor it names (as written in the .vmx)."""
-
-    controller_key: str  # "scsi0:1"
-    file_name: str  # relative to the .vmx folder, or an absolute /vmfs/volumes/... path
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +104,60 @@ def read_vmx(path: str | Path) -> VmxInfo:
     if b"\x00" in data:
         raise ValueError(f"{p.name} is binary, not a .vmx text file")
     return parse_vmx_text(decode_vmx(data))
+
+
+# -- hardware, for re-creating the VM (instant recovery) ------------------------------------------------
+
+_CONTROLLER_KEY = re.compile(r"^(scsi|sata|nvme)(\d+)\.present$")
+_NIC_KEY = re.compile(r"^ethernet(\d+)\.present$")
+_SLOT = re.compile(r"^(scsi|sata|nvme|ide)(\d+):(\d+)$")
+
+
+def _int(values: dict[str, str], key: str, default: int) -> int:
+    try:
+        return int(values.get(key, "").strip() or default)
+    except ValueError:
+        return default
+
+
+def hardware_of(info: VmxInfo) -> VmxHardware:
+    """Hardware, firmware, guest OS, controllers and NICs of a parsed .vmx (absent keys get ESXi's defaults)."""
+    v = info.values
+    controllers = []
+    for key, value in v.items():
+        m = _CONTROLLER_KEY.match(key)
+        if m and value.lower() == "true":
+            kind, bus = m.group(1), int(m.group(2))
+            model = v.get(f"{kind}{bus}.virtualdev", "lsilogic" if kind == "scsi" else "").lower()
+            controllers.append(VmxController(kind, bus, model))
+    # A disk on a controller whose own line is missing still needs that controller.
+    present = {(c.kind, c.bus) for c in controllers}
+    for disk in info.disks:
+        m = _SLOT.match(disk.controller_key)
+        if m is None:
+            continue
+        kind, bus = m.group(1), int(m.group(2))
+        if kind != "ide" and (kind, bus) not in present:
+            controllers.append(VmxController(kind, bus, "lsilogic" if kind == "scsi" else ""))
+            present.add((kind, bus))
+    nics = []
+    for key, value in v.items():
+        m = _NIC_KEY.match(key)
+        if m and value.lower() == "true":
+            n = int(m.group(1))
+            nics.append(VmxNic(n, v.get(f"ethernet{n}.virtualdev", "e1000").lower(),
+                               v.get(f"ethernet{n}.networkname", "")))
+    version = v.get("virtualhw.version", "").strip()
+    firmware = v.get("firmware", "bios").strip().lower()
+    return VmxHardware(
+        hw_version=int(version) if version.isdigit() else None,
+        guest_os=(info.guest_os or "other").strip(),
+        firmware="efi" if firmware == "efi" else "bios",
+        memory_mb=_int(v, "memsize", 1024),
+        cpus=_int(v, "numvcpus", 1),
+        cores_per_socket=_int(v, "cpuid.corespersocket", 1),
+        controllers=tuple(sorted(controllers, key=lambda c: (_CONTROLLER_ORDER[c.kind], c.bus))),
+        nics=tuple(sorted(nics, key=lambda n: n.index)),
+        disks=info.disks,
+        nvram=v.get("nvram") or (f"{info.display_name}.nvram" if info.display_name else None),
+    )

@@ -17,6 +17,7 @@ from vmrestore.app.bootstrap import AppServices, build_services
 from vmrestore.app.logging_setup import setup_logging
 from vmrestore.cli import (
     commands_catalog,
+    commands_instant,
     commands_repo,
     commands_session,
     commands_settings,
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="check that this installation starts: Qt offscreen, state, catalog (alone, or --json)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (commands_session, commands_state, commands_repo, commands_catalog, commands_snapshots,
-                   commands_settings):
+                   commands_settings, commands_instant):
         module.register(sub, common)
     return parser
 

@@ -24,7 +24,7 @@ from typing import Any
 from vmrestore.errors import VmrestoreError
 from vmrestore.sqlite_wal import enable_wal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each migration moves the schema from version N to N + 1 (index N). Never edit a shipped entry:
 # append a new one, so an older state file upgrades step by step.
@@ -65,6 +65,26 @@ _MIGRATIONS: tuple[str, ...] = (
         seq INTEGER NOT NULL,
         hash TEXT NOT NULL
     );
+    """,
+    # 1 -> 2: instant-recovery VMs that outlive the process that started them (instant list/migrate/stop).
+    """
+    CREATE TABLE instant_vms (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        vm TEXT NOT NULL,
+        point TEXT NOT NULL,
+        host TEXT NOT NULL,
+        host_name TEXT NOT NULL,
+        datastore TEXT NOT NULL,
+        backup_datastore TEXT NOT NULL,
+        mounted_by_us INTEGER NOT NULL,
+        network TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX instant_vms_state ON instant_vms(state);
     """,
 )
 

@@ -11,7 +11,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from vmrestore.errors import NotFound
-from vmrestore.vsphere import disks_hotadd, nas
+from vmrestore.vsphere import disks_hotadd, instant_ops, instant_vm, nas
+from vmrestore.vsphere.placement import vm_named
 from vmrestore.vsphere.properties import retrieve_objects
 from vmrestore.vsphere.refs import ref
 from vmrestore.vsphere.session import VsphereSession
@@ -70,3 +71,25 @@ def remove_snapshot(session: VsphereSession, undo: Mapping[str, Any]) -> None:
             task = session.call(tree.snapshot.RemoveSnapshot_Task, False, True, idempotent=False)
             wait_for_tasks(session, [task])
             return
+
+
+def discard_created_vm(session: VsphereSession, undo: Mapping[str, Any]) -> None:
+    """``undo``: ``name``, ``vmx`` (its path), ``backup_datastore``, ``vm`` (moid once known).
+
+    The crash may have fallen after vCenter created the VM but before we heard its moid: then the VM is
+    found by name, and only if its .vmx is exactly where we asked for it (never someone else's VM).
+    """
+    moid = undo.get("vm")
+    if moid and not instant_vm.vm_exists(session, str(moid)):
+        moid = None
+    if not moid:
+        candidate = vm_named(session, str(undo["name"]))
+        if candidate is None or instant_ops.vm_path(session, candidate) != undo["vmx"]:
+            return
+        moid = candidate
+    instant_ops.discard_vm(session, str(moid), str(undo["backup_datastore"]))
+
+
+def delete_copied_file(session: VsphereSession, undo: Mapping[str, Any]) -> None:
+    """``undo``: ``datacenter`` (moid), ``path`` (the copy we made)."""
+    instant_vm.delete_file(session, str(undo["datacenter"]), str(undo["path"]))

@@ -1,0 +1,91 @@
+"""Instant VM recovery as the operator uses it (GUI wizard and ``vmrestore instant ...`` alike).
+
+The use case owns the whole rule: admin role only (checked before any vCenter call), one audit entry
+per start, migrate and discard (failures included), and the jobs it hands to the scheduler.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vmrestore.app.instant.finish import DiscardInstantJob, DiscardPlan, MigrateInstantJob, plan_discard
+from vmrestore.app.instant.plan import StartPlan, StartRequest, plan_start
+from vmrestore.app.instant.records import InstantRecords, InstantVm
+from vmrestore.app.instant.start import StartInstantJob
+from vmrestore.engine.jobcontext import JobContext
+from vmrestore.model import Action
+from vmrestore.vsphere import instant_ops
+
+if TYPE_CHECKING:
+    from vmrestore.app.bootstrap import AppServices
+
+
+class AuditedJob:
+    """Runs ``inner`` and writes one audit entry with its outcome (``ok`` or the error's code)."""
+
+    def __init__(self, services: AppServices, inner: Any, action: Action, target: str, **detail: Any) -> None:
+        self._services = services
+        self.inner = inner
+        self._action = action
+        self._target = target
+        self._detail = detail
+        self.kind: str = inner.kind
+        self.title: str = inner.title
+        self.resource_keys: tuple[str, ...] = inner.resource_keys
+
+    async def run(self, ctx: JobContext) -> Any:
+        with self._services.audited(self._action, self._target, **self._detail) as extra:
+            result = await self.inner.run(ctx)
+            extra.update({k: v for k, v in result.to_json().items() if k in ("id", "vm", "moref", "datastore",
+                                                                              "state", "unmounted", "network")})
+        return result
+
+
+class InstantRecovery:
+    def __init__(self, services: AppServices) -> None:
+        self.services = services
+        self.records = InstantRecords(services.state)
+
+    # -- start -----------------------------------------------------------------------------------
+    def plan_start(self, request: StartRequest) -> StartPlan:
+        """Check everything a start needs (blocking); nothing is changed. Refusals: exit 3."""
+        self.services.require(Action.INSTANT_RECOVERY)
+        with self.services.audited(Action.INSTANT_RECOVERY, request.point, step="plan", host=request.host):
+            point = self.services.catalog.point(request.point)
+            repo = self.services.catalog.repository(point.repo)
+            return plan_start(self.services.connection.session, point, repo, request)
+
+    def start_job(self, plan: StartPlan) -> AuditedJob:
+        self.services.require(Action.INSTANT_RECOVERY)
+        job = StartInstantJob(self.services.connection, self.records, plan)
+        return AuditedJob(self.services, job, Action.INSTANT_RECOVERY, plan.point.id, name=plan.name,
+                          host=plan.placement.host_name, datastore=plan.datastore.name, instant=job.instant_id)
+
+    # -- migrate ---------------------------------------------------------------------------------
+    def migrate_job(self, instant_id: str, datastore: str, connect_network: bool = False) -> AuditedJob:
+        self.services.require(Action.MIGRATE)
+        job = MigrateInstantJob(self.services.connection, self.records, instant_id, datastore, connect_network)
+        return AuditedJob(self.services, job, Action.MIGRATE, f"{instant_id} {job.record.name}",
+                          datastore=datastore, connect_network=connect_network)
+
+    # -- discard ---------------------------------------------------------------------------------
+    def plan_discard(self, instant_id: str) -> DiscardPlan:
+        self.services.require(Action.INSTANT_DISCARD)
+        return plan_discard(self.services.connection.session, self.records, instant_id)
+
+    def discard_job(self, instant_id: str) -> AuditedJob:
+        self.services.require(Action.INSTANT_DISCARD)
+        job = DiscardInstantJob(self.services.connection, self.records, instant_id)
+        return AuditedJob(self.services, job, Action.INSTANT_DISCARD, f"{instant_id} {job.record.name}")
+
+    # -- list ------------------------------------------------------------------------------------
+    def list(self, *, include_finished: bool = False) -> list[InstantVm]:
+        return self.records.list(active_only=not include_finished)
+
+    def live_state(self, rec: InstantVm) -> dict[str, Any]:
+        """Power, Tools and IP read now (blocking; needs a connection)."""
+        try:
+            g = instant_ops.guest_state(self.services.connection.session, rec.vm)
+        except Exception as exc:  # gone, or no connection: say so in the row, never fail the listing
+            return {"power": "unknown", "tools": "unknown", "ip": None, "problem": str(exc)}
+        return {"power": g.power, "tools": g.tools, "ip": g.ip}
