@@ -243,6 +243,7 @@ def _options_to_args(
     hide: Sequence[str] = (),
     hide_refs: Sequence[str] = (),
     missing: Sequence[str] = (),
+    relocate_moves: bool = False,
 ) -> list[str]:
     args = [
         "-dc", str(dc), "-cluster", str(cluster), "-host", str(host),
@@ -267,6 +268,8 @@ def _options_to_args(
     for flag, rules in (("-hide", hide), ("-hide-refs", hide_refs), ("-missing", missing)):
         for rule in rules:
             args += [flag, rule]
+    if relocate_moves:  # instant.go: RelocateVM_Task moves files and backings as vSphere does
+        args.append("-relocate-moves")
     return args
 
 
@@ -281,7 +284,8 @@ def vcsim_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VcsimFac
     ``session_idle_timeout`` (seconds), ``delay={"Method": ms}``, ``deny=["user:Method[:privilege]"]``,
     ``nas={"remoteHost:/export": "/local/dir"}``, ``tools_running``, ``tools_off=[VM name]`` (Tools not
     running on those), ``guest_family={VM name: "linuxGuest"}``, ``fixed_login=(user, password)``,
-    ``hide=["user:VmOrHostName"]``, ``hide_refs=[...]`` and ``missing=["VmName:layoutEx"]`` (visibility.go).
+    ``hide=["user:VmOrHostName"]``, ``hide_refs=[...]`` and ``missing=["VmName:layoutEx"]`` (visibility.go),
+    ``relocate_moves`` (RelocateVM_Task moves files and backings as vSphere does, instant.go).
     """
     binary = vcsim_binary()
     started: list[Vcsim] = []

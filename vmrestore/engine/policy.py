@@ -8,7 +8,8 @@ The helpdesk role restores *data* for users: it may read backups and put files b
 VM only through a temporary, journalled hot-add that the sweep removes. Everything that changes what
 runs in production or what is kept is admin-only:
 
-- ``instant_recovery`` and ``migrate``: start and move production VMs, consume datastore space.
+- ``instant_recovery``, ``migrate`` and ``instant_discard``: start, move and destroy production VMs,
+  consume datastore space.
 - ``snapshot_cleanup`` and ``delete``: destroy data, not reversible.
 - ``repo_add``: decides which storage the app trusts and mounts on ESXi hosts as NFS.
 

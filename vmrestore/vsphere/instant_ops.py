@@ -159,12 +159,6 @@ def vm_path(session: VsphereSession, vm_moid: str) -> str:
     return str(_props(session, vm_moid, ["config.files.vmPathName"]).get("config.files.vmPathName") or "")
 
 
-def vm_files(session: VsphereSession, vm_moid: str) -> list[tuple[str, int]]:
-    """The VM's files (``layoutEx.file``) with their sizes: what a discard would delete."""
-    layout = _props(session, vm_moid, ["layoutEx.file"]).get("layoutEx.file") or ()
-    return [(str(f.name), int(f.size or 0)) for f in layout]
-
-
 ProgressCallback = Callable[[int | None], None]
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from pyVmomi import vim
 
-from vmrestore.model import VmxHardware
 from vmrestore.errors import InvalidInput, NotFound
+from vmrestore.model import VmxHardware
 from vmrestore.vsphere.properties import retrieve_objects
 from vmrestore.vsphere.refs import ref
 from vmrestore.vsphere.session import VsphereSession
@@ -30,6 +30,7 @@ _ConfigSpec: Any = vim.vm.ConfigSpec
 _Option: Any = vim.option.OptionValue
 _FileInfo: Any = vim.vm.FileInfo
 _SearchSpec: Any = vim.host.DatastoreBrowser.SearchSpec
+_FileFlags: Any = vim.host.DatastoreBrowser.FileInfo.Details
 _GuestIds: Any = vim.vm.GuestOsDescriptor.GuestOsIdentifier
 
 _SCSI_MODELS: dict[str, Any] = {
@@ -213,8 +214,8 @@ def vm_exists(session: VsphereSession, vm_moid: str) -> bool:
         return False
 
 
-def datastore_files(session: VsphereSession, datastore_moid: str, folder: str) -> set[str]:
-    """File names in one folder of a datastore (``folder`` like ``"web01/web01-2026-11-20_01-00-00"``).
+def datastore_files(session: VsphereSession, datastore_moid: str, folder: str) -> dict[str, int]:
+    """File names (with sizes) in one folder of a datastore (``folder`` like ``"web01/web01-2026-11-20_01-00-00"``).
 
     Used right after mounting the export: it proves the host sees the restore point where the catalog
     says it is, before anything is created from it.
@@ -223,7 +224,7 @@ def datastore_files(session: VsphereSession, datastore_moid: str, folder: str) -
     if not items:
         raise NotFound(f"Datastore {datastore_moid} does not exist (any more)")
     browser, name = items[0].props["browser"], items[0].props["name"]
-    spec = _SearchSpec(matchPattern=["*"])
+    spec = _SearchSpec(matchPattern=["*"], details=_FileFlags(fileSize=True, fileType=True, modification=False))
     task = session.call(browser.SearchDatastore_Task, f"[{name}] {folder}", spec, idempotent=False)
     (result,) = wait_for_tasks(session, [task])
-    return {str(f.path) for f in getattr(result, "file", None) or ()}
+    return {str(f.path): int(getattr(f, "fileSize", 0) or 0) for f in getattr(result, "file", None) or ()}

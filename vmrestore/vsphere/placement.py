@@ -111,10 +111,11 @@ def _mounts(session: VsphereSession, refs: list[Any], host_moid: str) -> tuple[D
     out = []
     for item in retrieve_objects(session, refs, paths):
         p = item.props
-        mode = ""
-        for mount in p.get("host") or ():
-            if _moid(mount.key) == host_moid and mount.mountInfo is not None:
-                mode = str(mount.mountInfo.accessMode or "")
+        modes = {_moid(m.key): str(m.mountInfo.accessMode or "") for m in p.get("host") or ()
+                 if m.mountInfo is not None}
+        # This host's mount; when it is not listed (the simulator lists a datastore shared by several
+        # hosts under one of them only), the mode the datastore is mounted with elsewhere.
+        mode = modes.get(host_moid) or (next(iter(set(modes.values()))) if len(set(modes.values())) == 1 else "")
         nas = getattr(p.get("info"), "nas", None)
         remote = f"{nas.remoteHost}:{nas.remotePath}" if nas is not None and nas.remoteHost else ""
         out.append(DatastoreMount(

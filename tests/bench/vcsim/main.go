@@ -259,6 +259,7 @@ func (b *bench) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.forward(w, r, body)
+	b.afterForward(method) // instant.go
 
 	if method.Name == "Login" {
 		// Learn which user the new session cookie belongs to, so that -deny applies per user.

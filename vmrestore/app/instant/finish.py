@@ -15,7 +15,7 @@ from vmrestore.app.connection import ConnectionService
 from vmrestore.app.instant.records import DISCARDED, MIGRATED, MIGRATING, RUNNING, InstantRecords, InstantVm
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.errors import InsufficientSpace, InvalidInput, VmrestoreError
-from vmrestore.vsphere import instant_ops, nas
+from vmrestore.vsphere import instant_ops, instant_vm, nas
 from vmrestore.vsphere import placement as place
 from vmrestore.vsphere.session import VsphereSession
 
@@ -47,7 +47,9 @@ class FinishResult:
 
 def unmount_if_unused(session: VsphereSession, records: InstantRecords, rec: InstantVm) -> str | None:
     """Unmount the backup datastore when we mounted it and no other instant VM or VM uses it."""
-    if not rec.mounted_by_us or records.others_using(rec.host, rec.backup_datastore, but=rec.id):
+    if not records.mounted_by_us(rec.host, rec.backup_datastore):
+        return None  # someone else's mount (e.g. 'repo mount' by an admin): not ours to remove
+    if records.others_using(rec.host, rec.backup_datastore, but=rec.id):
         return None
     moid = nas.find_datastore(session, rec.host, rec.backup_datastore)
     if moid is None:
@@ -150,11 +152,16 @@ class DiscardPlan:
 
 def plan_discard(session: VsphereSession, records: InstantRecords, instant_id: str) -> DiscardPlan:
     rec = _active(records, instant_id, "discarded")
-    files = instant_ops.vm_files(session, rec.vm)
+    vmx = instant_ops.vm_path(session, rec.vm)
+    ds_name = instant_ops.datastore_of(vmx)
+    folder = vmx.split("] ", 1)[1].rsplit("/", 1)[0]
+    ds_moid = nas.find_datastore(session, rec.host, ds_name)
+    files = instant_vm.datastore_files(session, ds_moid, folder) if ds_moid else {}
     backings = instant_ops.disk_backings(session, rec.vm)
-    ours = [(p, s) for p, s in files if instant_ops.datastore_of(p) != rec.backup_datastore]
+    ours = [(f"[{ds_name}] {folder}/{n}", s) for n, s in sorted(files.items()) if ds_name != rec.backup_datastore]
     keep = sorted({f for b in backings for f in b.chain if instant_ops.datastore_of(f) == rec.backup_datastore})
-    unmount = rec.mounted_by_us and not records.others_using(rec.host, rec.backup_datastore, but=rec.id)
+    unmount = records.mounted_by_us(rec.host, rec.backup_datastore) and not records.others_using(
+        rec.host, rec.backup_datastore, but=rec.id)
     return DiscardPlan(record=rec, delete=tuple(ours), keep=tuple(keep), unmount=unmount)
 
 

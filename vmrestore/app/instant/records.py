@@ -105,3 +105,8 @@ class InstantRecords:
         """Active instant VMs other than ``but`` that still need the backup mounted on ``host``."""
         return [r for r in self.list() if r.id != but and r.host == host and r.backup_datastore == backup_datastore
                 and r.state in (RUNNING, MIGRATING, DISCARDING)]
+
+    def mounted_by_us(self, host: str, backup_datastore: str) -> bool:
+        """Whether an instant recovery of ours mounted this datastore on the host (then we may unmount it)."""
+        return any(r.mounted_by_us for r in self.list(active_only=False)
+                   if r.host == host and r.backup_datastore == backup_datastore)
