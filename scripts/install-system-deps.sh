@@ -27,9 +27,20 @@ TEST=(
   exfatprogs exfat-fuse lvm2 cryptsetup-bin   # exFAT (FUSE), LVM2 (no device-mapper needed), LUKS
   # a virtual screen for screenshots
   xvfb xauth
+  # the Windows installer round trip (tests/installer): Wine runs the real Inno Setup compiler and Setup,
+  # both 32-bit programs (i386 is added as a foreign architecture below)
+  wine "wine32:i386" "wine64:$(dpkg --print-architecture)"
 )
 PKGS=("${RUNTIME[@]}")
-[ "${1:-}" = "--runtime" ] || PKGS+=("${TEST[@]}")
+if [ "${1:-}" != "--runtime" ]; then
+  PKGS+=("${TEST[@]}")
+  # npm installs the innosetup package (it ships ISCC.exe); a machine with its own Node keeps it
+  command -v npm >/dev/null 2>&1 || PKGS+=(npm)
+  if ! dpkg --print-foreign-architectures | grep -qx i386; then
+    echo "install-system-deps: adding the i386 architecture (for wine32)"
+    $SUDO dpkg --add-architecture i386
+  fi
+fi
 # Debian's own python3 needs python3-venv for "python3 -m venv"; a python built elsewhere has it.
 python3 -c "import ensurepip" 2>/dev/null || PKGS+=(python3-venv python3-pip)
 

@@ -124,6 +124,13 @@ def test_gui_exe_starts_and_stays_up(bundle: Bundle, tmp_path: Path) -> None:
         process.communicate(timeout=30)
 
 
+def test_gui_exe_runs_a_command_without_opening_the_window(bundle: Bundle, tmp_path: Path) -> None:
+    """The installer's scheduled task runs ``vmrestore-gui.exe sweep --expired``: no console window, no GUI."""
+    out = _run(bundle.gui, tmp_path / "home", "sweep", "--json")
+    assert out.returncode == 0, out.stderr
+    assert set(json.loads(out.stdout)) >= {"found", "undone"}
+
+
 def test_bundle_holds_only_what_the_app_uses(bundle: Bundle) -> None:
     internal = bundle.folder / "_internal"
     assert sorted(p.name for p in bundle.folder.iterdir()) == ["_internal", "vmrestore", "vmrestore-gui"]
