@@ -76,7 +76,7 @@ def catalog_index(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
 def _point_json(p: RestorePoint) -> dict[str, Any]:
     return {
         "id": p.id, "vm": p.vm, "created": p.created, "repo": p.repo, "path": p.path, "status": p.status,
-        "browsable": p.browsable, "size": p.size,
+        "browsable": p.browsable, "size": p.size, "reason": p.reason,
         "disks": [{"file": d.file, "capacity": d.capacity, "format": d.format, "error": d.error,
                    "volumes": [{"index": v.index, "fs": v.fs, "label": v.label, "size": v.size,
                                 "readable": v.readable, "reason": v.reason} for v in d.volumes]}

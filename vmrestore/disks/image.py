@@ -36,6 +36,62 @@ _FLAG_EMBEDDED_LBA = 0x20000
 _TABLE_CACHE = 256  # grain tables kept (2 KiB each, 32 MiB of disk each with 64 KiB grains)
 
 
+# VMware's SparseExtentHeader: magic, version, flags, capacity, grainSize, descriptorOffset, descriptorSize,
+# numGTEsPerGT, rgdOffset, gdOffset, overHead (sizes in sectors), then flags bytes and compressAlgorithm.
+_HEADER = struct.Struct("<4sIIQQQQIQQQ")
+_GD_AT_END = 0xFFFFFFFFFFFFFFFF
+_MAX_CAPACITY_SECTORS = 64 * 1024**4 // SECTOR  # 64 TiB: above VMFS's 62 TB maximum disk size
+
+
+def check_sparse_header(fh: BinaryIO, name: str) -> None:
+    """Refuse a sparse extent header whose fields cannot be right, before dissect trusts them.
+
+    dissect sizes its grain directory from the header's capacity and grain sizes and reads it at the
+    header's offset: a few flipped bytes there become an unbounded allocation or an ``EOFError`` deep
+    inside it. Every field is checked against the file: the grain directory (and its copy) must lie
+    inside the file, so what it costs to read is bounded by the file's own size.
+    """
+    fh.seek(0, os.SEEK_END)
+    filesize = fh.tell()
+    fh.seek(0)
+    raw = fh.read(_HEADER.size)
+    if len(raw) < _HEADER.size:
+        raise CorruptImage(f"{name}: the sparse extent header is truncated")
+    (magic, version, flags, capacity, grain, desc_offset, desc_size, gtes, rgd, gd, overhead) = _HEADER.unpack(raw)
+    if gd == _GD_AT_END and flags & _FLAG_COMPRESSED and filesize >= 3 * SECTOR:
+        fh.seek(filesize - 2 * SECTOR)  # streamOptimized: the real header is the footer before the end marker
+        footer = fh.read(_HEADER.size)
+        if len(footer) == _HEADER.size and footer[:4] == _SPARSE_MAGIC:
+            (magic, version, flags, capacity, grain, desc_offset, desc_size, gtes, rgd, gd,
+             overhead) = _HEADER.unpack(footer)
+    fh.seek(0)
+
+    def bad(what: str) -> CorruptImage:
+        return CorruptImage(f"{name}: the sparse extent header is damaged: {what}")
+
+    if magic != _SPARSE_MAGIC:
+        raise bad("no KDMV signature")
+    if version not in (1, 2, 3):
+        raise bad(f"unknown version {version}")
+    if not 0 < capacity <= _MAX_CAPACITY_SECTORS:
+        raise bad(f"implausible capacity of {capacity} sectors")
+    if grain < 1 or grain > 2048 or grain & (grain - 1):
+        raise bad(f"grain size of {grain} sectors is not a power of two up to 1 MiB")
+    if gtes < 1 or gtes > 4096 or gtes & (gtes - 1):
+        raise bad(f"{gtes} entries per grain table is implausible")
+    if desc_offset and (desc_size > 2048 or (desc_offset + desc_size) * SECTOR > filesize):
+        raise bad(f"the embedded descriptor ({desc_size} sectors at sector {desc_offset}) lies outside the file")
+    directory_bytes = -(-capacity // (grain * gtes)) * 4
+    for label, offset in (("grain directory", gd), ("redundant grain directory", rgd)):
+        if offset == 0 and label.startswith("redundant"):
+            continue
+        if offset == 0 or offset == _GD_AT_END or offset * SECTOR + directory_bytes > filesize:
+            raise bad(f"the {label} ({directory_bytes} bytes at sector {offset}) lies outside the "
+                      f"{filesize}-byte file")
+    if overhead * SECTOR > filesize:
+        raise bad(f"the metadata overhead of {overhead} sectors is larger than the file")
+
+
 class VmdkImage:
     """A VMDK opened for reading. Use as a context manager; ``stream`` is a read/seek file object.
 
@@ -75,6 +131,7 @@ class VmdkImage:
             fh.seek(0)
         elif head.startswith(_SPARSE_MAGIC):
             self.create_type = "monolithicSparse"
+            check_sparse_header(fh, str(self.path))
         else:
             raise CorruptImage(f"{self.path}: not a VMDK (neither a descriptor nor a sparse extent header)")
         # dissect resolves extents with Path(fh.name).with_name(...): relative to the descriptor's folder.
@@ -108,6 +165,9 @@ class VmdkImage:
             extent = self.path.with_name(name)
             if not extent.is_file():
                 raise CorruptImage(f"{self.path}: extent file {name} is missing")
+            if kind.upper() == "SPARSE":
+                with open(extent, "rb") as sparse:
+                    check_sparse_header(sparse, str(extent))
 
     def _check_sparse(self, disk: Any) -> None:
         """Grain tables must lie inside the extent file; dissect would otherwise fail much later."""

@@ -24,7 +24,9 @@ SPEC = DiskSpec(
 )
 
 
-def _read_everything(vmdk: Path) -> None:
+def _read_everything(vmdk: Path) -> dict[str, bytes]:
+    """Every file of every volume: ``{"vol1/data/file00.bin": bytes}``."""
+    found: dict[str, bytes] = {}
     with open_vmdk(vmdk) as img:
         for volume in list_volumes(img, str(vmdk)):
             if not volume.readable:
@@ -32,11 +34,14 @@ def _read_everything(vmdk: Path) -> None:
             fs = open_filesystem(img, volume.index, str(vmdk))
             for entry in fs.walk("/"):
                 if entry.type is FileType.FILE:
-                    fs.open(entry.path).read()
+                    found[f"vol{volume.index}{entry.path}"] = fs.open(entry.path).read()
+    return found
 
 
 def test_intact_image_reads(disk_factory: DiskFactory, tmp_path: Path) -> None:
-    _read_everything(disk_factory.vmdk(SPEC, "monolithicSparse", tmp_path))
+    found = _read_everything(disk_factory.vmdk(SPEC, "monolithicSparse", tmp_path))
+    want = {f"vol1/{path}": data for path, data in FILES.items()} | {"vol2/spare.txt": b"ok"}
+    assert {k: v for k, v in found.items() if "lost+found" not in k} == want
 
 
 def test_truncated_sparse_vmdk(disk_factory: DiskFactory, tmp_path: Path) -> None:
