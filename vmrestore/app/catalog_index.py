@@ -126,8 +126,8 @@ class IndexRepositoryJob:
                 report.errors.extend(result.errors)
                 new_disks.append(dataclasses.replace(disk, volumes=result.volumes))
             checked = judge_disks(dataclasses.replace(point, disks=tuple(new_disks)))
-            if checked.status == "damaged":
-                report.errors.append(f"{point.id}: {checked.reason}")
+            if checked.status == "damaged":  # each disk's reason is already a line of the report
+                report.errors.append(f"{point.id}: indexed as damaged: no disk of it can be read")
             await ctx.run_blocking(self._store.upsert_points, [checked])
         ctx.progress(1.0, f"{report.files_indexed} files indexed, {len(report.errors)} problems")
         return report

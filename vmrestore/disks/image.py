@@ -112,6 +112,9 @@ class VmdkImage:
         except FileNotFoundError as exc:
             self.close()
             raise NotFound(f"{self.path}: file not found") from exc
+        except UnicodeDecodeError as exc:
+            self.close()
+            raise CorruptImage(f"{self.path}: the disk descriptor is damaged (byte {exc.start} is not text)") from exc
         except Exception as exc:  # dissect/cstruct/OS errors: all mean "this image cannot be read"
             self.close()
             raise CorruptImage(f"{self.path}: cannot open the virtual disk: {exc}") from exc
