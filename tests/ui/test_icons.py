@@ -14,6 +14,7 @@ from tests.ui.fakes import FakeServices
 from vmrestore import resources
 from vmrestore.ui.icons import app_icon, area_icon, icon
 from vmrestore.ui.main_window import AREA_KEYS, MainWindow
+from vmrestore.ui.theme import dark_palette
 
 
 def _opaque_colors(image: QImage, alpha: int = 255) -> set[str]:
@@ -39,6 +40,8 @@ def test_icon_follows_palette_and_greys_out_when_disabled(qapp: QApplication) ->
     assert _opaque_colors(themed.pixmap(24, 24).toImage()) == {text}
     disabled = _opaque_colors(themed.pixmap(QSize(24, 24), QIcon.Mode.Disabled).toImage())
     assert disabled and text not in disabled
+    highlighted = qapp.palette().color(qapp.palette().ColorRole.HighlightedText).name()
+    assert _opaque_colors(themed.pixmap(QSize(24, 24), QIcon.Mode.Selected).toImage()) == {highlighted}
 
 
 def test_missing_icon_is_empty_and_logged(qapp: QApplication, caplog: pytest.LogCaptureFixture) -> None:
@@ -66,3 +69,21 @@ async def test_main_window_uses_app_icon_and_area_icons(
         assert not shown.isNull(), key
         assert shown.cacheKey() == area_icon(key).cacheKey(), key
         assert _opaque_colors(shown.pixmap(20, 20).toImage(), alpha=160), key  # thin strokes blend at 20 px
+
+
+@pytest.mark.asyncio
+async def test_area_icons_follow_a_palette_change(
+    qtbot: QtBot, qapp: QApplication, services: FakeServices, ui_settings: QSettings
+) -> None:
+    window = MainWindow(services, ui_settings)
+    qtbot.addWidget(window)
+    before = qapp.palette()
+    dark = dark_palette()
+    try:
+        qapp.setPalette(dark)
+        qapp.processEvents()
+        text = dark.color(dark.ColorRole.WindowText).name()
+        drawn = _opaque_colors(window.nav.item(0).icon().pixmap(24, 24).toImage())
+        assert drawn == {text}  # light strokes on the dark list, not the old dark ones
+    finally:
+        qapp.setPalette(before)

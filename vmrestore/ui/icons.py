@@ -1,7 +1,8 @@
 """QIcons from the app's icon set (resources/icons, Fluent UI System Icons, MIT) and the application icon.
 
 The set's SVGs are monochrome with no fill: they are drawn here in the palette's text colour, so they follow
-the light/dark theme, and in the disabled text colour for the disabled state. Icons are rendered once per
+the light/dark theme, in the disabled text colour for the disabled state and in the highlighted-text colour
+when selected (a selected navigation entry: white on the selection colour, like its text). Icons are rendered once per
 (name, colour) into pixmaps at the sizes the UI uses; a missing file gives an empty icon and a log line
 rather than a crash (a broken install still opens, and ``vmrestore --self-check`` reports it).
 """
@@ -27,7 +28,9 @@ def icon(name: str, color: QColor | None = None) -> QIcon:
     palette = QGuiApplication.palette()
     normal = color if color is not None else palette.color(QPalette.ColorRole.WindowText)
     disabled = palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText)
-    return _cached(name, normal.name(QColor.NameFormat.HexArgb), disabled.name(QColor.NameFormat.HexArgb))
+    selected = palette.color(QPalette.ColorRole.HighlightedText)  # on the selection colour, like the item's text
+    argb = QColor.NameFormat.HexArgb
+    return _cached(name, normal.name(argb), disabled.name(argb), selected.name(argb))
 
 
 def area_icon(area: str) -> QIcon:
@@ -48,14 +51,14 @@ def app_icon() -> QIcon:
 
 
 @lru_cache(maxsize=256)
-def _cached(name: str, normal: str, disabled: str) -> QIcon:
+def _cached(name: str, normal: str, disabled: str, selected: str) -> QIcon:
     try:
         svg = resources.icon_path(name).read_bytes()
     except FileNotFoundError:
         log.warning("Icon %r is missing", name, exc_info=True)
         return QIcon()
     result = QIcon()
-    for mode, color in ((QIcon.Mode.Normal, normal), (QIcon.Mode.Disabled, disabled)):
+    for mode, color in ((QIcon.Mode.Normal, normal), (QIcon.Mode.Disabled, disabled), (QIcon.Mode.Selected, selected)):
         renderer = QSvgRenderer(QByteArray(_colored(svg, color)))
         for size in _SIZES:
             result.addPixmap(_render(renderer, size), mode)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QListWidget,
@@ -374,6 +374,13 @@ class MainWindow(QMainWindow):
         self._settings.setValue("mainWindow/geometry", self.saveGeometry())
         self._settings.setValue("mainWindow/lastArea", self.current_area())
         self._settings.sync()
+
+    def changeEvent(self, event: QEvent) -> None:
+        # The area icons are drawn in the palette's colours: redraw them when the light/dark scheme changes.
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            for row in range(self.nav.count()):
+                self.nav.item(row).setIcon(area_icon(AREA_KEYS[row]))
+        super().changeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         running = [h for h in self.jobs_model_handles() if h.state in CANCELLABLE]
