@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QMenu, QWidget
+from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QWidget
 
 from tests.bench.disk_fixtures import REPO_LAYOUT
 from tests.bench.diskfactory import DiskFactory, make_repository
@@ -177,6 +177,8 @@ async def _tour(window: MainWindow, shooter: Shooter, repo_root: Path, restored:
     restore_dialog.buttons.button(restore_dialog.buttons.StandardButton.Ok).click()
     await until(lambda: results, what="the restore")
     await shooter.shot("restore-done")
+    for box in visible(QMessageBox):
+        box.accept()
 
     # -- search -----------------------------------------------------------------------------------
     page.focus_search()

@@ -89,7 +89,9 @@ class AuditModel(QAbstractTableModel):
             if column == self.COL_TIME:
                 return f"{iso_time(entry.time)} (entry #{entry.seq})"
             detail = getattr(entry, "detail", None)
-            if column in (self.COL_TARGET, self.COL_RESULT) and detail:
+            if column == self.COL_TARGET:
+                return f"{entry.target}\n{detail}" if detail else entry.target
+            if column == self.COL_RESULT and detail:
                 return str(detail)
         return None
 

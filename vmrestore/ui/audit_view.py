@@ -74,7 +74,12 @@ class AuditView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in ((AuditModel.COL_TIME, 150), (AuditModel.COL_TARGET, 260)):
+        # At 1024x700 every column must show: Result sits next to Action, and Target (the long one) takes what
+        # is left, elided in the middle (its full text is in the tooltip).
+        header.moveSection(header.visualIndex(AuditModel.COL_RESULT), header.visualIndex(AuditModel.COL_TARGET))
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        for column, width in ((AuditModel.COL_TIME, 140), (AuditModel.COL_OS_USER, 80), (AuditModel.COL_VC_USER, 130),
+                              (AuditModel.COL_ROLE, 70), (AuditModel.COL_ACTION, 100), (AuditModel.COL_RESULT, 80)):
             self.table.setColumnWidth(column, width)
 
         self.status = QLabel("", self)

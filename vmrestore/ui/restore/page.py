@@ -117,10 +117,10 @@ class RestorePointsPage(QWidget):
         splitter.setObjectName("restoreSplitter")
         splitter.addWidget(self.tree)
         splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(0, 1)  # the tree's names, statuses and sizes need as much room as the table
+        splitter.setStretchFactor(1, 1)
         splitter.setChildrenCollapsible(False)
-        splitter.setSizes([440, 520])
+        splitter.setSizes([500, 460])
 
         self.status = QLabel("", self)
         self.status.setObjectName("restoreStatus")

@@ -104,7 +104,10 @@ class SearchModel(RowsTableModel):
             return self._icons.get(hit.type)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == self.COL_SIZE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole and column in (self.COL_PATH, self.COL_SPAN):
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.COL_PATH:
+            return f"{hit_path(hit)}\nSame file in every indexed restore point of {hit.vm} from " \
+                   f"{local_time(hit.first_seen)} to {local_time(hit.last_seen)}; shown: the newest."
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.COL_SPAN:
             return (f"This version is in every indexed restore point of {hit.vm} from "
                     f"{local_time(hit.first_seen)} to {local_time(hit.last_seen)}; shown: the newest.")
         if role == self.SortRole:
@@ -196,6 +199,7 @@ class SearchPanel(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
         self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)  # columns fit their contents after each search; the table scrolls
@@ -276,7 +280,7 @@ class SearchPanel(QWidget):
             self.searchFinished.emit(-1)
             return None
         self.model.set_hits(hits)
-        self.table.resizeColumnsToContents()
+        self.fit_columns()
         if not hits:
             self.status.setText(f"No indexed file matches “{pattern}”. Points that are not indexed yet are not "
                                 "searched: use Index now.")
@@ -288,6 +292,19 @@ class SearchPanel(QWidget):
             self.table.selectRow(0)
         self.searchFinished.emit(len(hits))
         return hits
+
+    def fit_columns(self) -> None:
+        """Columns fit their contents, but the path never pushes the file's name out of sight: on a narrow
+        window (1024 px) it gets what is left and is elided in the middle, so "…/Documents/Q3-report.xlsx"
+        stays readable (the whole path is in the tooltip)."""
+        self.table.resizeColumnsToContents()
+        header = self.table.horizontalHeader()
+        for column in range(self.model.columnCount()):
+            header.resizeSection(column, header.sectionSize(column) + 8)  # the style's padding, not a cut-off
+        others = sum(header.sectionSize(c) for c in range(self.model.columnCount()) if c != SearchModel.COL_PATH)
+        room = self.table.viewport().width() - others
+        wanted = header.sectionSize(SearchModel.COL_PATH)
+        header.resizeSection(SearchModel.COL_PATH, max(220, min(wanted, room)))
 
     def _activated(self, index: QModelIndex) -> None:
         hit = self.proxy.mapToSource(index).data(SearchModel.RowRole)
