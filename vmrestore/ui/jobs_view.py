@@ -96,12 +96,14 @@ class JobsView(QWidget):
         self.table.setItemDelegateForColumn(JobsModel.COL_PROGRESS, ProgressDelegate(self.table))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(JobsModel.COL_JOB, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(JobsModel.COL_ERROR, QHeaderView.ResizeMode.Stretch)
+        # The job's title is what the operator reads: at 1024 px it gets the room; the error (often empty) is
+        # a fixed column elided at the end, its full text in the log pane below and the tooltip.
         for column, width in (
-            (JobsModel.COL_STATE, 90),
-            (JobsModel.COL_PROGRESS, 200),
-            (JobsModel.COL_STARTED, 150),
-            (JobsModel.COL_FINISHED, 150),
+            (JobsModel.COL_STATE, 80),
+            (JobsModel.COL_PROGRESS, 120),
+            (JobsModel.COL_STARTED, 140),
+            (JobsModel.COL_FINISHED, 140),
+            (JobsModel.COL_ERROR, 160),
         ):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             self.table.setColumnWidth(column, width)
