@@ -73,7 +73,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     parser.add_argument("--vcsim", action="store_true", help="connect to the bench's vCenter simulator")
+    parser.add_argument("--snapshots", action="store_true",
+                        help="instead: the Snapshots page and the cleanup wizard on a simulator with snapshots")
     args = parser.parse_args()
+    if args.snapshots:
+        return snapshots_tour(args.out.resolve())
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="vmrestore-guide-"))
@@ -130,7 +134,7 @@ async def _tour(window: MainWindow, shooter: Shooter, repo_root: Path, restored:
         await until(lambda: visible(ConnectDialog), what="the connect dialog")
         dialog: ConnectDialog = visible(ConnectDialog)[0]
         dialog.url_edit.setText(sim.url.replace("/sdk", ""))
-        dialog.user_edit.setText("helpdesk@vsphere.local")
+        dialog.user_edit.setText("administrator@vsphere.local")
         dialog.password_edit.setText(sim.password)
         await shooter.shot("connect")
         dialog.start_connect()
@@ -207,7 +211,61 @@ async def _tour(window: MainWindow, shooter: Shooter, repo_root: Path, restored:
     window.show_area("audit")
     await shooter.shot("audit", wait=1.0)
     window.show_area("points")
-    (shooter.out / "shots.json").write_text(json.dumps([p.name for p in shooter.saved], indent=1))
+
+
+def snapshots_tour(out: Path) -> int:
+    """The Snapshots page on a simulator with real snapshot trees, backup leftovers and an orphaned delta
+    (the world of tests/ui/snapshots/screenshot_snapshots.py), then the cleanup wizard up to its review."""
+    from tests.ui.snapshots.screenshot_snapshots import build_world
+
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="vmrestore-guide-snap-"))
+    home = work / "home"
+    home.mkdir()
+    (home / "settings.json").write_text(json.dumps({"first_run_done": True}))
+    os.environ["VMRESTORE_HOME"] = str(home)
+    os.environ["VMRESTORE_POLICY"] = str(work / "policy.json")
+    from tests.bench.vcsim.build import vcsim_binary
+    from tests.bench.vcsim_fixtures import Vcsim, _options_to_args
+
+    sim = Vcsim(binary=vcsim_binary(), workdir=str(work), args=_options_to_args(cluster=1, host=2, vm=3, ds=1))
+    sim.start()
+    shooter = Shooter(out)
+    from vmrestore.app.bootstrap import AppServices, build_services
+    from vmrestore.app.secrets import MemorySecretStore
+
+    def services() -> AppServices:
+        built = build_services(secrets=MemorySecretStore())
+        built.connection.open_blocking(sim.url, "administrator@vsphere.local", sim.password,
+                                       thumbprint=sim.thumbprint)
+        return built
+
+    async def on_ready(window: MainWindow) -> None:
+        try:
+            window.setGeometry(0, 0, WIDTH, HEIGHT)
+            window.show_area("snapshots")
+            page: Any = window.pages["snapshots"]
+            page.start_scan()
+            await until(lambda: page.report is not None and page.scan_button.isEnabled(), what="the scan")
+            proxy = page.proxy
+            rows = [r for r in range(proxy.rowCount()) if proxy.index(r, 1).data() == "after-upgrade"]
+            page.table.selectRow(rows[0] if rows else 0)
+            await shooter.shot("snapshots", wait=0.8)
+            wizard = page.open_wizard()
+            if wizard is not None:
+                await shooter.shot("cleanup-1-criteria")
+                for step in range(2, 4):
+                    wizard.next()
+                    await shooter.shot(f"cleanup-{step}-{type(wizard.currentPage()).__name__.lower()}", wait=1.5)
+                wizard.reject()
+        finally:
+            window.close()
+
+    try:
+        build_world(sim, str(work))
+        return run_gui(services, [sys.argv[0]], on_ready=on_ready)
+    finally:
+        sim.stop()
 
 
 def _open_tree_menu(page: Any) -> QMenu | None:
