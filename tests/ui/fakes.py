@@ -112,6 +112,10 @@ class FakeSettings:
     role: model.Role = model.Role.ADMIN
     last_server: str | None = None
     last_user: str | None = None
+    snapshot_max_age_days: int = 7
+    snapshot_max_datastore_share: float = 0.10
+    snapshot_watch_minutes: int = 0
+    snapshot_cleanup_min_age_hours: float = 24.0
     saves: int = 0
 
     def save(self) -> None:
@@ -125,6 +129,20 @@ class SweepOutcome:
     failed: list[Any] = field(default_factory=list)
 
 
+class NoSnapshots:
+    """The snapshot use-case ports of a window without a vCenter: every call says so, as the real ones do."""
+
+    def __init__(self) -> None:
+        self.scan = self
+        self.cleanup = self
+        self.orphans = self
+
+    async def run(self, **_kwargs: Any) -> Any:
+        from vmrestore.app.connection import NotConnected
+
+        raise NotConnected()
+
+
 class FakeServices:
     """``AppServices`` with the real engine and a fake connection."""
 
@@ -135,6 +153,7 @@ class FakeServices:
         self.audit: AuditLog = engine.audit
         self.connection = connection
         self.sweep_result = SweepOutcome()
+        self.snapshots = NoSnapshots()
         self.closed = False
 
     async def sweep(self) -> SweepOutcome:

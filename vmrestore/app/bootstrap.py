@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmrestore.app.catalog_service import CatalogService
 from vmrestore.app.connection import ConnectionService
@@ -31,6 +31,11 @@ from vmrestore.engine.state import StateStore
 from vmrestore.engine.sweep import Sweeper, SweepResult
 from vmrestore.model import Action
 from vmrestore.vsphere.trust import KnownHosts
+
+if TYPE_CHECKING:
+    from vmrestore.app.snapshots.cleanup import CleanupSnapshots
+    from vmrestore.app.snapshots.orphans import OrphanFiles
+    from vmrestore.app.snapshots.scan import ScanSnapshots
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +57,12 @@ class AppServices:
     catalog: CatalogService
     extras: dict[str, Any] = field(default_factory=dict)
     restore: FileRestore = field(init=False)
+    snapshots: SnapshotUseCases = field(init=False)
 
     def __post_init__(self) -> None:
-        # Built once here: the GUI and the CLI call the same instance (role gate, audit, job).
+        # Built once here: the GUI and the CLI call the same instances (role gate, audit, jobs).
         self.restore = FileRestore(self.catalog, self, self, self.scheduler)
+        self.snapshots = _snapshot_use_cases(self)
 
     # -- policy and audit ------------------------------------------------------------------------
     def require(self, action: Action) -> None:
@@ -116,6 +123,28 @@ class AppServices:
 def catalog_location(paths: AppPaths, settings: AppSettings) -> str:
     """``VMRESTORE_CATALOG`` wins (scripts, tests), then Settings › Catalog, then the data folder's file."""
     return os.environ.get("VMRESTORE_CATALOG") or settings.catalog_location or str(paths.home / "catalog.sqlite")
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotUseCases:
+    """The snapshot monitor's use cases, one instance each: the GUI and the CLI call these."""
+
+    scan: ScanSnapshots
+    cleanup: CleanupSnapshots
+    orphans: OrphanFiles
+
+
+def _snapshot_use_cases(services: AppServices) -> SnapshotUseCases:
+    """Each use case gets the narrow ports it uses (``app.ports``); ``services`` is the role gate and the
+    audit trail. Imported here, not at the top: ``orphans`` still names ``AppServices`` at import time."""
+    from vmrestore.app.snapshots.cleanup import CleanupSnapshots
+    from vmrestore.app.snapshots.orphans import OrphanFiles
+    from vmrestore.app.snapshots.scan import ScanSnapshots
+
+    scan = ScanSnapshots(services.connection, services, services.settings)
+    cleanup = CleanupSnapshots(services.connection, services, services, services.scheduler, services.settings,
+                               services.paths.home, scan)
+    return SnapshotUseCases(scan=scan, cleanup=cleanup, orphans=OrphanFiles(services, scan))
 
 
 def build_services(home: str | None = None, *, secrets: SecretStore | None = None) -> AppServices:

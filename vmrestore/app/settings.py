@@ -19,13 +19,12 @@ from vmrestore.model import Role
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LEFTOVER_PATTERNS: tuple[str, ...] = (
-    "VEEAM BACKUP TEMPORARY SNAPSHOT",
-    "ghettoVCB-snapshot-*",
-    "BareosTmpSnap_jobId_*",
-    "Consolidate Helper*",
-    "vmrestore-*",
-)
+# The operator's own leftover globs (case-sensitive, whole name or description line), added to the
+# built-in rules for the tools we can cite (app/snapshots/leftovers.py).
+DEFAULT_LEFTOVER_PATTERNS: tuple[str, ...] = ()
+# A cleanup never offers a snapshot younger than this (a leftover that young is most likely a backup
+# in progress); 0 turns the guard off.
+DEFAULT_CLEANUP_MIN_AGE_HOURS = 24.0
 
 
 @dataclass
@@ -38,6 +37,7 @@ class AppSettings:
     snapshot_max_bytes: int = 20 * 1024**3
     snapshot_max_datastore_share: float = 0.10
     snapshot_watch_minutes: int = 0  # background snapshot scan interval; 0 = off
+    snapshot_cleanup_min_age_hours: float = DEFAULT_CLEANUP_MIN_AGE_HOURS
     leftover_patterns: list[str] = field(default_factory=lambda: list(DEFAULT_LEFTOVER_PATTERNS))
     default_lease_hours: int = 4  # how long a mounted disk or instant VM stays before the sweep ends it
     appearance: str = "system"  # "system", "light" or "dark"
@@ -81,6 +81,7 @@ def load_settings(user_file: Path, policy_file: Path | None = None) -> AppSettin
         "snapshot_max_bytes",
         "snapshot_max_datastore_share",
         "snapshot_watch_minutes",
+        "snapshot_cleanup_min_age_hours",
         "leftover_patterns",
         "default_lease_hours",
         "appearance",

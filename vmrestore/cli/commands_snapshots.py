@@ -9,12 +9,12 @@ from typing import Any
 
 from vmrestore.app.snapshots.cleanup import (
     CleanupCriteria,
+    CleanupPlan,
     CleanupReport,
-    CleanupSnapshots,
     PlanItem,
     parse_age,
 )
-from vmrestore.app.snapshots.orphans import OrphanFiles, orphan_json
+from vmrestore.app.snapshots.orphans import orphan_json
 from vmrestore.app.snapshots.quarantine import OrphanQuarantine, QuarantineReport
 from vmrestore.app.snapshots.types import SnapshotClass
 from vmrestore.cli.context import CliContext
@@ -30,9 +30,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     p.add_argument("--datastore", help="only VMs with files on this datastore, and its orphaned files")
     p.add_argument("--no-orphans", action="store_true", help="skip the datastore search for orphaned files")
     p.set_defaults(func=scan)
-    p = snaps.add_parser("cleanup", parents=[common], help="remove selected snapshots, verified afterwards")
+    p = snaps.add_parser(
+        "cleanup", parents=[common], help="remove selected snapshots, verified afterwards",
+        description="Every given condition must hold (each listed class too). Never offered, whatever the "
+                    "conditions: a snapshot younger than the settings' snapshot_cleanup_min_age_hours (24 h by "
+                    "default) or one whose VM has a task queued or running; the plan lists them as held_back.")
     p.add_argument("--older-than", help="only snapshots older than this (7d, 12h, 2w)")
-    p.add_argument("--class", dest="classes", help="comma-separated: " + ",".join(
+    p.add_argument("--class", dest="classes", help="comma-separated, each must hold: " + ",".join(
         c.value for c in SnapshotClass if c is not SnapshotClass.OK))
     p.add_argument("--vm", nargs="+", action="extend", default=[], metavar="NAME", help="only these VMs")
     p.add_argument("--datastore", help="only snapshots whose delta lives on this datastore")
@@ -64,8 +68,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 def scan(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
     ctx.connect()
     progress = note if args.verbose else None
-    use = OrphanFiles(ctx.services)
-    report = use.scanner.run_blocking(datastore=args.datastore, orphans=not args.no_orphans, progress=progress)
+    use = ctx.services.snapshots.orphans
+    report = ctx.services.snapshots.scan.run_blocking(datastore=args.datastore, orphans=not args.no_orphans,
+                                                      progress=progress)
     use.remember(report)  # what this listing shows may be deleted with 'snapshots orphans --delete'
     out = report.to_json()
     if not args.json:
@@ -105,16 +110,18 @@ def cleanup(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
     services.require(Action.SNAPSHOT_CLEANUP)  # refused before any vCenter call (exit 3)
     criteria = _criteria(args)
     ctx.connect()
-    use_case = CleanupSnapshots(services)
-    report = use_case.scanner.run_blocking(orphans=False)
-    plan = use_case.plan(report, criteria, remove_children=args.remove_children)
+    use_case = services.snapshots.cleanup
+    report = services.snapshots.scan.run_blocking(orphans=False)
     if args.dry_run:
+        dry = use_case.dry_run_blocking(report, criteria, remove_children=args.remove_children)
         if not args.json:
-            _print_plan(plan.items)
-        return {"plan": [i.to_json() for i in plan.items], "removed": [], "failed": [], "freed_bytes": 0,
-                "dry_run": True}
+            _print_plan(dry.offered)
+            for i, why in dry.preflight.blocked:
+                note(f"  blocked: {i.target}: {why}")
+        return dry.to_json()
+    plan = use_case.plan_blocking(report, criteria, remove_children=args.remove_children)
     if not args.json:
-        _print_plan(plan.items)
+        _print_plan(plan)
 
     def listen(event: str, item: PlanItem | None, text: str) -> None:
         if item is not None:
@@ -137,12 +144,15 @@ def cleanup(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
         note(f"removed {len(result.removed)}, failed {len(result.failed)}, freed {format_size(result.freed_bytes)}")
         for o in result.failed:
             note(f"  not removed: {o.item.target}: {o.reason}")
-    return {**result.to_json(), "dry_run": False}
+    return {**result.to_json(), "held_back": [h.to_json() for h in plan.held_back], "dry_run": False}
 
 
-def _print_plan(items: tuple[PlanItem, ...]) -> None:
+def _print_plan(plan: CleanupPlan) -> None:
     emit_table([{"vm": i.vm, "snapshot": i.name, "size": i.size, "datastore": i.datastore,
-                 "reasons": "; ".join(i.reasons)} for i in items], ["vm", "snapshot", "size", "datastore", "reasons"])
+                 "reasons": "; ".join(i.reasons)} for i in plan.items],
+               ["vm", "snapshot", "size", "datastore", "reasons"])
+    for held in plan.held_back:
+        note(f"  held back: {held.item.target}: {held.reason}")
 
 
 def orphans(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
@@ -155,7 +165,7 @@ def orphans(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
         if args.dry_run or args.yes:
             raise InvalidInput("--dry-run and --yes go with --delete, --restore or --purge")
         ctx.connect()
-        report = OrphanFiles(services).list_blocking(datastore=args.datastore, progress=progress)
+        report = services.snapshots.orphans.list_blocking(datastore=args.datastore, progress=progress)
         if not args.json:
             emit_table([orphan_json(o) for o in report.orphans], ["path", "size", "modified", "deletable", "reason"])
             for w in report.scan.warnings:
@@ -181,8 +191,8 @@ def orphans(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
             raise InvalidInput("Not confirmed; nothing was changed")
     ctx.connect()
     if args.delete:
-        result = OrphanFiles(services).quarantine_blocking(args.delete, confirmed=confirmed, dry_run=args.dry_run,
-                                                           progress=note)
+        result = services.snapshots.orphans.quarantine_blocking(args.delete, confirmed=confirmed,
+                                                                 dry_run=args.dry_run, progress=note)
     elif args.restore:
         result = OrphanQuarantine(services).restore_blocking(args.restore, confirmed=confirmed,
                                                              dry_run=args.dry_run, progress=note)

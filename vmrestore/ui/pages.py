@@ -13,28 +13,31 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
 
 if TYPE_CHECKING:
+    from vmrestore.ui.ports import ServicesLike
     from vmrestore.ui.snapshots.watch import SnapshotWatcher
 
 
-def default_area_pages(services: Any) -> dict[str, Callable[[QWidget], QWidget]]:
+def default_area_pages(services: ServicesLike) -> dict[str, Callable[[QWidget], QWidget]]:
     def snapshots(parent: QWidget) -> QWidget:
         from vmrestore.ui.snapshots.page import SnapshotsPage
 
-        return SnapshotsPage(services, parent=parent)
+        uses = services.snapshots
+        return SnapshotsPage(services.settings, uses.scan, uses.cleanup, uses.orphans, parent=parent)
 
     return {"snapshots": snapshots}
 
 
-def snapshot_watch(services: Any, tray: Any, parent: QObject) -> SnapshotWatcher | None:
+def snapshot_watch(services: ServicesLike, tray: Any, parent: QObject) -> SnapshotWatcher | None:
     """The background snapshot watch, started, when the settings turn it on and there is a tray."""
-    from vmrestore.app.snapshots.watch import watch_interval_minutes
+    from vmrestore.app.snapshots.watch import SnapshotWatch, watch_interval_minutes
 
     minutes = watch_interval_minutes(services.settings)
     if tray is None or minutes <= 0:
         return None
-    from vmrestore.app.snapshots.scan import ScanSnapshots
     from vmrestore.ui.snapshots.watch import SnapshotWatcher
 
-    watcher = SnapshotWatcher(services, ScanSnapshots(services), tray, int(minutes * 60_000), parent=parent)
+    connection = services.connection
+    watcher = SnapshotWatcher(lambda: connection.identity is not None, services.snapshots.scan, tray,
+                              int(minutes * 60_000), SnapshotWatch.from_settings(services.settings), parent=parent)
     watcher.start()
     return watcher

@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from vmrestore import model
 from vmrestore.errors import VmrestoreError
+
+if TYPE_CHECKING:
+    from vmrestore.ui.snapshots.page import Scanner
+    from vmrestore.ui.snapshots.wizard import CleanupPort
 
 Unsubscribe = Callable[[], None]
 
@@ -111,8 +115,25 @@ class SettingsLike(Protocol):
     role: model.Role
     last_server: str | None
     last_user: str | None
+    snapshot_max_age_days: int
+    snapshot_max_datastore_share: float
+    snapshot_watch_minutes: int
+    snapshot_cleanup_min_age_hours: float
 
     def save(self) -> None: ...
+
+
+class SnapshotUseCasesLike(Protocol):
+    """The snapshot monitor's use cases, built once by the composition root."""
+
+    @property
+    def scan(self) -> Scanner: ...
+
+    @property
+    def cleanup(self) -> CleanupPort: ...
+
+    @property
+    def orphans(self) -> Any: ...
 
 
 class ServicesLike(Protocol):
@@ -131,6 +152,9 @@ class ServicesLike(Protocol):
 
     @property
     def connection(self) -> ConnectionLike: ...
+
+    @property
+    def snapshots(self) -> SnapshotUseCasesLike: ...
 
     async def sweep(self) -> Any: ...
 

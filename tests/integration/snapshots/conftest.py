@@ -14,8 +14,16 @@ from vmrestore.app.bootstrap import AppServices, build_services
 from vmrestore.app.secrets import MemorySecretStore
 
 
-def make_services(sim: Vcsim, home: Path, *, role: str = "admin", user: str | None = None) -> AppServices:
+# The simulator's snapshots are seconds old: the cleanup's "younger than 24 h" guard would hold every one
+# back. Tests turn it off (0) unless they test the guard itself (then they pass min_age_hours).
+def write_settings(home: Path, min_age_hours: float) -> None:
+    (home / "settings.json").write_text(json.dumps({"snapshot_cleanup_min_age_hours": min_age_hours}))
+
+
+def make_services(sim: Vcsim, home: Path, *, role: str = "admin", user: str | None = None,
+                  min_age_hours: float = 0) -> AppServices:
     home.mkdir(parents=True, exist_ok=True)
+    write_settings(home, min_age_hours)
     policy = home / "policy.json"
     policy.write_text(json.dumps({"role": role}))
     old = os.environ.get("VMRESTORE_POLICY")
@@ -35,8 +43,9 @@ def make_services(sim: Vcsim, home: Path, *, role: str = "admin", user: str | No
 def services_for(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
     made: list[AppServices] = []
 
-    def make(sim: Vcsim, *, role: str = "admin", user: str | None = None) -> AppServices:
-        services = make_services(sim, tmp_path / f"home{len(made)}", role=role, user=user)
+    def make(sim: Vcsim, *, role: str = "admin", user: str | None = None, min_age_hours: float = 0) -> AppServices:
+        services = make_services(sim, tmp_path / f"home{len(made)}", role=role, user=user,
+                                 min_age_hours=min_age_hours)
         made.append(services)
         return services
 
@@ -45,8 +54,10 @@ def services_for(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
         services.close()
 
 
-def cli_env(sim: Vcsim, home: Path, *, role: str = "admin", user: str | None = None) -> dict[str, str]:
+def cli_env(sim: Vcsim, home: Path, *, role: str = "admin", user: str | None = None,
+            min_age_hours: float = 0) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
+    write_settings(home, min_age_hours)
     policy = home / "policy.json"
     policy.write_text(json.dumps({"role": role}))
     return {

@@ -159,7 +159,18 @@ def test_datastore_filter_and_unknown_datastore(world) -> None:  # type: ignore[
 
 
 def test_hosts_in_maintenance_are_reported(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A host really put into maintenance mode on the simulator is reported as such, and only that one."""
     session = world["session"]
-    hosts = retrieve(session, "HostSystem", ["name"])
+    hosts = {o.moid: o for o in retrieve(session, "HostSystem", ["name"])}
+    assert len(hosts) >= 2
     assert {h.name for h in scan(session, orphans=False).hosts if h.in_maintenance} == set()
-    assert len(hosts) >= 1
+    moid, chosen = sorted(hosts.items())[0]
+    wait_for_tasks(session, [chosen.ref.EnterMaintenanceMode_Task(0)])
+    try:
+        (state,) = [o for o in retrieve(session, "HostSystem", ["runtime.inMaintenanceMode"]) if o.moid == moid]
+        assert state.props["runtime.inMaintenanceMode"] is True  # the simulator really is in maintenance
+        reported = {h.moref: h.in_maintenance for h in scan(session, orphans=False).hosts}
+        assert reported[moid] is True and not any(v for m, v in reported.items() if m != moid)
+    finally:
+        wait_for_tasks(session, [chosen.ref.ExitMaintenanceMode_Task(0)])
+    assert {h.name for h in scan(session, orphans=False).hosts if h.in_maintenance} == set()

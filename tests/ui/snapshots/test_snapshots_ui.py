@@ -7,21 +7,23 @@ import csv
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWizard
 
 from tests.ui.conftest import until
+from vmrestore.app.settings import AppSettings
 from vmrestore.app.snapshots.classify import Thresholds, build_report
-from vmrestore.app.snapshots.cleanup import CleanupReport, ItemOutcome, Preflight, make_plan
+from vmrestore.app.snapshots.cleanup import CleanupReport, DryRun, ItemOutcome, Preflight, make_plan
 from vmrestore.app.snapshots.types import SnapshotClass, SnapshotReport
+from vmrestore.app.snapshots.watch import SnapshotWatch
 from vmrestore.model import Role
 from vmrestore.ui.snapshots.models import COL_SIZE, SnapshotFilterProxy, SnapshotTableModel, SortRole
 from vmrestore.ui.snapshots.page import SnapshotsPage, export_csv, export_html
 from vmrestore.ui.snapshots.views import GIB, DeltaChart
-from vmrestore.ui.snapshots.wizard import PAGE_REPORT, PAGE_REVIEW, PAGE_RUN, CleanupWizard
+from vmrestore.ui.snapshots.wizard import PAGE_CRITERIA, PAGE_PLAN, PAGE_REPORT, CleanupWizard
 from vmrestore.vsphere.snapshots.types import (
     DatastoreState,
     LayoutFile,
@@ -39,6 +41,10 @@ def _snap(moref: str, name: str, days: float, size: int, parent: str | None = No
     return SnapshotRecord(moref=moref, name=name, description="", created=NOW - timedelta(days=days), quiesced=False,
                           memory=False, power_state="poweredOff", parent=parent, depth=depth, is_current=False,
                           files=files)
+
+
+def _settings(role: Role) -> AppSettings:
+    return AppSettings(role=role)
 
 
 def report() -> SnapshotReport:
@@ -95,25 +101,23 @@ def test_exports_write_every_snapshot(tmp_path: Path) -> None:
 
 
 class FakeCleanup:
-    """Our own use-case port, recording what the wizard asked for."""
+    """Our own cleanup port (``CleanupPort``): the real pure plan, recording every run it is asked for."""
 
-    def __init__(self) -> None:
-        self.services = SimpleNamespace(settings=SimpleNamespace(role=Role.ADMIN))
-        self.ran: list[str] = []
+    def __init__(self, min_age_hours: float = 24.0) -> None:
+        self.min_age_hours = min_age_hours
+        self.runs: list[list[str]] = []
         self.cancelled = False
 
-    def plan(self, rep: SnapshotReport, criteria: Any, *, remove_children: bool = False) -> Any:
-        return make_plan(rep, criteria, remove_children=remove_children)
+    async def dry_run(self, rep: SnapshotReport, criteria: Any, *, remove_children: bool = False) -> DryRun:
+        plan = make_plan(rep, criteria, remove_children=remove_children, min_age_hours=self.min_age_hours)
+        return DryRun(plan, Preflight(tuple(plan.items), ()))
 
-    async def preflight(self, plan: Any) -> Preflight:
-        return Preflight(tuple(plan.items), ())
-
-    async def run(self, plan: Any, *, listener: Any = None, skip_preflight: bool = False) -> CleanupReport:
+    async def run(self, plan: Any, *, listener: Any = None) -> CleanupReport:
+        self.runs.append([i.moref for i in plan.items])
         out = CleanupReport(plan=plan)
         for item in plan.items:
             listener("start", item, "removing")
             await asyncio.sleep(0)
-            self.ran.append(item.moref)
             out.removed.append(ItemOutcome(item, True))
             listener("done", item, "removed")
         out.freed_bytes = plan.total_bytes
@@ -123,39 +127,65 @@ class FakeCleanup:
         self.cancelled = True
 
 
+def _report_with_young_leftover() -> SnapshotReport:
+    rep = report()
+    vm2 = rep.scan.vms[1]
+    young = _snap("snapshot-7", "VEEAM BACKUP TEMPORARY SNAPSHOT", 0.1, 500)
+    scan = ScanResult(NOW, (rep.scan.vms[0], replace(vm2, snapshots=(*vm2.snapshots, young))), rep.scan.datastores)
+    return build_report(scan, Thresholds(), NOW)
+
+
 @pytest.mark.asyncio
-async def test_wizard_review_untick_one_and_it_is_not_removed(qtbot: Any) -> None:
+async def test_wizard_shows_the_plan_and_removes_only_from_its_own_button_once(qtbot: Any) -> None:
     fake = FakeCleanup()
-    wizard = CleanupWizard(fake, report())
+    wizard = CleanupWizard(fake, _report_with_young_leftover())
     qtbot.addWidget(wizard)
     wizard.show()
-    wizard.next()  # criteria (leftover + old by default) → review
-    assert wizard.currentId() == PAGE_REVIEW
-    review = wizard.review_page
-    assert review.list.topLevelItemCount() == 2  # the two leftovers
-    first = review.list.topLevelItem(0)
+    next_button = wizard.button(QWizard.WizardButton.NextButton)
+    # Only "left behind by a backup tool": even so, the 0.1-day-old Veeam snapshot is never offered.
+    wizard.criteria_page.use_age.setChecked(False)
+    wizard.next()  # criteria → the plan
+    assert wizard.currentId() == PAGE_PLAN
+    page = wizard.plan_page
+    await until(lambda: page.dry is not None, what="the plan")
+    # The plan: both old leftovers offered, the 0.1-day-old one held back with the reason.
+    offered = [page.list.topLevelItem(i).text(0) for i in range(page.list.topLevelItemCount())]  # type: ignore[union-attr]
+    assert sorted(offered) == ["VEEAM BACKUP TEMPORARY SNAPSHOT", "ghettoVCB-snapshot-2026-01-01"]
+    assert page.kept.topLevelItemCount() == 1
+    held = page.kept.topLevelItem(0)
+    assert held is not None and "younger than 24 h" in held.text(2)
+    assert page.run_button.text() == "Remove 2 snapshots" and page.run_button.isEnabled()
+    # Untick one: the button names the new count.
+    first = page.list.topLevelItem(0)
     assert first is not None
     kept = str(first.data(0, Qt.ItemDataRole.UserRole))
     first.setCheckState(0, Qt.CheckState.Unchecked)
-    wizard.next()  # → pre-flight
-    await until(lambda: wizard.preflight_page.isComplete(), what="pre-flight")
-    wizard.next()  # → run
-    assert wizard.currentId() == PAGE_RUN
-    await until(lambda: wizard.run_page.isComplete(), what="run")
-    assert kept not in fake.ran and len(fake.ran) == 1
+    assert page.run_button.text() == "Remove 1 snapshot"
+    # Neither "Next >" nor Enter runs anything.
+    assert not next_button.isEnabled()
+    wizard.next()
+    qtbot.keyClick(wizard, Qt.Key.Key_Return)
+    await asyncio.sleep(0.05)
+    assert wizard.currentId() == PAGE_PLAN and fake.runs == []
+    # The button runs it, once.
+    qtbot.mouseClick(page.run_button, Qt.MouseButton.LeftButton)
+    await until(lambda: page.isComplete(), what="the run")
+    assert len(fake.runs) == 1 and kept not in fake.runs[0] and len(fake.runs[0]) == 1
+    qtbot.mouseClick(page.run_button, Qt.MouseButton.LeftButton)  # disabled now; a click does nothing
+    # After the run: "< Back" then "Next >" shows that it ran and never runs again.
+    wizard.back()
+    assert wizard.currentId() == PAGE_CRITERIA
+    wizard.next()
+    assert wizard.currentId() == PAGE_PLAN
+    await asyncio.sleep(0.05)
+    assert not page.run_button.isEnabled() and "The cleanup ran" in page.total.text()
+    wizard.start_run()  # even asked directly
+    await asyncio.sleep(0.05)
+    assert len(fake.runs) == 1
     wizard.next()
     assert wizard.currentId() == PAGE_REPORT and "Removed 1 snapshot" in wizard.report_page.text.toPlainText()
-
-
-def test_page_shows_report_and_cleanup_is_admin_only(qtbot: Any) -> None:
-    services = SimpleNamespace(settings=SimpleNamespace(role=Role.HELPDESK))
-    page = SnapshotsPage(services, scanner=object(), cleanup=FakeCleanup())
-    qtbot.addWidget(page)
-    page.set_report(report())
-    assert page.proxy.rowCount() == 3 and not page.cleanup_button.isEnabled()
-    assert page.open_wizard() is None
-    page.table.selectRow(0)
-    assert page.tree.topLevelItemCount() >= 1
+    assert len(fake.runs) == 1
+    wizard.reject()
 
 
 class FakeScanner:
@@ -182,7 +212,8 @@ class FakeTray:
 
 def _with_new_leftover(rep: SnapshotReport) -> SnapshotReport:
     vm1 = rep.scan.vms[0]
-    extra = _snap("snapshot-9", "BareosTmpSnap_jobId_77", 0.1, 1000)
+    extra = replace(_snap("snapshot-9", "BareosTmpSnap_jobId_77", 0.1, 1000),
+                    description="Bareos Tmp Snap jobId 77 jobName web01")
     scan = ScanResult(NOW, (replace(vm1, snapshots=(*vm1.snapshots, extra)), *rep.scan.vms[1:]),
                       rep.scan.datastores)
     return build_report(scan, Thresholds(), NOW)
@@ -195,9 +226,7 @@ async def test_background_watch_notifies_new_leftovers_once(qtbot: Any) -> None:
     first = report()
     scanner = FakeScanner([first, first, _with_new_leftover(first)])
     tray = FakeTray()
-    services = SimpleNamespace(settings=SimpleNamespace(snapshot_max_datastore_share=0.5),
-                               connection=SimpleNamespace(identity=object()))
-    watcher = SnapshotWatcher(services, scanner, tray, interval_ms=20)
+    watcher = SnapshotWatcher(lambda: True, scanner, tray, 20, SnapshotWatch(max_datastore_share=0.5))
     watcher.start()
     try:
         await until(lambda: scanner.calls >= 3 and not watcher.busy, what="three background scans")
@@ -215,9 +244,7 @@ async def test_background_watch_skips_without_a_session(qtbot: Any) -> None:
     from vmrestore.ui.snapshots.watch import SnapshotWatcher
 
     scanner = FakeScanner([report()])
-    services = SimpleNamespace(settings=SimpleNamespace(snapshot_max_datastore_share=0.1),
-                               connection=SimpleNamespace(identity=None))
-    watcher = SnapshotWatcher(services, scanner, FakeTray(), interval_ms=10)
+    watcher = SnapshotWatcher(lambda: False, scanner, FakeTray(), 10, SnapshotWatch(max_datastore_share=0.1))
     watcher.start()
     await asyncio.sleep(0.1)
     watcher.stop()
@@ -257,8 +284,7 @@ async def test_orphan_wizard_shows_the_plan_then_moves_once_with_a_named_button(
     from vmrestore.ui.snapshots.orphans_wizard import PAGE_PLAN, PAGE_RESULT
 
     fake = FakeOrphans()
-    services = SimpleNamespace(settings=SimpleNamespace(role=Role.ADMIN))
-    page = SnapshotsPage(services, scanner=FakeScanner([_report_with_orphans()]), cleanup=FakeCleanup(),
+    page = SnapshotsPage(_settings(Role.ADMIN), scanner=FakeScanner([_report_with_orphans()]), cleanup=FakeCleanup(),
                          orphans=fake)
     qtbot.addWidget(page)
     rep = _report_with_orphans()
@@ -302,8 +328,8 @@ async def test_orphan_wizard_shows_the_plan_then_moves_once_with_a_named_button(
 
 
 def test_orphan_button_is_admin_only(qtbot: Any) -> None:
-    services = SimpleNamespace(settings=SimpleNamespace(role=Role.HELPDESK))
-    page = SnapshotsPage(services, scanner=object(), cleanup=FakeCleanup(), orphans=FakeOrphans())
+    page = SnapshotsPage(_settings(Role.HELPDESK), scanner=FakeScanner([]), cleanup=FakeCleanup(),
+                         orphans=FakeOrphans())
     qtbot.addWidget(page)
     page.set_report(_report_with_orphans())
     assert not page.orphans_button.isEnabled() and page.open_orphan_wizard() is None

@@ -183,5 +183,7 @@ def test_watch_alerts_each_leftover_once_and_a_datastore_share_once_per_crossing
     assert watch.evaluate(_report([], delta=0)) == []  # cleaned up: re-armed
     assert [a.kind for a in watch.evaluate(_report(["snapshot-3"], delta=200))] == ["leftover", "datastore_share"]
     assert notification([]) is None
-    assert watch_interval_minutes(object()) == 0  # off by default
+    from vmrestore.app.settings import AppSettings
+
+    assert watch_interval_minutes(AppSettings()) == 0  # off by default
     assert watch_interval_minutes(type("S", (), {"snapshot_watch_minutes": 15})()) == 15

@@ -87,11 +87,13 @@ def _snap(name: str, description: str = "") -> SnapshotRecord:
     ("VEEAM BACKUP TEMPORARY SNAPSHOT", "", True),
     ("x", "Please do not delete this snapshot. It is being used by Veeam Backup.", True),
     ("ghettoVCB-snapshot-2026-01-31", "", True),
-    ("BareosTmpSnap_jobId_12", "", True),
+    ("BareosTmpSnap_jobId_12", "Bareos Tmp Snap jobId 12 jobName web01", True),
+    ("BareosTmpSnap_jobId_12", "", False),  # Bareos always writes its description too
     ("Consolidate Helper- 0", "", True),
     ("vmrestore-mount-1", "", True),
     ("nightly", "line one\nmy-custom-tool temp", True),
     ("before patch", "ghetto", False),
+    ("nightly", "line one\nMY-CUSTOM-TOOL temp", False),  # settings patterns are case-sensitive
 ])
 def test_leftover_patterns(name: str, description: str, expected: bool) -> None:
     reason = leftover_reason(_snap(name, description), ["my-custom-tool*"])

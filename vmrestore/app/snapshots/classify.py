@@ -1,19 +1,18 @@
 """Classify each snapshot, with the reasons an operator sees: leftover, old, large, risky.
 
 Pure functions over a scan: no vCenter, no clock (``now`` is a parameter), so the rules are tested
-directly. Leftover patterns match a snapshot's *name and description only*: a VM called
+directly. Leftover rules (``leftovers``) match a snapshot's *name and description only*: a VM called
 ``VEEAM BACKUP TEMPORARY SNAPSHOT`` is a VM, not a snapshot.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
+from vmrestore.app.snapshots.leftovers import kept_by_design, leftover_reason
 from vmrestore.app.snapshots.types import (
     ClassifiedSnapshot,
     DatastoreSummary,
@@ -24,16 +23,8 @@ from vmrestore.app.snapshots.types import (
 from vmrestore.model import format_size
 from vmrestore.vsphere.snapshots.types import ScanResult, SnapshotRecord, VmSnapshotState
 
-# Which tool leaves which snapshot: (label, regex on the name or description). These always apply;
-# the settings' editable glob list adds to them.
-KNOWN_LEFTOVERS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("Veeam Backup", re.compile(r"^VEEAM BACKUP TEMPORARY SNAPSHOT$", re.IGNORECASE)),
-    ("Veeam Backup", re.compile(r"It is being used by Veeam Backup", re.IGNORECASE)),
-    ("ghettoVCB", re.compile(r"^ghettoVCB-snapshot-\d{4}-\d{2}-\d{2}", re.IGNORECASE)),
-    ("Bareos", re.compile(r"^BareosTmpSnap_jobId_\d+$", re.IGNORECASE)),
-    ("vSphere consolidation", re.compile(r"^Consolidate Helper", re.IGNORECASE)),
-    ("vmrestore", re.compile(r"^vmrestore-", re.IGNORECASE)),
-)
+if TYPE_CHECKING:
+    from vmrestore.app.snapshots.scan import SnapshotSettings
 
 SECONDS_PER_DAY = 86400.0
 # A datastore is risky when its snapshots, growing as fast as they did so far, fill it within this
@@ -51,30 +42,13 @@ class Thresholds:
     horizon_days: float = RISK_HORIZON_DAYS
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Thresholds:
+    def from_settings(cls, settings: SnapshotSettings) -> Thresholds:
         return cls(
             max_age_days=float(settings.snapshot_max_age_days),
             max_bytes=int(settings.snapshot_max_bytes),
             max_datastore_share=float(settings.snapshot_max_datastore_share),
             leftover_patterns=tuple(str(p) for p in settings.leftover_patterns),
         )
-
-
-def leftover_reason(snapshot: SnapshotRecord, patterns: Sequence[str]) -> str | None:
-    """Why this snapshot looks left behind by a backup tool, or None."""
-    fields = (("name", snapshot.name), ("description", snapshot.description))
-    for label, regex in KNOWN_LEFTOVERS:
-        for what, text in fields:
-            if text and regex.search(text):
-                return f"{what} shows a {label} snapshot left behind"
-    for pattern in patterns:
-        for what, text in fields:
-            if not text:
-                continue
-            candidates = [text, *text.splitlines()] if what == "description" else [text]
-            if any(fnmatch.fnmatchcase(c.casefold(), pattern.casefold()) for c in candidates):
-                return f"{what} matches the leftover pattern '{pattern}'"
-    return None
 
 
 def age_days(snapshot: SnapshotRecord, now: datetime) -> float:
@@ -139,6 +113,9 @@ def classify_snapshot(
 ) -> ClassifiedSnapshot:
     classes: list[SnapshotClass] = []
     reasons: list[str] = []
+    kept = kept_by_design(snap)
+    if kept:
+        reasons.append(kept)
     leftover = leftover_reason(snap, thresholds.leftover_patterns)
     if leftover:
         classes.append(SnapshotClass.LEFTOVER)

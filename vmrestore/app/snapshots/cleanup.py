@@ -1,5 +1,11 @@
 """The cleanup use case: plan the exact list, pre-flight it, remove snapshots as engine jobs, verify.
 
+The plan offers a snapshot only when every given criterion holds, and never one younger than
+``snapshot_cleanup_min_age_hours`` (settings, 24 h by default) or one whose VM has a task queued or
+running (read from the VM's ``recentTask`` and each task's ``info.state``): a leftover that young, or a
+snapshot of a VM being worked on, is most likely a backup in progress. Those are listed as held back,
+with the reason, in the plan the GUI shows and ``snapshots cleanup --dry-run`` prints.
+
 One engine job per datastore (resource key ``datastore:<name>``), so at most one removal runs per
 datastore at a time while different datastores proceed side by side; every removal is audited
 (``snapshot_cleanup``) and cancel takes effect between snapshots. After the jobs, a fresh scan checks
@@ -11,17 +17,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-from vmrestore.app.bootstrap import AppServices
-from vmrestore.app.snapshots.scan import ScanSnapshots
+from vmrestore.app.ports import AuditTrail, JobQueue, RoleGate, SessionSource
+from vmrestore.app.snapshots.scan import ScanSnapshots, SnapshotSettings
 from vmrestore.app.snapshots.types import ClassifiedSnapshot, SnapshotClass, SnapshotReport
+from vmrestore.engine import resourcelock
 from vmrestore.engine.jobcontext import JobContext, JobHandle
-from vmrestore.engine.resourcelock import datastore_key, resource_lock
 from vmrestore.errors import Cancelled, InvalidInput, NotFound, Refused, VmrestoreError
 from vmrestore.model import Action
+from vmrestore.vsphere.session import VsphereSession
 from vmrestore.vsphere.snapshots import ops
 
 log = logging.getLogger(__name__)
@@ -31,7 +39,7 @@ JOB_KIND = "snapshot_cleanup"
 
 @dataclass(frozen=True, slots=True)
 class CleanupCriteria:
-    """Which snapshots to remove: every given criterion must hold (classes: any of them)."""
+    """Which snapshots to remove: every given criterion must hold, each ticked class included."""
 
     older_than_days: float | None = None
     classes: frozenset[SnapshotClass] = frozenset()
@@ -45,7 +53,7 @@ class CleanupCriteria:
     def matches(self, s: ClassifiedSnapshot) -> bool:
         if self.older_than_days is not None and s.age_days < self.older_than_days:
             return False
-        if self.classes and not self.classes.intersection(s.classes):
+        if not self.classes.issubset(s.classes):
             return False
         if self.vms and s.vm not in self.vms:
             return False
@@ -85,9 +93,21 @@ class PlanItem:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldBack:
+    """A snapshot the criteria chose and the plan does not offer, with the reason."""
+
+    item: PlanItem
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.item.to_json(), "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
 class CleanupPlan:
     items: tuple[PlanItem, ...]
     report: SnapshotReport
+    held_back: tuple[HeldBack, ...] = ()
 
     @property
     def total_bytes(self) -> int:
@@ -163,28 +183,84 @@ def parse_age(text: str) -> float:
         raise InvalidInput(f"not an age: {text!r} (use e.g. 7d, 12h, 2w)") from exc
 
 
-def make_plan(report: SnapshotReport, criteria: CleanupCriteria, *, remove_children: bool = False) -> CleanupPlan:
+def make_plan(
+    report: SnapshotReport,
+    criteria: CleanupCriteria,
+    *,
+    remove_children: bool = False,
+    min_age_hours: float = 0.0,
+    busy: Mapping[str, Sequence[str]] | None = None,
+) -> CleanupPlan:
     """The exact list: matching snapshots, deepest first within a VM (a child before its parent).
 
+    Never offered (held back, with the reason): a snapshot younger than ``min_age_hours``, any snapshot
+    of a VM in ``busy`` (VM moref → descriptions of its queued/running tasks), and, with
+    ``remove_children``, a snapshot whose subtree holds one too young (its removal would take it along).
     With ``remove_children`` a selected snapshot takes its subtree along; selected descendants are then
     dropped from the list, because their parent's removal removes them.
     """
-    chosen = [s for s in report.snapshots if criteria.matches(s)]
+    busy = busy or {}
+    by_moref = {s.moref: s for s in report.snapshots}
+    parents = {s.moref: s.snapshot.parent for s in report.snapshots}
+
+    def too_young(s: ClassifiedSnapshot) -> bool:
+        return min_age_hours > 0 and s.age_days * 24 < min_age_hours
+
+    def young_reason(s: ClassifiedSnapshot) -> str:
+        return (f"only {s.age_days * 24:.1f} h old (younger than {min_age_hours:g} h): most likely a backup "
+                "in progress")
+
+    def ancestors(moref: str) -> Iterable[str]:
+        p = parents.get(moref)
+        while p is not None:
+            yield p
+            p = parents.get(p)
+
+    chosen: list[ClassifiedSnapshot] = []
+    held: list[HeldBack] = []
+    for s in report.snapshots:
+        if not criteria.matches(s):
+            continue
+        reason = None
+        if s.vm_moref in busy:
+            reason = (f"a task is running on {s.vm} ({', '.join(busy[s.vm_moref])}): a backup may be using "
+                      "this snapshot")
+        elif too_young(s):
+            reason = young_reason(s)
+        elif remove_children:
+            young = [d for d in by_moref.values() if s.moref in set(ancestors(d.moref)) and too_young(d)]
+            if young:
+                reason = f"its child snapshot '{young[0].name}' is {young_reason(young[0])}"
+        if reason is None:
+            chosen.append(s)
+        else:
+            held.append(HeldBack(PlanItem.of(s, remove_children), reason))
     if remove_children:
         selected = {s.moref for s in chosen}
-        parents = {s.moref: s.snapshot.parent for s in report.snapshots}
-
-        def covered(moref: str) -> bool:
-            p = parents.get(moref)
-            while p is not None:
-                if p in selected:
-                    return True
-                p = parents.get(p)
-            return False
-
-        chosen = [s for s in chosen if not covered(s.moref)]
+        chosen = [s for s in chosen if not any(a in selected for a in ancestors(s.moref))]
     chosen.sort(key=lambda s: (s.vm.casefold(), s.vm_moref, -s.snapshot.depth, s.snapshot.created))
-    return CleanupPlan(tuple(PlanItem.of(s, remove_children) for s in chosen), report)
+    return CleanupPlan(tuple(PlanItem.of(s, remove_children) for s in chosen), report, tuple(held))
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    """What a run would do now: the plan (with what it holds back) and the pre-flight of its items."""
+
+    plan: CleanupPlan
+    preflight: Preflight
+
+    @property
+    def offered(self) -> CleanupPlan:
+        """The plan minus what the pre-flight blocks: exactly what a run would try to remove."""
+        return replace(self.plan, items=self.preflight.ok)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plan": [i.to_json() for i in self.preflight.ok],
+            "held_back": [h.to_json() for h in self.plan.held_back],
+            "blocked": [{**i.to_json(), "reason": why} for i, why in self.preflight.blocked],
+            "removed": [], "failed": [], "freed_bytes": 0, "dry_run": True,
+        }
 
 
 Listener = Callable[[str, PlanItem | None, str], None]  # (event, item, text): "start", "done", "failed", "log"
@@ -193,21 +269,65 @@ Listener = Callable[[str, PlanItem | None, str], None]  # (event, item, text): "
 class CleanupSnapshots:
     """Plan → pre-flight → run (engine jobs) → verify → report. Admin only."""
 
-    def __init__(self, services: AppServices, scanner: ScanSnapshots | None = None) -> None:
-        self.services = services
-        self.scanner = scanner or ScanSnapshots(services)
+    def __init__(
+        self,
+        connection: SessionSource,
+        gate: RoleGate,
+        audit: AuditTrail,
+        jobs: JobQueue,
+        settings: SnapshotSettings,
+        lock_home: Path,
+        scanner: ScanSnapshots,
+    ) -> None:
+        self.connection = connection
+        self.gate = gate
+        self.audit = audit
+        self.jobs = jobs
+        self.settings = settings
+        self.lock_home = lock_home
+        self.scanner = scanner
         self._handles: list[JobHandle] = []
         self._cancelled = False
 
     # -- plan and pre-flight ---------------------------------------------------------------------
-    def plan(self, report: SnapshotReport, criteria: CleanupCriteria, *, remove_children: bool = False) -> CleanupPlan:
-        self.services.require(Action.SNAPSHOT_CLEANUP)
-        return make_plan(report, criteria, remove_children=remove_children)
+    def plan_blocking(
+        self, report: SnapshotReport, criteria: CleanupCriteria, *, remove_children: bool = False
+    ) -> CleanupPlan:
+        """The plan, holding back young snapshots and those of VMs with a task queued or running."""
+        self.gate.require(Action.SNAPSHOT_CLEANUP)
+        candidates = {s.vm_moref for s in report.snapshots if criteria.matches(s)}
+        busy: dict[str, list[str]] = {}
+        if candidates:
+            for task in ops.running_tasks(self.connection.session, sorted(candidates)):
+                busy.setdefault(task.vm, []).append(task.description)
+        return make_plan(report, criteria, remove_children=remove_children,
+                         min_age_hours=float(self.settings.snapshot_cleanup_min_age_hours), busy=busy)
+
+    async def plan(
+        self, report: SnapshotReport, criteria: CleanupCriteria, *, remove_children: bool = False
+    ) -> CleanupPlan:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            None, lambda: self.plan_blocking(report, criteria, remove_children=remove_children))
+
+    def dry_run_blocking(
+        self, report: SnapshotReport, criteria: CleanupCriteria, *, remove_children: bool = False
+    ) -> DryRun:
+        """What ``snapshots cleanup --dry-run`` prints and the wizard shows before its run button."""
+        plan = self.plan_blocking(report, criteria, remove_children=remove_children)
+        return DryRun(plan, self.preflight_blocking(plan))
+
+    async def dry_run(
+        self, report: SnapshotReport, criteria: CleanupCriteria, *, remove_children: bool = False
+    ) -> DryRun:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            None, lambda: self.dry_run_blocking(report, criteria, remove_children=remove_children))
 
     def preflight_blocking(self, plan: CleanupPlan) -> Preflight:
         """Free space for the consolidation, a task (a backup) running on the VM, host in maintenance."""
-        self.services.require(Action.SNAPSHOT_CLEANUP)
-        session = self.services.connection.session
+        self.gate.require(Action.SNAPSHOT_CLEANUP)
+        session = self.connection.session
         report = plan.report
         free = {d.datastore.name: d.datastore.free for d in report.datastores}
         hosts = {h.moref: h for h in report.scan.hosts}
@@ -252,7 +372,8 @@ class CleanupSnapshots:
         self, plan: CleanupPlan, *, listener: Listener | None = None, skip_preflight: bool = False,
         verify: bool = True,
     ) -> CleanupReport:
-        self.services.require(Action.SNAPSHOT_CLEANUP)
+        self.gate.require(Action.SNAPSHOT_CLEANUP)
+        self._cancelled = False
         say: Listener = listener or (lambda _e, _i, _t: None)
         report = CleanupReport(plan=plan)
         items = list(plan.items)
@@ -266,7 +387,7 @@ class CleanupSnapshots:
         for item in items:
             groups.setdefault(item.datastore or "-", []).append(item)
         self._handles = [
-            self.services.scheduler.submit(_DatastoreCleanupJob(self.services, ds, group, report, say))
+            self.jobs.submit(_DatastoreCleanupJob(self.connection, self.audit, self.lock_home, ds, group, report, say))
             for ds, group in groups.items()
         ]
         if self._cancelled:
@@ -309,10 +430,12 @@ class _DatastoreCleanupJob:
     kind = JOB_KIND
 
     def __init__(
-        self, services: AppServices, datastore: str, items: Sequence[PlanItem], report: CleanupReport,
-        say: Listener,
+        self, connection: SessionSource, audit: AuditTrail, lock_home: Path, datastore: str,
+        items: Sequence[PlanItem], report: CleanupReport, say: Listener,
     ) -> None:
-        self.services = services
+        self.connection = connection
+        self.audit = audit
+        self.lock_home = lock_home
         self.datastore = datastore
         self.items = list(items)
         self.report = report
@@ -321,7 +444,7 @@ class _DatastoreCleanupJob:
         self.resource_keys = (f"datastore:{datastore}",)
 
     async def run(self, ctx: JobContext) -> int:
-        session = self.services.connection.session
+        session = self.connection.session
         total = len(self.items)
         for index, item in enumerate(self.items):
             ctx.check_cancelled()
@@ -350,12 +473,12 @@ class _DatastoreCleanupJob:
         ctx.progress(1.0, f"Done on {self.datastore}")
         return total
 
-    def _remove_one(self, session: Any, item: PlanItem, cancel: threading.Event) -> None:
+    def _remove_one(self, session: VsphereSession, item: PlanItem, cancel: threading.Event) -> None:
         # The scheduler keeps this process to one removal per datastore; the OS lock does the same across
         # processes (the app and a scheduled CLI cleanup), held for the whole removal and consolidation.
-        key = datastore_key(session.server, item.datastore or "-")
-        home = self.services.paths.home
-        with resource_lock(home, key, cancel=cancel, on_wait=f"datastore {item.datastore}"):  # noqa: SIM117
-            with self.services.audited(Action.SNAPSHOT_CLEANUP, item.target, size=item.size,
+        key = resourcelock.datastore_key(session.server, item.datastore or "-")
+        with resourcelock.resource_lock(self.lock_home, key, cancel=cancel,  # noqa: SIM117
+                                        on_wait=f"datastore {item.datastore}"):
+            with self.audit.audited(Action.SNAPSHOT_CLEANUP, item.target, size=item.size,
                                        datastore=item.datastore, remove_children=item.remove_children):
                 ops.remove_snapshot(session, item.moref, remove_children=item.remove_children, consolidate=True)

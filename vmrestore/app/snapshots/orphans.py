@@ -100,7 +100,7 @@ class OrphanFiles:
     def __init__(self, services: AppServices, scanner: ScanSnapshots | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.services = services
-        self.scanner = scanner or ScanSnapshots(services)
+        self.scanner = scanner or ScanSnapshots(services.connection, services, services.settings)
         self.clock = clock or (lambda: datetime.now(UTC))
 
     @property

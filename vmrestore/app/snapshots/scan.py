@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
-from vmrestore.app.bootstrap import AppServices
+from vmrestore.app.ports import RoleGate, SessionSource
 from vmrestore.app.snapshots.classify import Thresholds, build_report
 from vmrestore.app.snapshots.types import SnapshotReport
 from vmrestore.model import Action
@@ -15,21 +16,41 @@ from vmrestore.vsphere.snapshots import scan as vscan
 Progress = Callable[[str], None]
 
 
+class SnapshotSettings(Protocol):
+    """The settings the snapshot monitor reads (``app.settings.AppSettings`` has them)."""
+
+    @property
+    def snapshot_max_age_days(self) -> float: ...
+    @property
+    def snapshot_max_bytes(self) -> int: ...
+    @property
+    def snapshot_max_datastore_share(self) -> float: ...
+    @property
+    def snapshot_cleanup_min_age_hours(self) -> float: ...
+    @property
+    def leftover_patterns(self) -> list[str]: ...
+
+
 class ScanSnapshots:
     """``run`` for the GUI (awaits an executor thread), ``run_blocking`` for the CLI."""
 
-    def __init__(self, services: AppServices, clock: Callable[[], datetime] | None = None) -> None:
-        self.services = services
+    def __init__(
+        self, connection: SessionSource, gate: RoleGate, settings: SnapshotSettings,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.connection = connection
+        self.gate = gate
+        self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
 
     def thresholds(self) -> Thresholds:
-        return Thresholds.from_settings(self.services.settings)
+        return Thresholds.from_settings(self.settings)
 
     def run_blocking(
         self, *, datastore: str | None = None, orphans: bool = True, progress: Progress | None = None
     ) -> SnapshotReport:
-        self.services.require(Action.BROWSE)
-        session = self.services.connection.session
+        self.gate.require(Action.BROWSE)
+        session = self.connection.session
         result = vscan.scan(session, datastore=datastore, orphans=orphans, progress=progress)
         return build_report(result, self.thresholds(), self.clock())
 

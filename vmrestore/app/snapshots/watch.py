@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 from vmrestore.app.snapshots.types import ClassifiedSnapshot, SnapshotClass, SnapshotReport
 
@@ -23,11 +23,20 @@ REARM_FACTOR = 0.9
 MAX_LINES = 5
 
 
-def watch_interval_minutes(settings: Any) -> float:
+class WatchSettings(Protocol):
+    """The settings the watch reads (``app.settings.AppSettings``)."""
+
+    @property
+    def snapshot_watch_minutes(self) -> float: ...
+    @property
+    def snapshot_max_datastore_share(self) -> float: ...
+
+
+def watch_interval_minutes(settings: WatchSettings) -> float:
     """Minutes between background scans; 0 (the default) means the watch is off."""
     try:
-        value = float(getattr(settings, "snapshot_watch_minutes", 0) or 0)
-    except (TypeError, ValueError):
+        value = float(settings.snapshot_watch_minutes or 0)
+    except (TypeError, ValueError):  # a hand-edited settings file
         return 0.0
     return max(0.0, value)
 
@@ -53,7 +62,7 @@ class SnapshotWatch:
     _over: set[str] = field(default_factory=set)  # datastores alerted and not re-armed yet
 
     @classmethod
-    def from_settings(cls, settings: Any) -> SnapshotWatch:
+    def from_settings(cls, settings: WatchSettings) -> SnapshotWatch:
         return cls(max_datastore_share=float(settings.snapshot_max_datastore_share))
 
     def evaluate(self, report: SnapshotReport) -> list[WatchAlert]:

@@ -6,7 +6,7 @@ import asyncio
 import csv
 import html
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -27,7 +27,7 @@ from vmrestore.model import Role, format_size
 from vmrestore.ui.snapshots.models import COL_VM, RowRole, SnapshotFilterProxy, SnapshotTableModel
 from vmrestore.ui.snapshots.orphans_wizard import OrphanWizard
 from vmrestore.ui.snapshots.views import DeltaChart, SnapshotTree
-from vmrestore.ui.snapshots.wizard import CleanupWizard
+from vmrestore.ui.snapshots.wizard import CleanupPort, CleanupWizard
 
 CSV_COLUMNS = ("vm", "name", "created", "age_days", "size", "class", "reasons", "datastore")
 
@@ -72,21 +72,28 @@ def export_html(report: SnapshotReport, path: str | Path) -> None:
     Path(path).write_text(doc, encoding="utf-8")
 
 
+class PageSettings(Protocol):
+    """The settings the page reads (``app.settings.AppSettings``)."""
+
+    @property
+    def role(self) -> Role: ...
+    @property
+    def snapshot_max_age_days(self) -> float: ...
+    @property
+    def snapshot_cleanup_min_age_hours(self) -> float: ...
+
+
+class Scanner(Protocol):
+    async def run(self, *, orphans: bool = True) -> SnapshotReport: ...
+
+
 class SnapshotsPage(QWidget):
-    """Constructed with the app services and the scan / cleanup use cases (the composition root's)."""
+    """Constructed with the settings and the scan / cleanup / orphan use cases (the composition root's)."""
 
-    def __init__(self, services: Any, scanner: Any = None, cleanup: Any = None, parent: Any = None,
-                 orphans: Any = None) -> None:
+    def __init__(self, settings: PageSettings, scanner: Scanner, cleanup: CleanupPort, orphans: Any,
+                 parent: Any = None) -> None:
         super().__init__(parent)
-        if scanner is None or cleanup is None or orphans is None:
-            from vmrestore.app.snapshots.cleanup import CleanupSnapshots
-            from vmrestore.app.snapshots.orphans import OrphanFiles
-            from vmrestore.app.snapshots.scan import ScanSnapshots
-
-            scanner = scanner or ScanSnapshots(services)
-            cleanup = cleanup or CleanupSnapshots(services, scanner)
-            orphans = orphans or OrphanFiles(services, scanner)
-        self.services = services
+        self.settings = settings
         self.scanner = scanner
         self.cleanup = cleanup
         self.orphans = orphans
@@ -161,7 +168,7 @@ class SnapshotsPage(QWidget):
 
     # -- state ------------------------------------------------------------------------------------
     def is_admin(self) -> bool:
-        return bool(self.services.settings.role == Role.ADMIN)
+        return bool(self.settings.role == Role.ADMIN)
 
     def _update_buttons(self) -> None:
         has = self.report is not None
@@ -215,7 +222,9 @@ class SnapshotsPage(QWidget):
     def open_wizard(self) -> CleanupWizard | None:
         if self.report is None or not self.is_admin():
             return None
-        wizard = CleanupWizard(self.cleanup, self.report, self)
+        wizard = CleanupWizard(self.cleanup, self.report, parent=self,
+                               default_age_days=float(self.settings.snapshot_max_age_days),
+                               min_age_hours=float(self.settings.snapshot_cleanup_min_age_hours))
         wizard.finished.connect(lambda _r: self.start_scan())
         wizard.open()
         return wizard

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
@@ -36,13 +37,14 @@ class SnapshotWatcher(QObject):
     scanned = Signal(object)  # SnapshotReport
     failed = Signal(str)
 
-    def __init__(self, services: Any, scanner: Scanner, tray: Tray, interval_ms: int,
-                 decide: SnapshotWatch | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, connected: Callable[[], bool], scanner: Scanner, tray: Tray, interval_ms: int,
+                 decide: SnapshotWatch, parent: QObject | None = None) -> None:
+        """``connected``: whether a vCenter session is open now (no scan without one)."""
         super().__init__(parent)
-        self.services = services
+        self.connected = connected
         self.scanner = scanner
         self.tray = tray
-        self.decide = decide or SnapshotWatch.from_settings(services.settings)
+        self.decide = decide
         self.timer = QTimer(self)
         self.timer.setInterval(max(1, interval_ms))
         self.timer.timeout.connect(self.check_now)
@@ -61,7 +63,7 @@ class SnapshotWatcher(QObject):
         return self._task is not None and not self._task.done()
 
     def check_now(self) -> None:
-        if self.busy or getattr(self.services.connection, "identity", None) is None:
+        if self.busy or not self.connected():
             return
         self._task = asyncio.ensure_future(self._check())
 
