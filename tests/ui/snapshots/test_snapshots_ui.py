@@ -107,6 +107,8 @@ class FakeCleanup:
         self.min_age_hours = min_age_hours
         self.runs: list[list[str]] = []
         self.cancelled = False
+        self.go_on = asyncio.Event()
+        self.go_on.set()  # a test clears it to hold the run in the middle
 
     async def dry_run(self, rep: SnapshotReport, criteria: Any, *, remove_children: bool = False) -> DryRun:
         plan = make_plan(rep, criteria, remove_children=remove_children, min_age_hours=self.min_age_hours)
@@ -117,7 +119,7 @@ class FakeCleanup:
         out = CleanupReport(plan=plan)
         for item in plan.items:
             listener("start", item, "removing")
-            await asyncio.sleep(0)
+            await self.go_on.wait()
             out.removed.append(ItemOutcome(item, True))
             listener("done", item, "removed")
         out.freed_bytes = plan.total_bytes
