@@ -244,6 +244,7 @@ def _options_to_args(
     hide_refs: Sequence[str] = (),
     missing: Sequence[str] = (),
     relocate_moves: bool = False,
+    question_on_poweron: bool = False,
 ) -> list[str]:
     args = [
         "-dc", str(dc), "-cluster", str(cluster), "-host", str(host),
@@ -270,6 +271,8 @@ def _options_to_args(
             args += [flag, rule]
     if relocate_moves:  # instant.go: RelocateVM_Task moves files and backings as vSphere does
         args.append("-relocate-moves")
+    if question_on_poweron:  # instant.go: power-on asks "moved or copied?", AnswerVM answers it
+        args.append("-question-on-poweron")
     return args
 
 
@@ -285,7 +288,8 @@ def vcsim_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VcsimFac
     ``nas={"remoteHost:/export": "/local/dir"}``, ``tools_running``, ``tools_off=[VM name]`` (Tools not
     running on those), ``guest_family={VM name: "linuxGuest"}``, ``fixed_login=(user, password)``,
     ``hide=["user:VmOrHostName"]``, ``hide_refs=[...]`` and ``missing=["VmName:layoutEx"]`` (visibility.go),
-    ``relocate_moves`` (RelocateVM_Task moves files and backings as vSphere does, instant.go).
+    ``relocate_moves`` (RelocateVM_Task moves files and backings as vSphere does) and ``question_on_poweron``
+    (power-on asks "moved or copied?", AnswerVM answers; both instant.go).
     """
     binary = vcsim_binary()
     started: list[Vcsim] = []

@@ -101,6 +101,9 @@ def power_on(session: VsphereSession, vm_moid: str, cancel: threading.Event | No
             break
         time.sleep(0.5)
     wait_for_tasks(session, [task], cancel=cancel)
+    qid = answer_question(session, vm_moid)  # one asked just as the task ended still blocks the guest
+    if qid:
+        answered.append(qid)
     return answered
 
 

@@ -8,12 +8,17 @@
 //     file on the target with no parent. The bench does that (files moved, parents untouched), so a test can
 //     read the backings back. Without the flag the stock behaviour stays: a relocate that "succeeds" and moves
 //     nothing, which the app must detect.
+//   - -question-on-poweron: vSphere asks "moved or copied?" when a VM's identity looks copied, and the
+//     power-on waits for the answer. The simulator never asks; with the flag the bench sets that question
+//     after PowerOnVM_Task and answers AnswerVM itself (the simulator lacks it), keeping the chosen key in
+//     the VM's extraConfig as "bench.answer" so a test can read which answer the app gave.
 package main
 
 import (
 	"flag"
 	"fmt"
 	"io/ioutil"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -23,8 +28,66 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-var relocateMoves = flag.Bool("relocate-moves", false,
-	"RelocateVM_Task moves the VM's files and disk backings to the target datastore as vSphere does")
+var (
+	relocateMoves = flag.Bool("relocate-moves", false,
+		"RelocateVM_Task moves the VM's files and disk backings to the target datastore as vSphere does")
+	questionOnPowerOn = flag.Bool("question-on-poweron", false,
+		"after PowerOnVM_Task the VM asks the 'moved or copied' question; AnswerVM answers it")
+)
+
+// answerInstant answers the methods the simulator lacks (AnswerVM); true when it wrote the response.
+func (b *bench) answerInstant(w http.ResponseWriter, m *simulator.Method) bool {
+	req, ok := m.Body.(*types.AnswerVM)
+	if !ok {
+		return false
+	}
+	vm, ok := simulator.Map.Get(req.This).(*simulator.VirtualMachine)
+	if !ok {
+		writeFault(w, "The object has already been deleted or has not been completely created",
+			"ManagedObjectNotFound", "")
+		return true
+	}
+	answered := false
+	simulator.Map.WithLock(vm, func() {
+		q := vm.Runtime.Question
+		if q == nil || q.Id != req.QuestionId {
+			return
+		}
+		vm.Runtime.Question = nil
+		vm.Config.ExtraConfig = append(vm.Config.ExtraConfig, &types.OptionValue{Key: "bench.answer", Value: req.AnswerChoice})
+		answered = true
+	})
+	if !answered {
+		writeFault(w, "A specified parameter was not correct: questionId", "InvalidArgument",
+			"<invalidProperty>questionId</invalidProperty>")
+		return true
+	}
+	writeResult(w, "AnswerVMResponse", nil)
+	return true
+}
+
+func askMovedOrCopied(this types.ManagedObjectReference) {
+	vm, ok := simulator.Map.Get(this).(*simulator.VirtualMachine)
+	if !ok {
+		return
+	}
+	choice := func(key, label string) types.BaseElementDescription {
+		return &types.ElementDescription{Key: key, Description: types.Description{Label: label, Summary: label}}
+	}
+	simulator.Map.WithLock(vm, func() {
+		vm.Runtime.Question = &types.VirtualMachineQuestionInfo{
+			Id:   "bench-q-" + vm.Self.Value,
+			Text: "This virtual machine might have been moved or copied.",
+			Choice: types.ChoiceOption{
+				ChoiceInfo: []types.BaseElementDescription{
+					choice("button.uuid.cancel", "Cancel"), choice("button.uuid.movedTheVM", "I _moved it"),
+					choice("button.uuid.copiedTheVM", "I _copied it"),
+				},
+				DefaultIndex: 0,
+			},
+		}
+	})
+}
 
 // afterForward runs once the simulator answered a request (tasks complete inside the call).
 func (b *bench) afterForward(m *simulator.Method) {
@@ -34,6 +97,10 @@ func (b *bench) afterForward(m *simulator.Method) {
 	case *types.RelocateVM_Task:
 		if *relocateMoves {
 			relocateFiles(req)
+		}
+	case *types.PowerOnVM_Task:
+		if *questionOnPowerOn {
+			askMovedOrCopied(req.This)
 		}
 	}
 }

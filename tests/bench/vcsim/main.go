@@ -249,6 +249,10 @@ func (b *bench) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if b.answerInstant(w, method) { // instant.go
+		return
+	}
+
 	if nas, ok := method.Body.(*types.CreateNasDatastore); ok {
 		if body, ok = b.mapNas(w, nas, body); !ok {
 			return

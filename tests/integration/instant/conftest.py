@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ class Bench:
     vmfs_point: str
     hosted_point: str
     before: dict[str, str]
+    others: dict[str, str] = field(default_factory=dict)  # vm -> point id of hw19 and huge01
 
     def cli(self, *args: str, expect: int | None = 0, env: dict[str, str] | None = None) -> tuple[int, Any, str]:
         out = subprocess.run([VMRESTORE, *args, "--json"], env=env or self.env, capture_output=True, text=True,
@@ -68,6 +69,12 @@ class Bench:
                 s, "VirtualMachine", ["name", "config.files.vmPathName", "config.hardware.device",
                                       "runtime.powerState", "config.annotation", "config.guestId",
                                       "config.hardware.memoryMB", "config.hardware.numCPU", "config.firmware"])}
+
+    def vm_extra_config(self, name: str) -> list[Any]:
+        with self.session() as s:
+            found = [o for o in retrieve(s, "VirtualMachine", ["name", "config.extraConfig"])
+                     if o.props["name"] == name]
+            return list(found[0].props.get("config.extraConfig") or ())
 
     def datastores(self) -> dict[str, dict[str, Any]]:
         with self.session() as s:
@@ -99,11 +106,20 @@ def restored_name(vm: str = "web01") -> str:
 
 @pytest.fixture
 def instant_repo(make_repo: Callable[..., BackupRepo]) -> BackupRepo:
-    repo = make_repo({"web01": [
-        PointSpec(datetime(2024, 5, 1, 1, 0, 0, tzinfo=UTC), [_disk()], subformat="vmfs"),
-        PointSpec(datetime(2024, 5, 2, 1, 0, 0, tzinfo=UTC), [_disk()], subformat="monolithicSparse"),
-    ]})
+    day = datetime(2024, 5, 3, 1, 0, 0, tzinfo=UTC)
+    repo = make_repo({
+        "web01": [
+            PointSpec(datetime(2024, 5, 1, 1, 0, 0, tzinfo=UTC), [_disk()], subformat="vmfs"),
+            PointSpec(datetime(2024, 5, 2, 1, 0, 0, tzinfo=UTC), [_disk()], subformat="monolithicSparse"),
+        ],
+        "hw19": [PointSpec(day, [_disk()], subformat="vmfs")],  # newer virtual hardware than the host runs
+        "huge01": [PointSpec(day, [_disk()], subformat="vmfs")],  # asks for more memory (swap) than fits
+    })
     (repo.points["web01"][0].folder / "web01.nvram").write_bytes(NVRAM)
+    for vm, old, new in (("hw19", 'virtualHW.version = "13"', 'virtualHW.version = "19"'),
+                         ("huge01", 'memsize = "2048"', 'memsize = "1073741824"')):
+        vmx = repo.points[vm][0].folder / f"{vm}.vmx"
+        vmx.write_text(vmx.read_text().replace(old, new))
     return repo
 
 
@@ -117,8 +133,9 @@ def bench_factory(vcsim_factory: Callable[..., Vcsim], instant_repo: BackupRepo,
         bench = Bench(sim, instant_repo, home, admin_env, "", "", {})
         bench.cli("repo", "add", "main", str(instant_repo.root), *(["--nfs", nfs] if nfs else []))
         report = bench.cli("catalog", "index")[1]
-        assert report["points_added"] == 2, report
+        assert report["points_added"] == 4, report
         _, points, _ = bench.cli("points", "list", "--vm", "web01")
+        bench.others = {p["vm"]: p["id"] for p in bench.cli("points", "list")[1] if p["vm"] != "web01"}
         formats = {p["disks"][0]["format"]: p["id"] for p in points}
         bench.vmfs_point, bench.hosted_point = formats["vmfs"], formats["monolithicSparse"]
         bench.before = digest(instant_repo.root)

@@ -105,11 +105,15 @@ def test_relocate_that_moves_nothing_is_caught(bench_factory: Callable[..., Benc
 
 
 def test_start_then_discard_deletes_only_our_files(bench_factory: Callable[..., Bench]) -> None:
-    bench = bench_factory()
+    bench = bench_factory(question_on_poweron=True)  # the bench asks "moved or copied?" at power-on
     name = "web01-test"
     _, started, _ = bench.cli("instant", "start", bench.vmfs_point, "--host", host_name(bench), "--name", name,
                               "--network", "VM Network", "--wait-ip", "0")
-    assert started["network"] == "VM Network"
+    assert started["network"] == "VM Network" and started["power"] == "poweredOn"
+    extra = {o.key: o.value for o in bench.vm_extra_config(name)}
+    assert extra["uuid.action"] == "create"  # vSphere answers "copied" itself
+    assert extra["bench.answer"] == "button.uuid.copiedTheVM"  # and a question that was asked anyway
+    assert "AnswerVM" in bench.sim.methods()
     (nic,) = _nics(bench.vms()[name])
     assert nic.connectable.startConnected is True and nic.backing.deviceName == "VM Network"
     folder = bench.ds_dir(started["datastore"]) / name
@@ -201,3 +205,21 @@ def test_vcenter_no_permission_exit_3_and_nothing_left(bench_factory: Callable[.
     assert ("instant_recovery", "failed:no_permission") in [(e["action"], e["result"])
                                                             for e in bench.cli("audit", "list")[1]]
     bench.assert_backup_untouched()
+
+
+def test_newer_virtual_hardware_than_the_host_refused(bench_factory: Callable[..., Bench]) -> None:
+    bench = bench_factory()
+    _, out, _ = bench.cli("instant", "start", bench.others["hw19"], "--host", host_name(bench), expect=1)
+    assert "vmx-19" in out["error"]["message"] and "vmx-13" in out["error"]["message"]  # the simulator runs vmx-13
+    assert "CreateNasDatastore" not in bench.sim.methods()
+    bench.assert_backup_untouched()
+
+
+def test_no_room_for_swap_and_deltas_refused(bench_factory: Callable[..., Bench]) -> None:
+    bench = bench_factory()
+    _, out, _ = bench.cli("instant", "start", bench.others["huge01"], "--host", host_name(bench), expect=1)
+    assert out["error"]["code"] == "insufficient_space" and "MiB free" in out["error"]["message"]
+    assert "CreateNasDatastore" not in bench.sim.methods()
+    _, plan, _ = bench.cli("instant", "start", bench.vmfs_point, "--host", host_name(bench), "--dry-run")
+    assert plan["dry_run"] and plan["needed"] < plan["free"] and plan["disks"][0]["format"] == "vmfs"
+    assert "CreateNasDatastore" not in bench.sim.methods(), "a dry run changes nothing"
