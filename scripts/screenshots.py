@@ -215,7 +215,7 @@ async def _tour(window: MainWindow, shooter: Shooter, repo_root: Path, restored:
 
 def snapshots_tour(out: Path) -> int:
     """The Snapshots page on a simulator with real snapshot trees, backup leftovers and an orphaned delta
-    (the world of tests/ui/snapshots/screenshot_snapshots.py), then the cleanup wizard up to its review."""
+    (the world of tests/ui/snapshots/screenshot_snapshots.py), then the cleanup wizard up to its plan."""
     from tests.ui.snapshots.screenshot_snapshots import build_world
 
     out.mkdir(parents=True, exist_ok=True)
@@ -254,9 +254,9 @@ def snapshots_tour(out: Path) -> int:
             wizard = page.open_wizard()
             if wizard is not None:
                 await shooter.shot("cleanup-1-criteria")
-                for step in range(2, 4):
-                    wizard.next()
-                    await shooter.shot(f"cleanup-{step}-{type(wizard.currentPage()).__name__.lower()}", wait=1.5)
+                wizard.next()  # the plan (what --dry-run prints); only its own button removes anything
+                await until(lambda: wizard.plan_page.dry is not None, what="the cleanup plan")
+                await shooter.shot("cleanup-2-plan", wait=0.8)
                 wizard.reject()
         finally:
             window.close()

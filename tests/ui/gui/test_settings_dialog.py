@@ -151,3 +151,15 @@ async def test_helpdesk_sees_admin_entries_greyed_with_the_reason(qtbot, real_se
     assert json.loads(Path(services.paths.settings_file).read_text())["appearance"] == "dark"
     assert QApplication.instance().palette().window().color().lightness() < 100
     window.tools.apply_appearance("light")
+
+
+async def test_cleanup_minimum_age_is_a_setting_the_cleanup_reads(qtbot, real_services, tmp_path) -> None:
+    services = real_services()
+    window = await open_window(qtbot, services, tmp_path)
+    dialog = await open_settings(qtbot, window)
+    assert dialog.min_age_spin.value() == 24  # the default guard
+    dialog.min_age_spin.setValue(6)
+    assert await dialog.save(close=True) == ["snapshot_cleanup_min_age_hours"]
+    saved = json.loads(Path(services.paths.settings_file).read_text())
+    assert saved["snapshot_cleanup_min_age_hours"] == 6
+    assert services.snapshots.cleanup.settings.snapshot_cleanup_min_age_hours == 6  # the same settings object

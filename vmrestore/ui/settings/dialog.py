@@ -407,6 +407,12 @@ class SettingsDialog(QDialog):
         self.age_spin.setRange(1, 3650)
         self.age_spin.setSuffix(" days")
         self.age_spin.setValue(int(settings.snapshot_max_age_days))
+        self.min_age_spin = QSpinBox(page)
+        self.min_age_spin.setObjectName("cleanupMinAgeHours")
+        self.min_age_spin.setRange(0, 24 * 365)
+        self.min_age_spin.setSpecialValueText("off")
+        self.min_age_spin.setSuffix(" h")
+        self.min_age_spin.setValue(int(settings.snapshot_cleanup_min_age_hours))
         self.patterns_edit = QPlainTextEdit("\n".join(settings.leftover_patterns), page)
         self.patterns_edit.setObjectName("leftoverPatterns")
         self.patterns_edit.setTabChangesFocus(True)
@@ -414,6 +420,8 @@ class SettingsDialog(QDialog):
         for widget, text, name in (
             (self.watch_spin, "&Watch interval:", "Snapshot watch interval in minutes, 0 is off"),
             (self.age_spin, "Flag snapshots &older than:", "Snapshot age limit in days"),
+            (self.min_age_spin, "Cleanup ne&ver offers snapshots\nyounger than:",
+             "A cleanup never offers snapshots younger than this many hours, 0 is off"),
             (self.patterns_edit, "Le&ftover name patterns\n(one per line, * and ?):", "Leftover snapshot patterns"),
         ):
             widget.setAccessibleName(name)
@@ -463,6 +471,7 @@ class SettingsDialog(QDialog):
                 catalog_location=self.catalog_edit.text(),
                 snapshot_watch_minutes=self.watch_spin.value(),
                 snapshot_max_age_days=self.age_spin.value(),
+                snapshot_cleanup_min_age_hours=self.min_age_spin.value(),
                 leftover_patterns=self.patterns_edit.toPlainText(),
                 default_lease_hours=self.lease_spin.value(),
             )
@@ -473,6 +482,7 @@ class SettingsDialog(QDialog):
             "catalog_location": ("catalog", self.catalog_edit),
             "snapshot_watch_minutes": ("snapshots", self.watch_spin),
             "snapshot_max_age_days": ("snapshots", self.age_spin),
+            "snapshot_cleanup_min_age_hours": ("snapshots", self.min_age_spin),
             "leftover_patterns": ("snapshots", self.patterns_edit),
             "default_lease_hours": ("leases", self.lease_spin),
         }.get(key, ("appearance", self.appearance_combo))
