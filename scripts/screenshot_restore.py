@@ -41,6 +41,9 @@ def main() -> int:
     parser.add_argument("--search", help="show the search tab with this pattern")
     parser.add_argument("--versions", action="store_true", help="open “Versions of this file” for the report")
     parser.add_argument("--dark", action="store_true")
+    parser.add_argument("--size", default="1240x760", help="window size, e.g. 1024x700")
+    parser.add_argument("--damaged", action="store_true",
+                        help="add a VM whose restore point has a damaged disk header, and select that point")
     args = parser.parse_args()
     out: Path = args.out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +51,15 @@ def main() -> int:
     os.environ.setdefault("VMRESTORE_HOME", str(work / "home"))
     os.environ.pop("VMRESTORE_CATALOG", None)
     repo_root = work / "backups"
-    make_repository(DiskFactory(), repo_root, REPO_LAYOUT)
+    layout = dict(REPO_LAYOUT)
+    if args.damaged:
+        layout["file01"] = [REPO_LAYOUT["web01"][0]]
+    built = make_repository(DiskFactory(), repo_root, layout)
+    if args.damaged:  # a few flipped bytes in the sparse header: the grain directory offset
+        [point] = built["file01"]
+        with open(point.folder / point.disk_files[0], "r+b") as fh:
+            fh.seek(56)
+            fh.write(b"\xff\xff\xff\x00")
 
     from vmrestore.app.bootstrap import build_services
 
@@ -61,7 +72,8 @@ def main() -> int:
             app = QApplication.instance()
             assert isinstance(app, QApplication)
             app.setPalette(dark_palette())
-        window.resize(1240, 760)
+        width, height = (int(v) for v in args.size.split("x"))
+        window.resize(width, height)
         window.move(20, 20)
         window.show_area("points")
         page = window.pages["points"]
@@ -79,6 +91,10 @@ def main() -> int:
         await page.tree_model.ensure_loaded(older)
         page.tree.setCurrentIndex(page.tree_model.point_index(newest.id))  # keep the tree showing the path
         await page.reveal(newest.id, docs, f"{docs}/Q3-report.xlsx")
+        if args.damaged:
+            damaged = page.tree_model.point_index(services.catalog.points("file01")[0].id)
+            page.tree.setCurrentIndex(damaged)
+            page.tree.scrollTo(damaged)
         if args.search:
             page.focus_search()
             page.search.pattern_edit.setText(args.search)

@@ -101,7 +101,7 @@ class IndexRepositoryJob:
         # Oldest first: consecutive points of a VM share most files, and the store extends the
         # previous point's rows instead of writing them again.
         todo = sorted((p for p in points if p.browsable), key=lambda p: (p.vm, p.created))
-        report.errors += [f"{p.id}: {p.reason}" for p in points if p.status == "damaged"]
+        report.errors += [f"{p.id}: damaged: {p.reason}" for p in points if p.status == "damaged"]
         disks_total = sum(len(p.disks) for p in todo) or 1
         done = 0
         for point in todo:

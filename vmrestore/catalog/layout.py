@@ -159,9 +159,10 @@ def judge_disks(point: RestorePoint) -> RestorePoint:
     if not point.disks or any(d.error is None for d in point.disks):
         return point
     reasons = "; ".join(f"{disk_key(number)}: {disk.error}" for number, disk in enumerate(point.disks))
+    reasons = reasons.replace(f"{point.path}{os.sep}", "")  # file names relative to the point's folder
     if point.status == "error":  # ghettoVCB itself said the backup failed: that stays the headline
         return dataclasses.replace(point, browsable=False, reason=f"the backup failed: {reasons}")
-    return dataclasses.replace(point, status="damaged", browsable=False, reason=f"damaged backup: {reasons}")
+    return dataclasses.replace(point, status="damaged", browsable=False, reason=reasons)
 
 
 def _vm_points(repo: str, vm_dir: Path) -> Iterator[RestorePoint]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtWidgets import QAbstractButton, QScrollBar, QWidget
+from PySide6.QtWidgets import QAbstractButton, QScrollBar, QStyle, QWidget
 
 from tests.bench.diskfactory import DiskSpec, PartitionSpec, PointSpec, expected_tree
 from tests.ui.conftest import until
@@ -178,6 +178,45 @@ async def test_compressed_point_is_greyed_with_its_reason(qtbot, make_repo, make
     assert not model.hasChildren(compressed) and not model.canFetchMore(compressed)
     page.tree.setCurrentIndex(compressed)
     assert "Cannot be opened" in page.location.text() and point.reason in page.location.text()
+    assert spy.calls == []
+
+
+async def test_damaged_point_is_shown_damaged_with_its_reason(qtbot, make_repo, make_services) -> None:
+    """A restore point whose disk header is damaged is indexed as damaged (not "ok"), greyed in the tree
+    with the reason, and never listed (issue 15 §2)."""
+    disk = DiskSpec("none", [PartitionSpec("ext4", 4, "data", {"a.txt": "a"})])
+    repo = make_repo({"app01": [PointSpec(datetime(2024, 6, 1, 1, 0, tzinfo=UTC), [disk]),
+                                PointSpec(datetime(2024, 6, 2, 1, 0, tzinfo=UTC), [disk])]})
+    newest = repo.points["app01"][-1]
+    with open(newest.folder / newest.disk_files[0], "r+b") as fh:  # the grain directory offset
+        fh.seek(56)
+        fh.write(b"\xff\xff\xff\x00")
+    services = make_services(repo.root, index=False)
+    page = await open_page(qtbot, services)
+    handle = await page.index_now()  # the real index job, started from the page
+    assert handle is not None and handle.error is None
+    assert any("indexed as damaged" in e for e in handle.result.errors), handle.result.errors
+    spy = ListSpy(services.catalog.list_dir)
+    services.catalog.list_dir = spy  # type: ignore[method-assign]
+    model = page.tree_model
+    vm = model.index(0, 0)
+    damaged = model.index(0, 0, vm)  # newest first
+    point: RestorePoint = damaged.data(PointsTreeModel.RowRole)
+    assert (point.status, point.browsable) == ("damaged", False)
+    assert point.reason is not None and "sparse extent header is damaged" in point.reason
+    status = model.index(0, PointsTreeModel.COL_STATUS, vm).data()
+    assert status.startswith("Damaged: disk0:") and "grain directory" in status
+    assert damaged.data(Qt.ItemDataRole.ForegroundRole) is not None
+    assert model.index(1, 0, vm).data(Qt.ItemDataRole.ForegroundRole) is None
+    def image(icon) -> object:
+        return icon.pixmap(16, 16).toImage()
+
+    warning = image(page.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
+    assert image(damaged.data(Qt.ItemDataRole.DecorationRole)) == warning  # the sign, at any width
+    assert image(model.index(1, 0, vm).data(Qt.ItemDataRole.DecorationRole)) != warning
+    assert not model.hasChildren(damaged) and not model.canFetchMore(damaged)
+    page.tree.setCurrentIndex(damaged)
+    assert "Cannot be opened" in page.location.text() and "grain directory" in page.location.text()
     assert spy.calls == []
 
 

@@ -92,6 +92,17 @@ class Node:
         return None
 
     @property
+    def damaged(self) -> bool:
+        """A point indexed as damaged (or failed), an unreadable disk or volume, or a listing that failed."""
+        if self.kind is NodeKind.POINT:
+            return self.payload.status in ("damaged", "error")
+        if self.kind is NodeKind.DISK:
+            return bool(self.payload.error) or self.state is LoadState.FAILED
+        if self.kind is NodeKind.VOLUME:
+            return not self.payload.readable or self.state is LoadState.FAILED
+        return self.state is LoadState.FAILED
+
+    @property
     def greyed(self) -> bool:
         if self.kind is NodeKind.POINT and self.payload.status in ("error", "compressed", "damaged"):
             return True
@@ -108,8 +119,9 @@ class Node:
 
 
 class PointsTreeModel(QAbstractItemModel):
-    COL_NAME, COL_STATUS, COL_SIZE = range(3)
-    HEADERS = ("Name", "Status", "Size")
+    # Status last: it is the long column (a damaged point's reason), it takes the width that is left.
+    COL_NAME, COL_SIZE, COL_STATUS = range(3)
+    HEADERS = ("Name", "Size", "Status")
 
     SortRole = Qt.ItemDataRole.UserRole + 1  # native values: str, datetime, int
     RowRole = Qt.ItemDataRole.UserRole + 2  # VmGroup, RestorePoint, DiskInfo, VolumeInfo or FileEntry
@@ -129,6 +141,8 @@ class PointsTreeModel(QAbstractItemModel):
         self.list_calls: list[tuple[str, str]] = []  # (point id, path) of every listing started, for the UI
         icons = QFileIconProvider()
         style = QApplication.style()
+        # A damaged point, disk or volume carries a warning sign: visible however narrow the status column.
+        self._damage_icon = style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         self._icons = {
             NodeKind.VM: style.standardIcon(QStyle.StandardPixmap.SP_ComputerIcon),
             NodeKind.POINT: style.standardIcon(QStyle.StandardPixmap.SP_FileDialogInfoView),
@@ -339,7 +353,7 @@ class PointsTreeModel(QAbstractItemModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
             return self._display(node, column)
         if role == Qt.ItemDataRole.DecorationRole and column == self.COL_NAME:
-            return self._icons[node.kind]
+            return self._damage_icon if node.damaged else self._icons[node.kind]
         if role == Qt.ItemDataRole.ForegroundRole and node.greyed:
             return QBrush(QApplication.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
         if role == Qt.ItemDataRole.ToolTipRole:

@@ -74,11 +74,11 @@ def points_tree(model: PointsTreeModel, parent: QWidget) -> QTreeView:
     tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     tree.setExpandsOnDoubleClick(True)
     header = tree.header()
-    header.setStretchLastSection(False)
+    header.setStretchLastSection(True)
     # Deep folders must stay readable: the name column takes what its rows need (the tree scrolls
-    # sideways if it must), the status column gets the rest.
+    # sideways if it must), the size is short, and the status (last: a damaged point's reason is long)
+    # gets the rest, at least enough for "Damaged" and "Completed with warnings" to start readably.
     header.setSectionResizeMode(PointsTreeModel.COL_NAME, QHeaderView.ResizeMode.ResizeToContents)
-    header.setSectionResizeMode(PointsTreeModel.COL_STATUS, QHeaderView.ResizeMode.Stretch)
     header.setSectionResizeMode(PointsTreeModel.COL_SIZE, QHeaderView.ResizeMode.ResizeToContents)
     header.setMinimumSectionSize(60)
     return tree
