@@ -25,6 +25,8 @@ from vmrestore.cli.main import run
 
 pytestmark = pytest.mark.disktools
 
+AUDIT_DETAIL_KEYS = {"to", "paths", "conflict", "files", "bytes", "renamed", "skipped"}
+
 
 class Cli:
     """``vmrestore ... --json`` in this process, with its own home; returns (exit code, parsed stdout)."""
@@ -124,6 +126,8 @@ def test_a_whole_disk_or_point_extracts_each_volume_into_its_own_folder(cli: Cli
     audit = [e for e in cli("audit", "list") if e["action"] == "extract"]
     assert [(e["target"], e["result"]) for e in audit] == [
         (f"{web}:/disk0 -> {out}", "ok"), (f"{db}:/ -> {every}", "ok")]
+    # the fields the GUI's restore writes too (tests/ui/restore: the same use case writes both)
+    assert set(audit[0]["detail"]) == AUDIT_DETAIL_KEYS and audit[0]["detail"]["paths"] == ["/disk0"]
 
 
 def test_compressed_point_exits_1_and_damaged_images_say_corrupt_image(cli: Cli, make_repo, tmp_path: Path) -> None:

@@ -245,6 +245,10 @@ async def test_restore_to_this_computer_writes_exact_bytes_and_handles_conflicts
     entries = [e for e in services.audit.entries() if e.action == "extract"]
     assert [e.result for e in entries] == ["ok"] * 5
     assert entries[0].target.startswith(pid) and str(out_dir) in entries[0].target
+    from tests.integration.cli.test_cli_restore import AUDIT_DETAIL_KEYS  # the CLI writes the same fields
+
+    assert all(set(e.detail) == AUDIT_DETAIL_KEYS for e in entries)
+    assert entries[0].detail["to"] == str(out_dir) and entries[0].detail["files"] == 2
 
 
 async def test_restore_errors_are_shown_and_the_page_survives(qtbot, backup_repo, make_services, out_dir) -> None:
