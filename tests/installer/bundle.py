@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 class Bundle:
     folder: Path  # dist/vmrestore: vmrestore(.exe), vmrestore-gui(.exe), _internal/
     seconds: float  # how long pyinstaller took
+    workpath: Path  # build/vmrestore: the spec writes version_info.txt (the Windows version resource) there
 
     @property
     def cli(self) -> Path:
@@ -53,4 +54,4 @@ def build_bundle(work: Path) -> Bundle:
     )
     seconds = time.perf_counter() - started
     assert out.returncode == 0, f"pyinstaller failed:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
-    return Bundle(work / "dist" / "vmrestore", seconds)
+    return Bundle(work / "dist" / "vmrestore", seconds, work / "build" / "vmrestore")

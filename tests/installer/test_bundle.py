@@ -8,8 +8,10 @@ The bundle runs with an environment that has no PYTHONPATH, so nothing comes fro
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import resource
 import subprocess
 import time
 from collections.abc import Iterator
@@ -45,25 +47,33 @@ def _run(exe: Path, home: Path, *args: str, timeout: float = 120) -> subprocess.
                           cwd=home.parent)
 
 
-def _timed(exe: Path, home: Path, *args: str, runs: int = 3) -> tuple[subprocess.CompletedProcess[str], float]:
-    """The best of ``runs`` wall-clock times (the first run also pays for a cold page cache)."""
-    best, out = float("inf"), None
+def _timed(exe: Path, home: Path, *args: str, runs: int = 3) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """The best of ``runs`` wall-clock and CPU (user + system) times of the process.
+
+    CPU time is what the assertions use: wall time on a shared 2-core machine measures the neighbours too.
+    """
+    best_wall, best_cpu, out = float("inf"), float("inf"), None
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         out = _run(exe, home, *args)
-        best = min(best, time.perf_counter() - started)
+        best_wall = min(best_wall, time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        best_cpu = min(best_cpu, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     assert out is not None
-    return out, best
+    return out, best_wall, best_cpu
 
 
 def test_version_is_fast_and_starts_no_qt(bundle: Bundle, tmp_path: Path) -> None:
-    out, seconds = _timed(bundle.cli, tmp_path / "home", "--version")
+    out, wall, cpu = _timed(bundle.cli, tmp_path / "home", "--version")
     assert (out.returncode, out.stdout) == (0, f"vmrestore {vmrestore.__version__}\n"), out.stderr
     as_json = _run(bundle.cli, tmp_path / "home", "--version", "--json")
     assert json.loads(as_json.stdout) == {"version": vmrestore.__version__}
-    print(f"\nbundle --version: {seconds:.3f} s")
-    # Goal 0.2 s (measured 0.12-0.17 s here); pyi_rth_pyside6 alone would add ~0.4 s (see the spec).
-    assert seconds < 1.0, f"--version took {seconds:.2f} s"
+    print(f"\nbundle --version: {wall:.3f} s wall, {cpu:.3f} s CPU")
+    # Goal 0.2 s (measured 0.12-0.17 s wall, 0.19 s CPU on an idle machine); pyi_rth_pyside6 alone, which
+    # imports QtCore, would add ~0.4 s (see the spec). No Qt in the process: the state folder stays empty too.
+    assert cpu < 0.6, f"--version used {cpu:.2f} s of CPU"
+    assert not (tmp_path / "home" / "state.sqlite").exists()
 
 
 def test_self_check_passes_frozen(bundle: Bundle, tmp_path: Path) -> None:
@@ -94,10 +104,10 @@ def test_bundle_indexes_and_lists_a_real_repository(bundle: Bundle, backup_repo:
     report = cli("catalog", "index")
     assert (report["points_added"], report["errors"]) == (5, [])
     assert report["files_indexed"] > 0
-    out, seconds = _timed(bundle.cli, home, "points", "list", "--json")
+    out, wall, cpu = _timed(bundle.cli, home, "points", "list", "--json")
     points = json.loads(out.stdout)
     assert sorted({p["vm"] for p in points}) == ["db01", "web01"] and len(points) == 5
-    print(f"\nbundle points list: {seconds:.3f} s")
+    print(f"\nbundle points list: {wall:.3f} s wall, {cpu:.3f} s CPU")
     found = cli("files", "search", "Q3-report.xlsx")
     assert [(f["vm"], f["path"], f["size"]) for f in found] == [
         ("web01", "/disk0/vol1/Users/alice/Documents/Q3-report.xlsx", len("report v3\n" * 50))
@@ -151,3 +161,21 @@ def test_bundle_holds_only_what_the_app_uses(bundle: Bundle) -> None:
     assert not (internal / "PySide6" / "Qt" / "translations").exists()
     size = sum(f.stat().st_size for f in bundle.folder.rglob("*") if f.is_file() and not f.is_symlink())
     assert size < 260 * 2**20, f"bundle grew to {size / 2**20:.0f} MiB"
+
+
+def test_windows_version_resource(bundle: Bundle) -> None:
+    """The version file the spec hands PyInstaller for the Windows exes (written on every platform, used on
+    Windows only, where PyInstaller parses it as this same expression)."""
+    text = (bundle.workpath / "version_info.txt").read_text(encoding="utf-8")
+    calls = {}
+    for node in ast.walk(ast.parse(text, mode="eval")):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            calls.setdefault(node.func.id, []).append(node)
+    assert set(calls) == {"VSVersionInfo", "FixedFileInfo", "StringFileInfo", "StringTable", "StringStruct",
+                          "VarFileInfo", "VarStruct"}
+    fixed = {k.arg: ast.literal_eval(k.value) for k in calls["FixedFileInfo"][0].keywords if k.arg != "date"}
+    numbers = (*(int(p) for p in vmrestore.__version__.split(".")), 0)
+    assert fixed["filevers"] == fixed["prodvers"] == numbers
+    strings = {ast.literal_eval(c.args[0]): ast.literal_eval(c.args[1]) for c in calls["StringStruct"]}
+    assert strings["FileVersion"] == strings["ProductVersion"] == vmrestore.__version__
+    assert strings["ProductName"] == "vmrestore" and strings["OriginalFilename"] == "vmrestore.exe"
