@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from vmrestore.app.catalog_service import CatalogService
@@ -57,12 +58,15 @@ class AppServices:
     catalog: CatalogService
     extras: dict[str, Any] = field(default_factory=dict)
     restore: FileRestore = field(init=False)
-    snapshots: SnapshotUseCases = field(init=False)
 
     def __post_init__(self) -> None:
         # Built once here: the GUI and the CLI call the same instances (role gate, audit, jobs).
         self.restore = FileRestore(self.catalog, self, self, self.scheduler)
-        self.snapshots = _snapshot_use_cases(self)
+
+    @cached_property
+    def snapshots(self) -> SnapshotUseCases:
+        """Built once, here, on first use: the snapshot stack's imports cost a command that never needs it."""
+        return _snapshot_use_cases(self)
 
     # -- policy and audit ------------------------------------------------------------------------
     def require(self, action: Action) -> None:
