@@ -38,6 +38,7 @@ class Action(enum.StrEnum):
     DELETE = "delete"
     SWEEP = "sweep"
     REPO_ADD = "repo_add"
+    REPO_MOUNT = "repo_mount"  # mount/unmount a repository's NFS export on hosts ahead of time: admin only
     SETTINGS = "settings"  # workstation-wide settings (catalog, snapshot watch, lease): admin only
 
 

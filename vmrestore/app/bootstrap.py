@@ -27,6 +27,7 @@ from vmrestore.engine import policy
 from vmrestore.engine.audit import AuditLog
 from vmrestore.engine.jobs import Scheduler
 from vmrestore.engine.journal import Journal
+from vmrestore.engine.leases import LeaseStore
 from vmrestore.engine.owner import ProcessOwner
 from vmrestore.engine.state import StateStore
 from vmrestore.engine.sweep import Sweeper, SweepResult
@@ -93,6 +94,14 @@ class AppServices:
         self.audit.append(action=str(action), target=target, result="ok", role=str(self.settings.role),
                           vcenter_user=identity.user if identity else None, detail=extra)
 
+    @property
+    def leases(self) -> LeaseStore:
+        """Mounts (and other temporary objects) kept on purpose past this process (engine/leases.py)."""
+        store = self.extras.get("leases")
+        if store is None:
+            store = self.extras["leases"] = LeaseStore(self.state)
+        return store
+
     # -- crash recovery --------------------------------------------------------------------------
     def sweeper(self) -> Sweeper:
         return Sweeper(self.journal, build_undo_handlers(self.connection))
@@ -102,10 +111,12 @@ class AppServices:
         sweeper = self.sweeper()
         found = sweeper.find()
         if not found:
+            self.leases.settle(self.journal)
             return SweepResult(found=[], undone=[], failed=[])
         with self.audited(Action.SWEEP, f"{len(found)} journal entries") as detail:
             result = sweeper.sweep()
             detail.update(undone=len(result.undone), failed=len(result.failed))
+        self.leases.settle(self.journal)  # a stop that crashed: its objects are gone now, close its lease
         return result
 
     async def sweep(self) -> SweepResult:

@@ -48,6 +48,9 @@ def register(
     p.add_argument("--to", required=True, dest="target")
     p.add_argument("--conflict", choices=["keep_both", "overwrite", "skip"], default="keep_both")
     p.set_defaults(func=files_extract)
+    from vmrestore.cli.commands_mount import register_files_push
+
+    register_files_push(files, common)
 
 
 def _iso_time(text: str) -> datetime:

@@ -41,6 +41,9 @@ def register(
                         help="check that a folder is readable and holds restore points (changes nothing)")
     p.add_argument("path")
     p.set_defaults(func=repo_test, needs_sweep=False)
+    from vmrestore.cli.commands_mount import register_repo_mount
+
+    register_repo_mount(repo, common)
 
 
 def _admin(ctx: CliContext) -> RepositoryAdmin:

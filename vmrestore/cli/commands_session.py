@@ -17,6 +17,7 @@ def register(
     p.add_argument("--save", action="store_true", help="save the password in the OS keyring")
     p.set_defaults(func=connect)
     p = sub.add_parser("sweep", parents=[common], help="undo what a crashed run left behind")
+    p.add_argument("--expired", action="store_true", help="also tear down mounts whose lease ended")
     p.set_defaults(func=sweep, needs_sweep=False)
 
 
@@ -38,10 +39,18 @@ def sweep(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
     if services.sweeper().find() and (args.url or os.environ.get("VMRESTORE_URL")):
         ctx.connect()
     result = services.sweep_blocking()
+    expired: list[dict[str, Any]] = []
+    expired_failed: list[tuple[dict[str, Any], str]] = []
+    if getattr(args, "expired", False):
+        from vmrestore.cli.commands_mount import sweep_expired  # lazy: only this flag needs the mount code
+
+        expired, expired_failed = sweep_expired(ctx)
     out = {
-        "found": [_entry(e) for e in result.found],
-        "undone": [_entry(e) for e in result.undone],
-        "failed": [{**_entry(e), "reason": reason} for e, reason in result.failed],
+        "found": [_entry(e) for e in result.found] + expired + [e for e, _ in expired_failed],
+        "undone": [_entry(e) for e in result.undone] + expired,
+        "failed": [{**_entry(e), "reason": reason} for e, reason in result.failed]
+        + [{**e, "reason": reason} for e, reason in expired_failed],
+        "expired": [e["id"] for e in expired],
     }
     if not args.json:
         emit_table(out["found"], ["id", "kind", "resource", "job_id", "created"])

@@ -18,6 +18,7 @@ from vmrestore.app.logging_setup import setup_logging
 from vmrestore.cli import (
     commands_catalog,
     commands_instant,
+    commands_mount,
     commands_repo,
     commands_session,
     commands_settings,
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="check that this installation starts: Qt offscreen, state, catalog (alone, or --json)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (commands_session, commands_state, commands_repo, commands_catalog, commands_snapshots,
-                   commands_settings, commands_instant):
+                   commands_settings, commands_instant, commands_mount):
         module.register(sub, common)
     return parser
 

@@ -173,6 +173,17 @@ def create_temp_file(session: VsphereSession, vm_moid: str, creds: GuestCredenti
     return str(_call(session, fm.CreateTemporaryFileInGuest, vm, _auth(creds), prefix, suffix))
 
 
+def make_directory(session: VsphereSession, vm_moid: str, creds: GuestCredentials, path: str) -> bool:
+    """Create a guest folder and its parents; False when it already existed."""
+    _, fm = _managers(session)
+    vm = ref(session, "VirtualMachine", vm_moid)
+    try:
+        _call(session, fm.MakeDirectoryInGuest, vm, _auth(creds), path, True)
+    except GuestFileExists:
+        return False
+    return True
+
+
 def delete_file(session: VsphereSession, vm_moid: str, creds: GuestCredentials, path: str) -> bool:
     """Delete a guest file; False when it was already gone."""
     _, fm = _managers(session)

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from vmrestore.errors import NotFound
-from vmrestore.vsphere import disks_hotadd, instant_ops, instant_vm, nas
+from vmrestore.vsphere import disks_hotadd, hotadd_checks, instant_ops, instant_vm, nas
 from vmrestore.vsphere.placement import vm_named
 from vmrestore.vsphere.properties import retrieve_objects
 from vmrestore.vsphere.refs import ref
@@ -27,7 +27,14 @@ def detach_disk(session: VsphereSession, undo: Mapping[str, Any]) -> None:
 
 
 def unmount_nas(session: VsphereSession, undo: Mapping[str, Any]) -> None:
-    """``undo``: ``host`` (moid), ``name`` (the datastore name we gave the mount)."""
+    """``undo``: ``host`` (moid), ``name`` (the datastore name we gave the mount).
+
+    ``only_if_unused``: leave it mounted while any VM still has a file on it (another operator's
+    mount reused it); that counts as done: the last user's stop unmounts it.
+    """
+    if undo.get("only_if_unused") and hotadd_checks.datastore_users(session, str(undo["name"])):
+        log.info("datastore %s is still in use; left mounted", undo.get("name"))
+        return
     try:
         nas.unmount_nas(session, str(undo["host"]), str(undo["name"]))
     except NotFound:

@@ -8,7 +8,7 @@
 //   - StartProgramInGuest: a new pid; the exit code (and text written to the file named by the
 //     program's VMR_OUT variable) comes from the first rule of -guest-config whose "when" matches.
 //   - ListProcessesInGuest: running until the rule's "seconds" passed, then endTime and exitCode.
-//   - CreateTemporaryFileInGuest / DeleteFileInGuest: a per-VM in-memory file table.
+//   - CreateTemporaryFileInGuest / DeleteFileInGuest / MakeDirectoryInGuest: a per-VM in-memory file table.
 //   - InitiateFileTransferToGuest / FromGuest: an "https://*/guestFile?id=..." URL, as ESXi returns it
 //     (the client replaces "*" with the server it called); the bench serves PUT (a sink that stores
 //     the bytes in the file table) and GET (the file's bytes) on its own listener.
@@ -297,6 +297,23 @@ func (g *guestOps) answer(w http.ResponseWriter, r *http.Request, m *simulator.M
 		delete(files, req.FilePath)
 		g.log(map[string]interface{}{"op": "delete", "vm": name, "path": req.FilePath})
 		writeGuestResult(w, "DeleteFileInGuestResponse", "")
+		return true
+
+	case *types.MakeDirectoryInGuest:
+		name, ok := g.check(w, req.Vm, req.Auth, cfg)
+		if !ok {
+			return true
+		}
+		dirs := g.fileTable(req.Vm.Value)
+		if _, exists := dirs[req.DirectoryPath+"/"]; exists {
+			writeFault(w, "The file already exists: "+req.DirectoryPath, "FileAlreadyExists",
+				"<file>"+esc(req.DirectoryPath)+"</file>")
+			return true
+		}
+		dirs[req.DirectoryPath+"/"] = nil
+		g.log(map[string]interface{}{"op": "mkdir", "vm": name, "path": req.DirectoryPath,
+			"parents": req.CreateParentDirectories})
+		writeGuestResult(w, "MakeDirectoryInGuestResponse", "")
 		return true
 
 	case *types.InitiateFileTransferToGuest:

@@ -1,0 +1,181 @@
+"""Leases: temporary vSphere objects kept *on purpose* after the process that made them exits.
+
+A hot-added backup disk must outlive ``vmrestore mount start`` (the operator copies files for an hour),
+so it cannot stay a pending journal entry: the next start's sweep would remove it. When the mount is
+complete, its journal entries are handed over to a lease in the same transaction (:meth:`adopt`): the
+objects are then owned by the lease and its expiry, not by a process. Stopping a lease journals the
+objects again before removing them, so a crash mid-stop is finished by the ordinary sweep.
+
+States: ``active`` (in use until ``expires``), ``stopping`` (a stop began; ``owner`` is the process
+doing it), ``stopped``. The table lives in the state store and is Qt- and vSphere-free: a lease is
+a kind, a few strings and a JSON ``data`` dict with what the feature needs to find its objects again.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from vmrestore.engine.journal import DONE, OPEN_STATES, Journal
+from vmrestore.engine.state import StateStore
+from vmrestore.errors import InvalidInput, NotFound
+
+ACTIVE = "active"
+STOPPING = "stopping"
+STOPPED = "stopped"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS leases (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    user TEXT NOT NULL,
+    workstation TEXT NOT NULL,
+    created TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',
+    data TEXT NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Lease:
+    id: str
+    kind: str
+    state: str
+    user: str
+    workstation: str
+    created: datetime
+    expires: datetime
+    owner: str
+    data: dict[str, Any]
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return (now or datetime.now(UTC)) >= self.expires
+
+
+def new_lease_id(prefix: str = "m") -> str:
+    """A short id an operator can type: ``m-3f9a1c2b``."""
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def workstation_name() -> str:
+    return socket.gethostname() or "workstation"
+
+
+def _row(row: Any) -> Lease:
+    return Lease(id=row["id"], kind=row["kind"], state=row["state"], user=row["user"],
+                 workstation=row["workstation"], created=datetime.fromisoformat(row["created"]),
+                 expires=datetime.fromisoformat(row["expires"]), owner=row["owner"], data=json.loads(row["data"]))
+
+
+class LeaseStore:
+    """The ``leases`` table of the state store (created on first use)."""
+
+    def __init__(self, state: StateStore) -> None:
+        self.state = state
+        state.execute(_SCHEMA)
+
+    def adopt(self, lease_id: str, kind: str, user: str, ttl: timedelta, data: Mapping[str, Any],
+              journal_entries: Iterable[int]) -> Lease:
+        """Create an active lease and release ``journal_entries`` to it, atomically.
+
+        A crash before the commit leaves the entries pending (the sweep removes the objects); after
+        it, the lease owns them. There is no moment when nobody does.
+        """
+        now = datetime.now(UTC)
+        ids = list(journal_entries)
+        with self.state.transaction() as conn:
+            conn.execute(
+                "INSERT INTO leases (id, kind, state, user, workstation, created, expires, updated, data)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (lease_id, kind, ACTIVE, user, workstation_name(), now.isoformat(), (now + ttl).isoformat(),
+                 now.isoformat(), json.dumps(dict(data), sort_keys=True)),
+            )
+            for entry_id in ids:
+                changed = conn.execute(
+                    f"UPDATE journal SET state = ?, updated = ? WHERE id = ? AND state IN "
+                    f"({', '.join('?' for _ in OPEN_STATES)})",
+                    (DONE, now.isoformat(), entry_id, *OPEN_STATES),
+                ).rowcount
+                if changed != 1:
+                    raise NotFound(f"journal entry {entry_id} is not open; cannot hand it to a lease")
+        return self.get(lease_id)
+
+    def get(self, lease_id: str) -> Lease:
+        rows = self.state.query("SELECT * FROM leases WHERE id = ?", (lease_id,))
+        if not rows:
+            raise NotFound(f"No mount session {lease_id!r} (see 'vmrestore mount list')")
+        return _row(rows[0])
+
+    def list_leases(self, kind: str | None = None, *, include_stopped: bool = False) -> list[Lease]:
+        sql = "SELECT * FROM leases WHERE 1 = 1"
+        params: list[Any] = []
+        if kind:
+            sql += " AND kind = ?"
+            params.append(kind)
+        if not include_stopped:
+            sql += " AND state != ?"
+            params.append(STOPPED)
+        return [_row(r) for r in self.state.query(sql + " ORDER BY created", params)]
+
+    def extend(self, lease_id: str, ttl: timedelta) -> Lease:
+        """New expiry = now + ``ttl`` (only for an active lease)."""
+        if ttl <= timedelta(0):
+            raise InvalidInput("A lease must be extended by a positive time, e.g. --ttl 2h")
+        expires = datetime.now(UTC) + ttl
+        changed = self.state.execute("UPDATE leases SET expires = ?, updated = ? WHERE id = ? AND state = ?",
+                                     (expires.isoformat(), datetime.now(UTC).isoformat(), lease_id, ACTIVE))
+        if not changed:
+            lease = self.get(lease_id)
+            raise InvalidInput(f"Mount session {lease_id} is {lease.state}; only an active one can be extended")
+        return self.get(lease_id)
+
+    def begin_stop(self, lease: Lease, journal: Journal, job_id: str,
+                   objects: Iterable[tuple[str, str, Mapping[str, Any]]]) -> list[int]:
+        """Mark the lease ``stopping`` and journal its objects again (kind, resource, undo), atomically.
+
+        Returns the journal entry ids in the order given; the caller removes the objects and releases
+        the entries. If it dies, the sweep removes what is left and :meth:`settle` closes the lease.
+        """
+        now = datetime.now(UTC).isoformat()
+        ids: list[int] = []
+        with self.state.transaction() as conn:
+            changed = conn.execute(
+                "UPDATE leases SET state = ?, owner = ?, updated = ? WHERE id = ? AND state IN (?, ?)",
+                (STOPPING, journal.owner.token, now, lease.id, ACTIVE, STOPPING)).rowcount
+            if changed != 1:
+                raise InvalidInput(f"Mount session {lease.id} is already stopped")
+            for kind, resource, undo in objects:
+                cursor = conn.execute(
+                    "INSERT INTO journal (job_id, kind, resource, params, undo, state, object_created, owner,"
+                    " created, updated) VALUES (?, ?, ?, ?, ?, 'pending', 1, ?, ?, ?)",
+                    (job_id, kind, resource, json.dumps({"lease": lease.id}),
+                     json.dumps(dict(undo), sort_keys=True), journal.owner.token, now, now))
+                assert cursor.lastrowid is not None
+                ids.append(cursor.lastrowid)
+        return ids
+
+    def finish_stop(self, lease_id: str) -> None:
+        self.state.execute("UPDATE leases SET state = ?, updated = ? WHERE id = ?",
+                           (STOPPED, datetime.now(UTC).isoformat(), lease_id))
+
+    def settle(self, journal: Journal) -> list[str]:
+        """Close ``stopping`` leases whose stopping process died and whose objects the sweep removed."""
+        open_leases = {str(e.params.get("lease")) for e in journal.pending() if e.params.get("lease")}
+        settled = []
+        for lease in self.list_leases():
+            if lease.state != STOPPING or lease.id in open_leases:
+                continue
+            if lease.owner and journal.owner.is_alive(lease.owner):
+                continue  # a live process (maybe this one) is still stopping it
+            self.finish_stop(lease.id)
+            settled.append(lease.id)
+        return settled
