@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vmrestore.app.guest_paths import parse_guest_path
 from vmrestore.app.guest_runner import run_script
 from vmrestore.app.guest_scripts import (
     LINUX_COPY,
@@ -31,7 +30,7 @@ from vmrestore.app.undo import DISK_ATTACHED, NAS_MOUNTED
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.engine.leases import ACTIVE, STOPPING, Lease
 from vmrestore.errors import InvalidInput, VmrestoreError
-from vmrestore.model import Action
+from vmrestore.model import Action, GuestPath
 from vmrestore.vsphere.guestops import GuestCredentials
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,7 @@ def guest_source(lease: Lease, path: str) -> str:
             raise InvalidInput(f"{path} is not on the mounted letter {letter or '(unknown)'}:")
         rel = path[3:]
     else:
-        where = parse_guest_path(path)
+        where = GuestPath.parse(path)
         if where.disk != data.get("disk") or where.volume != data.get("volume"):
             raise InvalidInput(f"{path}: only /disk{data.get('disk')}/vol{data.get('volume')}/... is mounted in "
                                f"this session")
