@@ -10,7 +10,7 @@ from vmrestore.model import Action, Role
 
 HELPDESK_ALLOWED = {"connect", "browse", "index", "extract", "file_restore", "mount", "sweep"}
 HELPDESK_DENIED = {"instant_recovery", "migrate", "instant_discard", "snapshot_cleanup", "delete", "repo_add",
-                   "settings"}
+                   "settings", "repo_mount"}
 
 
 def test_every_action_is_decided() -> None:
