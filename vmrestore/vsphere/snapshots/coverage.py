@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from vmrestore.vsphere.snapshots.layout import normalize_path, referenced_paths
+from vmrestore.vsphere.snapshots.layout import normalize_path
 from vmrestore.vsphere.snapshots.raw import RawVm
 
 POSSIBLY = "possibly orphaned — "
@@ -49,28 +49,33 @@ class DatastoreRefs:
 
     name: str
     moref: str
-    vms: frozenset[str]
-    hosts: frozenset[str]
+    vms: frozenset[str] | None  # None: the server could not tell (missingSet)
+    hosts: frozenset[str] | None
 
 
 def datastore_verdicts(
-    datastores: Iterable[DatastoreRefs], host_vms: Mapping[str, frozenset[str]], seen_vms: set[str]
+    datastores: Iterable[DatastoreRefs], host_vms: Mapping[str, frozenset[str] | None], seen_vms: set[str]
 ) -> dict[str, str]:
     """Datastore name → why its unreferenced files are not deletable (``""``: the scan saw every VM).
 
-    ``host_vms``: every host the account can read → its ``vm`` list; ``seen_vms``: the VMs the scan read.
+    ``host_vms``: every host the account can read → its ``vm`` list (None: unreadable); ``seen_vms``: the
+    VMs the scan read. A list the server could not give counts as naming VMs we did not see.
     """
     out: dict[str, str] = {}
     for ds in datastores:
-        if ds.vms - seen_vms:
+        if _unseen(ds.vms, seen_vms):
             out[ds.name] = REASON_VMS
-        elif ds.hosts - host_vms.keys():
+        elif ds.hosts is None or ds.hosts - host_vms.keys():
             out[ds.name] = REASON_HOSTS
-        elif any(host_vms[h] - seen_vms for h in ds.hosts):
+        elif any(_unseen(host_vms[h], seen_vms) for h in ds.hosts):
             out[ds.name] = REASON_VMS
         else:
             out[ds.name] = ""
     return out
+
+
+def _unseen(listed: frozenset[str] | None, seen: set[str]) -> bool:
+    return listed is None or bool(listed - seen)
 
 
 def folder_of(path: str) -> str:
@@ -115,10 +120,9 @@ def layout_gaps(vms: Sequence[RawVm], datastore_names: Mapping[str, str]) -> Lay
 
 
 def unused_vmx_folders(markers: Iterable[str], vms: Sequence[RawVm]) -> set[str]:
-    """Folders holding a ``.vmx`` that none of ``vms`` has as its configuration file (rule 3)."""
-    used: set[str] = set()
-    for vm in vms:
-        if vm.home:
-            used.add(normalize_path(vm.home))
-        used |= {p for p in referenced_paths(vm) if is_marker(p)}
+    """Folders holding a ``.vmx`` that none of ``vms`` has as its configuration file (rule 3).
+
+    A VM's configuration file is its ``config.files.vmPathName``, read for every VM in pass 1.
+    """
+    used = {normalize_path(vm.home) for vm in vms if vm.home}
     return {folder_of(m) for m in markers if m not in used}

@@ -14,15 +14,17 @@ import gzip
 import io
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from http.client import HTTPException
 from typing import IO, Any, TypeVar
+from xml.etree.ElementTree import iterparse
 from xml.sax.saxutils import escape
 
 from pyVmomi import SoapAdapter, vim, vmodl
 
 from vmrestore.vsphere.properties import container_view
 from vmrestore.vsphere.session import VsphereSession
-from vmrestore.vsphere.snapshots.raw import ParsedPage, RawVm, parse_retrieve_result
+from vmrestore.vsphere.snapshots.raw import NS, ParsedPage, RawVm, parse_retrieve_result
 
 log = logging.getLogger(__name__)
 
@@ -143,5 +145,55 @@ def retrieve_vm_objects(session: VsphereSession, morefs: Sequence[str], paths: S
             page = _post(stub, continue_body(collector, page.token))
             vms.extend(page.vms)
         return vms
+
+    return session.call(work)
+
+
+RefMap = dict[str, dict[str, frozenset[str] | None]]
+_OBJECTS, _OBJ, _PROPSET, _NAME, _VAL = NS + "objects", NS + "obj", NS + "propSet", NS + "name", NS + "val"
+_MISSING, _PATH, _TOKEN = NS + "missingSet", NS + "path", NS + "token"
+
+
+@dataclass
+class _RefPage:
+    objects: RefMap
+    token: str | None
+
+
+def parse_refs(stream: IO[bytes]) -> _RefPage:
+    """Each object's properties as the set of managed object ids they name (any depth: a ``vm`` list, a
+    ``host`` mount's ``key``); a property in ``missingSet`` maps to None (unknown, never empty)."""
+    out: RefMap = {}
+    token: str | None = None
+    for _event, elem in iterparse(stream, events=("end",)):
+        if elem.tag == _OBJECTS:
+            props: dict[str, frozenset[str] | None] = {}
+            for prop in elem.iterfind(_PROPSET):
+                val = prop.find(_VAL)
+                ids = () if val is None else (e.text or "" for e in val.iter() if e is not val and e.get("type"))
+                props[prop.findtext(_NAME) or ""] = frozenset(ids)
+            for missing in elem.iterfind(_MISSING):
+                props[missing.findtext(_PATH) or ""] = None
+            out[elem.findtext(_OBJ) or ""] = props
+            elem.clear()
+        elif elem.tag == _TOKEN and token is None:
+            token = elem.text
+    return _RefPage(out, token)
+
+
+def retrieve_refs(session: VsphereSession, obj_type: str, paths: Sequence[str]) -> RefMap:
+    """Every ``obj_type`` object → path → the ids its value names, streamed (``Datastore.vm`` of 10,000 VMs
+    is 10,000 references: pyVmomi would build an object for each)."""
+    def work() -> RefMap:
+        stub = stub_of(session)
+        collector = session.content.propertyCollector._moId
+        out: RefMap = {}
+        with container_view(session, [getattr(vim, obj_type)]) as view:
+            page = post_parsed(stub, retrieve_body(collector, view._moId, obj_type, paths), parse_refs)
+            out.update(page.objects)
+            while page.token:
+                page = post_parsed(stub, continue_body(collector, page.token), parse_refs)
+                out.update(page.objects)
+        return out
 
     return session.call(work)

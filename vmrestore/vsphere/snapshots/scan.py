@@ -42,7 +42,7 @@ from vmrestore.vsphere.snapshots.coverage import (
     unused_vmx_folders,
 )
 from vmrestore.vsphere.snapshots.dsfiles import ORPHAN_PATTERNS, FoundFile, search_files
-from vmrestore.vsphere.snapshots.fastretrieve import retrieve_vm_objects, retrieve_vms
+from vmrestore.vsphere.snapshots.fastretrieve import retrieve_refs, retrieve_vm_objects, retrieve_vms
 from vmrestore.vsphere.snapshots.layout import build_vm, datastore_of, referenced_paths
 from vmrestore.vsphere.snapshots.quarantine import in_quarantine
 from vmrestore.vsphere.snapshots.raw import RawVm
@@ -75,9 +75,11 @@ DETAIL_PATHS = (
     "datastore",
     "config.files.vmPathName",
 )
-DATASTORE_PATHS = ("name", "summary.capacity", "summary.freeSpace", "summary.accessible", "summary.url", "browser",
-                   "vm", "host")
-HOST_PATHS = ("name", "runtime.inMaintenanceMode", "vm")
+DATASTORE_PATHS = ("name", "summary.capacity", "summary.freeSpace", "summary.accessible", "summary.url", "browser")
+HOST_PATHS = ("name", "runtime.inMaintenanceMode")
+# What vCenter says is registered where (coverage rules 1 and 2): reference lists, streamed.
+DATASTORE_REF_PATHS = ("vm", "host")
+HOST_REF_PATHS = ("vm",)
 # A file written less than this long before the scan started is never called an orphan.
 ORPHAN_MIN_AGE = timedelta(minutes=10)
 
@@ -109,10 +111,10 @@ def scan(
     """
     say = progress or (lambda _text: None)
     started = server_time(session)
-    stores = _datastores(session)
+    stores = _datastores(session, with_refs=orphans)
     selected = [s for s, _, _ in stores if datastore is None or s.name == datastore]
     browsers = [(s.name, b) for s, b, _ in stores if s in selected and s.accessible and b is not None]
-    refs = [(s, r) for s, _, r in stores]
+    refs = [(s, r) for s, _, r in stores] if orphans else []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vmrestore-dssearch") as pool:
         search: Future[tuple[list[FoundFile], list[str]]] | None = None
         if orphans and browsers:
@@ -141,7 +143,8 @@ def scan(
             HostState(o.moid, str(o.props.get("name", o.moid)), bool(o.props.get("runtime.inMaintenanceMode", False)))
             for o in host_objs
         )
-        host_vms = {o.moid: frozenset(v._moId for v in o.props.get("vm") or ()) for o in host_objs}
+        host_vms = {moid: props.get("vm", frozenset())
+                    for moid, props in retrieve_refs(session, "HostSystem", HOST_REF_PATHS).items()} if orphans else {}
         found, warnings = search.result() if search is not None else ([], [])
     # Only the VMs read in pass 2 can have anything to show; one gone between the passes is left out
     # (its pass-1 references still count).
@@ -223,7 +226,8 @@ def _vm_state(vm: RawVm) -> VmSnapshotState:
     return build_vm(vm)
 
 
-def _datastores(session: VsphereSession) -> list[tuple[DatastoreState, Any, DatastoreRefs]]:
+def _datastores(session: VsphereSession, *, with_refs: bool) -> list[tuple[DatastoreState, Any, DatastoreRefs]]:
+    listed = retrieve_refs(session, "Datastore", DATASTORE_REF_PATHS) if with_refs else {}
     out = []
     for o in retrieve(session, "Datastore", DATASTORE_PATHS):
         p = o.props
@@ -235,7 +239,7 @@ def _datastores(session: VsphereSession) -> list[tuple[DatastoreState, Any, Data
             accessible=bool(p.get("summary.accessible", True)),
             url=str(p.get("summary.url", "") or ""),
         )
-        mounts = frozenset(m.key._moId for m in p.get("host") or () if getattr(m, "key", None) is not None)
-        vm_refs = frozenset(v._moId for v in p.get("vm") or ())
-        out.append((state, p.get("browser"), DatastoreRefs(state.name, o.moid, vm_refs, mounts)))
+        lists = listed.get(o.moid, {})
+        refs = DatastoreRefs(state.name, o.moid, lists.get("vm", frozenset()), lists.get("host", frozenset()))
+        out.append((state, p.get("browser"), refs))
     return sorted(out, key=lambda item: item[0].name.casefold())
