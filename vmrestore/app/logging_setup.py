@@ -30,6 +30,20 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+def redact(text: str) -> str:
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(r"\1***\3", text)
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    """Scrubs the whole formatted record: a traceback quotes the source line and the exception's message,
+    which the message filter never sees."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def setup_logging(log_dir: Path, *, verbose: bool = False, console: bool = False) -> Path:
     """Log to ``<log_dir>/vmrestore.log`` (5 x 2 MB); return the file's path."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -38,13 +52,13 @@ def setup_logging(log_dir: Path, *, verbose: bool = False, console: bool = False
     if any(getattr(h, "_vmrestore", False) for h in root.handlers):
         return path
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"))
     handler.addFilter(RedactSecrets())
     handler._vmrestore = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     if console:
         stream = logging.StreamHandler()
-        stream.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        stream.setFormatter(RedactingFormatter("%(levelname)s %(message)s"))
         stream.addFilter(RedactSecrets())
         stream.setLevel(logging.DEBUG if verbose else logging.WARNING)
         stream._vmrestore = True  # type: ignore[attr-defined]
