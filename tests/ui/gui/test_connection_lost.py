@@ -36,7 +36,7 @@ async def test_lost_connection_shows_in_the_status_bar(qtbot, real_services, tmp
     window.pages["fake"] = page  # type: ignore[assignment]
     await services.connection.trust(f"{sim.host}:{sim.port}", sim.thumbprint)
     await services.connection.connect(sim.url, sim.username, sim.password)
-    await until(lambda: window.disconnect_action.isEnabled(), what="connected")
+    await until(lambda: window.disconnect_action.isEnabled(), timeout=30, what="connected")
     assert page.calls[-1] is True
     assert await services.connection.check_alive() is True
 

@@ -18,7 +18,6 @@ from tests.ui.keyboard import mnemonic_conflicts, mnemonic_of, mnemonics, shortc
 from vmrestore.ui.main_window import AREA_KEYS
 from vmrestore.ui.settings import RepositoryDialog
 
-pytestmark = pytest.mark.asyncio
 
 
 def test_mnemonic_of() -> None:
@@ -32,6 +31,7 @@ def assert_unique(window, state: str) -> None:
     assert shortcut_conflicts(window) == {}, f"{state}: the same shortcut twice"
 
 
+@pytest.mark.asyncio
 async def test_every_window_has_unique_mnemonics(qtbot, real_services, tmp_path, backup_repo) -> None:
     services = real_services()
     services.catalog.add_repository("main", str(backup_repo.root), None)
@@ -78,6 +78,7 @@ async def test_every_window_has_unique_mnemonics(qtbot, real_services, tmp_path,
     assert checked >= len(AREA_KEYS) + 6
 
 
+@pytest.mark.asyncio
 async def test_tab_leaves_every_table(qtbot, real_services, tmp_path) -> None:
     services = real_services()
     window = await open_window(qtbot, services, tmp_path)
@@ -95,6 +96,7 @@ async def test_tab_leaves_every_table(qtbot, real_services, tmp_path) -> None:
     settings.reject()
 
 
+@pytest.mark.asyncio
 async def test_first_run_repository_page_has_no_alt_b_clash(qtbot, real_services, tmp_path) -> None:
     """The wizard's "< Back" owns Alt+B, so the form's Browse is Bro&wse…; Next owns Alt+N, so Na&me."""
     services = real_services()
