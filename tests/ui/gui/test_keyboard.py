@@ -19,7 +19,6 @@ from vmrestore.ui.main_window import AREA_KEYS
 from vmrestore.ui.settings import RepositoryDialog
 
 
-
 def test_mnemonic_of() -> None:
     assert mnemonic_of("Re&fresh") == "f"
     assert mnemonic_of("Mounted disks && instant VMs") is None
