@@ -37,6 +37,7 @@ from vmrestore.vsphere.trust import KnownHosts
 if TYPE_CHECKING:
     from vmrestore.app.snapshots.cleanup import CleanupSnapshots
     from vmrestore.app.snapshots.orphans import OrphanFiles
+    from vmrestore.app.snapshots.quarantine import OrphanQuarantine
     from vmrestore.app.snapshots.scan import ScanSnapshots
 
 log = logging.getLogger(__name__)
@@ -147,19 +148,23 @@ class SnapshotUseCases:
     scan: ScanSnapshots
     cleanup: CleanupSnapshots
     orphans: OrphanFiles
+    quarantine: OrphanQuarantine
 
 
 def _snapshot_use_cases(services: AppServices) -> SnapshotUseCases:
     """Each use case gets the narrow ports it uses (``app.ports``); ``services`` is the role gate and the
-    audit trail. Imported here, not at the top: ``orphans`` still names ``AppServices`` at import time."""
+    audit trail."""
     from vmrestore.app.snapshots.cleanup import CleanupSnapshots
     from vmrestore.app.snapshots.orphans import OrphanFiles
+    from vmrestore.app.snapshots.quarantine import OrphanQuarantine
     from vmrestore.app.snapshots.scan import ScanSnapshots
 
     scan = ScanSnapshots(services.connection, services, services.settings)
     cleanup = CleanupSnapshots(services.connection, services, services, services.scheduler, services.settings,
                                services.paths.home, scan)
-    return SnapshotUseCases(scan=scan, cleanup=cleanup, orphans=OrphanFiles(services, scan))
+    orphans = OrphanFiles(services.connection, services, services, services.journal, services.paths.home, scan)
+    quarantine = OrphanQuarantine(services.connection, services, services, services.journal, services.paths.home)
+    return SnapshotUseCases(scan=scan, cleanup=cleanup, orphans=orphans, quarantine=quarantine)
 
 
 def build_services(home: str | None = None, *, secrets: SecretStore | None = None) -> AppServices:

@@ -15,7 +15,7 @@ from vmrestore.app.snapshots.cleanup import (
     parse_age,
 )
 from vmrestore.app.snapshots.orphans import orphan_json
-from vmrestore.app.snapshots.quarantine import OrphanQuarantine, QuarantineReport
+from vmrestore.app.snapshots.quarantine import QuarantineReport
 from vmrestore.app.snapshots.types import SnapshotClass
 from vmrestore.cli.context import CliContext
 from vmrestore.cli.output import emit_table, note
@@ -194,10 +194,10 @@ def orphans(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
         result = services.snapshots.orphans.quarantine_blocking(args.delete, confirmed=confirmed,
                                                                  dry_run=args.dry_run, progress=note)
     elif args.restore:
-        result = OrphanQuarantine(services).restore_blocking(args.restore, confirmed=confirmed,
+        result = services.snapshots.quarantine.restore_blocking(args.restore, confirmed=confirmed,
                                                              dry_run=args.dry_run, progress=note)
     else:
-        result = OrphanQuarantine(services).purge_blocking(older_than_days=days, datastore=args.datastore,
+        result = services.snapshots.quarantine.purge_blocking(older_than_days=days, datastore=args.datastore,
                                                            confirmed=confirmed, dry_run=args.dry_run, progress=note)
     if result.refused_by_permission:
         ctx.exit_code = 3

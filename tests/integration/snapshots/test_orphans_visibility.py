@@ -18,7 +18,6 @@ import pytest
 
 from tests.bench.vcsim_fixtures import VcsimFactory
 from tests.integration.snapshots.snaphelpers import grow_delta, home_folder, open_session, vms, write_file
-from vmrestore.app.snapshots.orphans import OrphanFiles
 from vmrestore.app.snapshots.types import OrphanFile
 from vmrestore.vsphere.snapshots.coverage import REASON_HOSTS, REASON_VMS, REASON_VMX
 
@@ -29,7 +28,7 @@ VM0, VM1 = "DC0_C0_RP0_VM0", "DC0_C0_RP0_VM1"
 
 
 def _orphans(services) -> dict[str, OrphanFile]:  # type: ignore[no-untyped-def]
-    return {o.path: o for o in OrphanFiles(services).list_blocking().orphans}
+    return {o.path: o for o in services.snapshots.orphans.list_blocking().orphans}
 
 
 def test_a_vm_whose_layout_is_in_missing_set_protects_its_folder(
@@ -47,12 +46,12 @@ def test_a_vm_whose_layout_is_in_missing_set_protects_its_folder(
     found = _orphans(services)
     # Nothing in VM0's folder is an orphan (not even the stray one: its layout is unknown); elsewhere is.
     assert set(found) == {LOST} and found[LOST].deletable
-    report = OrphanFiles(services).list_blocking()
+    report = services.snapshots.orphans.list_blocking()
     assert any(VM0 in w and "layoutEx" in w for w in report.scan.warnings)
     # The re-check under the datastore lock has the same rule: a listing that (wrongly) showed the delta
     # does not make it movable.
     shown = [OrphanFile("LocalDS_0", delta, 4096, datetime.fromtimestamp(os.path.getmtime(local_delta), UTC))]
-    out = OrphanFiles(services).quarantine_blocking([delta], confirmed=True, shown=shown)
+    out = services.snapshots.orphans.quarantine_blocking([delta], confirmed=True, shown=shown)
     assert out.moved == [] and [o.path for o in out.skipped] == [delta]
     assert os.path.exists(local_delta) and os.path.exists(stale)
     assert "MoveDatastoreFile_Task" not in sim.methods()
@@ -69,7 +68,7 @@ def test_a_vm_hidden_from_the_view_but_named_by_the_datastore_makes_orphans_not_
     eve = services_for(sim, user="eve")
     seen = _orphans(eve)
     assert not seen[LOST].deletable and seen[LOST].reason == REASON_VMS
-    out = OrphanFiles(eve).quarantine_blocking([LOST], confirmed=True)
+    out = eve.snapshots.orphans.quarantine_blocking([LOST], confirmed=True)
     assert out.moved == [] and [(o.path, o.reason) for o in out.refused] == [(LOST, REASON_VMS)]
     assert out.refused_by_permission and os.path.exists(local)
     assert "MoveDatastoreFile_Task" not in sim.methods()

@@ -14,7 +14,6 @@ import pytest
 from tests.bench.vcsim_fixtures import VcsimFactory
 from tests.integration.snapshots.snaphelpers import attach_as_delta, home_folder, open_session, vms, write_file
 from vmrestore.app.snapshots.orphans import OrphanFiles
-from vmrestore.app.snapshots.quarantine import OrphanQuarantine
 from vmrestore.app.undo import FILE_MOVED
 from vmrestore.engine.journal import DONE
 from vmrestore.errors import InvalidInput, RoleDenied
@@ -45,7 +44,7 @@ def test_quarantine_only_shown_files_still_orphaned_and_audited(
     local_vmsn = write_file(sim, LOST_VMSN, 300)
     lost_bytes = Path(local_lost).read_bytes()
     services = services_for(sim)
-    use = OrphanFiles(services)
+    use = services.snapshots.orphans
     shown = use.list_blocking()
     assert {o.path for o in shown.orphans} == {stray, stray_flat, LOST, LOST_VMSN}
     assert all(o.deletable for o in shown.orphans)
@@ -63,7 +62,7 @@ def test_quarantine_only_shown_files_still_orphaned_and_audited(
     never_shown = "[LocalDS_0] gone-vm/never-listed-000001.vmdk"
     write_file(sim, never_shown, 10)
     # Another process's listing (the CLI): the remembered one, read from the home.
-    out = OrphanFiles(services).quarantine_blocking(
+    out = services.snapshots.orphans.quarantine_blocking(
         [LOST, LOST_VMSN, stray, stray_flat, never_shown], confirmed=True)
     assert sorted((m.source, m.destination) for m in out.moved) == sorted(
         [(LOST, quarantined(LOST, today)), (LOST_VMSN, quarantined(LOST_VMSN, today))])
@@ -97,22 +96,24 @@ def test_quarantine_restore_purge_round_trip(
     services = services_for(sim)
     now = datetime.now(UTC)
     old_day, today = (now - timedelta(days=20)).date(), now.date()
-    OrphanFiles(services).list_blocking()
+    services.snapshots.orphans.list_blocking()
     # LOST went to the quarantine 20 days ago, LOST_VMSN today.
-    out = OrphanFiles(services, clock=lambda: now - timedelta(days=20)).quarantine_blocking([LOST], confirmed=True)
+    earlier = OrphanFiles(services.connection, services, services, services.journal, services.paths.home,
+                          services.snapshots.scan, clock=lambda: now - timedelta(days=20))
+    out = earlier.quarantine_blocking([LOST], confirmed=True)
     assert [m.destination for m in out.moved] == [quarantined(LOST, old_day)]
-    out = OrphanFiles(services).quarantine_blocking([LOST_VMSN], confirmed=True)
+    out = services.snapshots.orphans.quarantine_blocking([LOST_VMSN], confirmed=True)
     assert [m.destination for m in out.moved] == [quarantined(LOST_VMSN, today)]
 
-    qdir = OrphanQuarantine(services)
+    qdir = services.snapshots.quarantine
     # Restore by original path: back in place, same bytes, quarantine copy gone.
     back = qdir.restore_blocking([LOST_VMSN], confirmed=True)
     assert [(m.source, m.destination) for m in back.moved] == [(quarantined(LOST_VMSN, today), LOST_VMSN)]
     assert Path(local_vmsn).read_bytes() == original[LOST_VMSN]
     assert not os.path.exists(os.path.join(root, quarantined(LOST_VMSN, today).split("] ", 1)[1]))
     # Quarantine it again, then a file appears at LOST's place: restoring LOST must not overwrite it.
-    OrphanFiles(services).list_blocking()
-    OrphanFiles(services).quarantine_blocking([LOST_VMSN], confirmed=True)
+    services.snapshots.orphans.list_blocking()
+    services.snapshots.orphans.quarantine_blocking([LOST_VMSN], confirmed=True)
     write_file(sim, LOST, 10)
     kept = qdir.restore_blocking([quarantined(LOST, old_day)], confirmed=True)
     assert kept.moved == [] and "exists again" in kept.skipped[0].reason
@@ -141,7 +142,7 @@ def test_a_file_changed_since_it_was_shown_is_kept(
     sim = vcsim_factory(vm=1, host=1)
     local = write_file(sim, LOST, 5000)
     services = services_for(sim)
-    use = OrphanFiles(services)
+    use = services.snapshots.orphans
     assert [o.path for o in use.list_blocking().orphans] == [LOST]
     with open(local, "ab") as f:  # something writes to it after the listing...
         f.write(b"more")
@@ -156,10 +157,10 @@ def test_helpdesk_may_list_but_not_move(
     sim = vcsim_factory(vm=1, host=1)
     local = write_file(sim, LOST, 5000)
     services = services_for(sim, role="helpdesk")
-    use = OrphanFiles(services)
+    use = services.snapshots.orphans
     assert [o.path for o in use.list_blocking().orphans] == [LOST]
     with pytest.raises(RoleDenied):
         use.quarantine_blocking([LOST], confirmed=True)
     with pytest.raises(RoleDenied):
-        OrphanQuarantine(services).purge_blocking(older_than_days=0, confirmed=True)
+        services.snapshots.quarantine.purge_blocking(older_than_days=0, confirmed=True)
     assert os.path.exists(local) and "MoveDatastoreFile_Task" not in sim.methods()

@@ -58,7 +58,6 @@ def main() -> int:
 
         from vmrestore.app.bootstrap import build_services
         from vmrestore.app.secrets import MemorySecretStore
-        from vmrestore.app.snapshots.orphans import OrphanFiles
         from vmrestore.ui.snapshots.orphans_wizard import OrphanWizard
 
         app = QApplication.instance() or QApplication([])
@@ -66,7 +65,7 @@ def main() -> int:
         asyncio.set_event_loop(loop)
         services = build_services(str(home), secrets=MemorySecretStore())
         services.connection.open_blocking(sim.url, USER, sim.password, thumbprint=sim.thumbprint)
-        use = OrphanFiles(services)
+        use = services.snapshots.orphans
         report = use.list_blocking()
 
         async def shoot() -> None:

@@ -29,8 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from vmrestore.app.bootstrap import AppServices
-from vmrestore.app.snapshots.quarantine import FileMover, OrphanOutcome, QuarantineReport, orphan_json
+from vmrestore.app.ports import AuditTrail, RoleGate, SessionSource
+from vmrestore.app.snapshots.quarantine import FileMover, MoveJournal, OrphanOutcome, QuarantineReport, orphan_json
 from vmrestore.app.snapshots.scan import ScanSnapshots
 from vmrestore.app.snapshots.types import OrphanFile, SnapshotReport
 from vmrestore.engine.resourcelock import datastore_key, resource_lock
@@ -97,18 +97,22 @@ class ShownOrphans:
 class OrphanFiles:
     """List orphaned snapshot files (anyone who may browse) and quarantine them (admin only)."""
 
-    def __init__(self, services: AppServices, scanner: ScanSnapshots | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
-        self.services = services
-        self.scanner = scanner or ScanSnapshots(services.connection, services, services.settings)
+    def __init__(self, connection: SessionSource, gate: RoleGate, audit: AuditTrail, journal: MoveJournal,
+                 home: str | Path, scanner: ScanSnapshots, clock: Callable[[], datetime] | None = None) -> None:
+        self.connection = connection
+        self.gate = gate
+        self.audit = audit
+        self.journal = journal
+        self.home = Path(home)
+        self.scanner = scanner
         self.clock = clock or (lambda: datetime.now(UTC))
 
     @property
     def shown(self) -> ShownOrphans:
-        return ShownOrphans(self.services.paths.home)
+        return ShownOrphans(self.home)
 
     def _server(self) -> str:
-        return str(self.services.connection.session.server)
+        return str(self.connection.session.server)
 
     def remember(self, report: SnapshotReport) -> None:
         """Record the orphans a scan showed (the CLI does this for every listing it prints)."""
@@ -133,7 +137,7 @@ class OrphanFiles:
     ) -> QuarantineReport:
         """Move ``paths`` that were shown (``shown``, else the remembered listing) and are still deletable
         orphans into the quarantine; with ``dry_run``, return that plan and move nothing."""
-        self.services.require(Action.DELETE)
+        self.gate.require(Action.DELETE)
         if not dry_run and not confirmed:
             raise InvalidInput("Moving orphaned files to the quarantine needs an explicit confirmation")
         say = progress or (lambda _t: None)
@@ -148,13 +152,13 @@ class OrphanFiles:
                 out.skipped.append(OrphanOutcome(path, 0, "not shown as orphaned by a scan (list the orphans first)"))
                 continue
             groups.setdefault(datastore_of(path), []).append(before)
-        mover = FileMover(self.services)
+        mover = FileMover(self.connection, self.audit, self.journal)
         day = self.clock().astimezone(UTC).date()
         for ds, files in sorted(groups.items()):
             say(f"Checking {len(files)} file(s) on {ds} again")
             # Held across the re-check and the moves: no cleanup, move or purge of another vmrestore
             # process touches this datastore in between.
-            with resource_lock(self.services.paths.home, datastore_key(server, ds), timeout=lock_timeout,
+            with resource_lock(self.home, datastore_key(server, ds), timeout=lock_timeout,
                                on_wait=f"datastore {ds}"):
                 fresh = self.scanner.run_blocking(datastore=ds, orphans=True)
                 now_orphans = {o.path: o for o in fresh.orphans}

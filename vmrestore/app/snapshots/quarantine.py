@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from vmrestore.app.bootstrap import AppServices
+from vmrestore.app.ports import AuditTrail, RoleGate, SessionSource
 from vmrestore.app.snapshots.types import OrphanFile
 from vmrestore.app.undo import FILE_MOVED
 from vmrestore.engine.resourcelock import datastore_key, resource_lock
@@ -32,6 +33,15 @@ from vmrestore.vsphere.snapshots import quarantine as vq
 from vmrestore.vsphere.snapshots.layout import datastore_of, normalize_path
 
 Say = Callable[[str], None]
+
+
+class MoveJournal(Protocol):
+    """The engine's write-ahead journal, as far as a move needs it."""
+
+    def begin(self, job_id: str, kind: str, resource: str, params: Mapping[str, Any],
+              undo: Mapping[str, Any]) -> int: ...
+
+    def released(self, entry_id: int) -> None: ...
 
 
 def orphan_json(o: OrphanFile) -> dict[str, Any]:
@@ -93,8 +103,10 @@ class QuarantineReport:
 class FileMover:
     """One journaled, audited move on a datastore (the caller holds the datastore's lock)."""
 
-    def __init__(self, services: AppServices) -> None:
-        self.services = services
+    def __init__(self, connection: SessionSource, audit: AuditTrail, journal: MoveJournal) -> None:
+        self.connection = connection
+        self.audit = audit
+        self.journal = journal
         self.job_id = f"orphans-{uuid.uuid4().hex[:12]}"
 
     def move(self, source: str, destination: str, size: int, out: QuarantineReport, *, kind: str,
@@ -102,20 +114,19 @@ class FileMover:
         if out.dry_run:
             out.plan.append(Moved(source, destination, size))
             return
-        services = self.services
-        session = services.connection.session
+        session = self.connection.session
         ds = datastore_of(source)
         where = {"from": source, "to": destination}
-        entry = services.journal.begin(self.job_id, FILE_MOVED, datastore_key(str(session.server), ds), where, where)
+        entry = self.journal.begin(self.job_id, FILE_MOVED, datastore_key(str(session.server), ds), where, where)
         try:
-            with services.audited(Action.DELETE, source, size=size, kind=kind, to=destination):
+            with self.audit.audited(Action.DELETE, source, size=size, kind=kind, to=destination):
                 vq.move_file(session, source, destination)
         except VmrestoreError as exc:
             # The server answered with a fault: nothing moved (MoveDatastoreFile is all or nothing).
-            services.journal.released(entry)
+            self.journal.released(entry)
             out.failed.append(OrphanOutcome(source, size, str(exc), exc.code))
             return
-        services.journal.released(entry)
+        self.journal.released(entry)
         say(f"moved {source} -> {destination}")
         out.moved.append(Moved(source, destination, size))
 
@@ -123,30 +134,35 @@ class FileMover:
 class OrphanQuarantine:
     """Put quarantined files back, or delete them for good (admin only)."""
 
-    def __init__(self, services: AppServices, clock: Callable[[], datetime] | None = None) -> None:
-        self.services = services
+    def __init__(self, connection: SessionSource, gate: RoleGate, audit: AuditTrail, journal: MoveJournal,
+                 home: str | Path, clock: Callable[[], datetime] | None = None) -> None:
+        self.connection = connection
+        self.gate = gate
+        self.audit = audit
+        self.journal = journal
+        self.home = Path(home)
         self.clock = clock or (lambda: datetime.now(UTC))
 
     def _server(self) -> str:
-        return str(self.services.connection.session.server)
+        return str(self.connection.session.server)
 
     def _lock(self, ds: str) -> Any:
-        return resource_lock(self.services.paths.home, datastore_key(self._server(), ds), on_wait=f"datastore {ds}")
+        return resource_lock(self.home, datastore_key(self._server(), ds), on_wait=f"datastore {ds}")
 
     def restore_blocking(self, paths: Sequence[str], *, confirmed: bool, dry_run: bool = False,
                          progress: Say | None = None) -> QuarantineReport:
         """Move each file back to its original path. ``paths``: quarantine paths, or original paths (then
         the newest quarantined copy). A file whose original path is taken again is left where it is."""
-        self.services.require(Action.DELETE)
+        self.gate.require(Action.DELETE)
         if not dry_run and not confirmed:
             raise InvalidInput("Restoring quarantined files needs an explicit confirmation")
         say = progress or (lambda _t: None)
-        session = self.services.connection.session
+        session = self.connection.session
         out = QuarantineReport(dry_run=dry_run)
         by_ds: dict[str, list[str]] = {}
         for raw in dict.fromkeys(normalize_path(p) for p in paths):
             by_ds.setdefault(datastore_of(raw), []).append(raw)
-        mover = FileMover(self.services)
+        mover = FileMover(self.connection, self.audit, self.journal)
         for ds, wanted in sorted(by_ds.items()):
             with self._lock(ds):
                 held = vq.list_quarantine(session, ds)
@@ -167,13 +183,13 @@ class OrphanQuarantine:
     def purge_blocking(self, *, older_than_days: int, datastore: str | None = None, confirmed: bool,
                        dry_run: bool = False, progress: Say | None = None) -> QuarantineReport:
         """Delete for good every file quarantined at least ``older_than_days`` whole days ago."""
-        self.services.require(Action.DELETE)
+        self.gate.require(Action.DELETE)
         if older_than_days < 0:
             raise InvalidInput("--older-than must not be negative")
         if not dry_run and not confirmed:
             raise InvalidInput("Purging the quarantine needs an explicit confirmation")
         say = progress or (lambda _t: None)
-        session = self.services.connection.session
+        session = self.connection.session
         today = self.clock().astimezone(UTC).date()
         stores = vq.accessible_datastores(session, [datastore] if datastore else None)
         if datastore and not stores:
@@ -188,7 +204,7 @@ class OrphanQuarantine:
                         out.purged.append(q)
                         continue
                     try:
-                        with self.services.audited(Action.DELETE, q.path, size=q.size, kind="orphan_purge",
+                        with self.audit.audited(Action.DELETE, q.path, size=q.size, kind="orphan_purge",
                                                    original=q.original):
                             vq.delete_file(session, q.path)
                     except VmrestoreError as exc:
