@@ -49,6 +49,7 @@ def prefix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WinePrefix]:
     finally:
         if wine is not None:
             wine.kill()
+            shutil.rmtree(wine.root, ignore_errors=True)  # ~1.3 GB of Windows DLL copies
         xvfb.terminate()
         xvfb.wait(timeout=30)
 
