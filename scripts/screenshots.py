@@ -216,13 +216,15 @@ async def _tour(window: MainWindow, shooter: Shooter, repo_root: Path, restored:
 def snapshots_tour(out: Path) -> int:
     """The Snapshots page on a simulator with real snapshot trees, backup leftovers and an orphaned delta
     (the world of tests/ui/snapshots/screenshot_snapshots.py), then the cleanup wizard up to its plan."""
-    from tests.ui.snapshots.screenshot_snapshots import build_world
+    from tests.ui.snapshots.screenshot_cleanup import build_world
 
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="vmrestore-guide-snap-"))
     home = work / "home"
     home.mkdir()
-    (home / "settings.json").write_text(json.dumps({"first_run_done": True}))
+    # The simulator's snapshots are seconds old: the 24 h guard is off for the pictures (the running backup
+    # task still holds one back, which is what "Not offered" shows).
+    (home / "settings.json").write_text(json.dumps({"first_run_done": True, "snapshot_cleanup_min_age_hours": 0}))
     os.environ["VMRESTORE_HOME"] = str(home)
     os.environ["VMRESTORE_POLICY"] = str(work / "policy.json")
     from tests.bench.vcsim.build import vcsim_binary
@@ -248,11 +250,12 @@ def snapshots_tour(out: Path) -> int:
             page.start_scan()
             await until(lambda: page.report is not None and page.scan_button.isEnabled(), what="the scan")
             proxy = page.proxy
-            rows = [r for r in range(proxy.rowCount()) if proxy.index(r, 1).data() == "after-upgrade"]
+            rows = [r for r in range(proxy.rowCount()) if proxy.index(r, 1).data() == "before-upgrade"]
             page.table.selectRow(rows[0] if rows else 0)
             await shooter.shot("snapshots", wait=0.8)
             wizard = page.open_wizard()
             if wizard is not None:
+                wizard.criteria_page.use_age.setChecked(False)  # seconds-old snapshots: no age condition
                 await shooter.shot("cleanup-1-criteria")
                 wizard.next()  # the plan (what --dry-run prints); only its own button removes anything
                 await until(lambda: wizard.plan_page.dry is not None, what="the cleanup plan")

@@ -156,13 +156,13 @@ async def test_wizard_shows_the_plan_and_removes_only_from_its_own_button_once(q
     assert page.kept.topLevelItemCount() == 1
     held = page.kept.topLevelItem(0)
     assert held is not None and "younger than 24 h" in held.text(2)
-    assert page.run_button.text() == "Remove 2 snapshots" and page.run_button.isEnabled()
+    assert page.run_button.text() == "&Remove 2 snapshots" and page.run_button.isEnabled()
     # Untick one: the button names the new count.
     first = page.list.topLevelItem(0)
     assert first is not None
     kept = str(first.data(0, Qt.ItemDataRole.UserRole))
     first.setCheckState(0, Qt.CheckState.Unchecked)
-    assert page.run_button.text() == "Remove 1 snapshot"
+    assert page.run_button.text() == "&Remove 1 snapshot"
     # Neither "Next >" nor Enter runs anything.
     assert not next_button.isEnabled()
     wizard.next()

@@ -202,6 +202,7 @@ class OrphanWizard(QWizard):
         self.use_case = use_case
         self.report = report
         self.setWindowTitle("Move orphaned snapshot files to the quarantine")
+        self.setMinimumSize(820, 560)  # paths and reasons readable on a 1024x700 screen
         self.pick_page = PickPage(report.orphans)
         self.plan_page = PlanPage()
         self.result_page = ResultPage()

@@ -57,7 +57,7 @@ class CleanupPort(Protocol):
 
 
 def remove_text(count: int) -> str:
-    return f"Remove {count} snapshot" + ("" if count == 1 else "s")
+    return f"&Remove {count} snapshot" + ("" if count == 1 else "s")
 
 
 class CriteriaPage(QWizardPage):
@@ -259,6 +259,7 @@ class CleanupWizard(QWizard):
         self.cleanup = cleanup
         self.report = report
         self.setWindowTitle("Snapshot cleanup")
+        self.setMinimumSize(820, 560)  # the plan's names, VMs and reasons readable on a 1024x700 screen
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
         self.criteria_page = CriteriaPage(default_age_days, min_age_hours)
         self.plan_page = PlanPage()
