@@ -136,9 +136,10 @@ def test_gui_exe_starts_and_stays_up(bundle: Bundle, tmp_path: Path) -> None:
 
 def test_gui_exe_runs_a_command_without_opening_the_window(bundle: Bundle, tmp_path: Path) -> None:
     """The installer's scheduled task runs ``vmrestore-gui.exe sweep --expired``: no console window, no GUI."""
-    out = _run(bundle.gui, tmp_path / "home", "sweep", "--json")
+    out = _run(bundle.gui, tmp_path / "home", "sweep", "--expired", "--json")
     assert out.returncode == 0, out.stderr
-    assert set(json.loads(out.stdout)) >= {"found", "undone"}
+    assert json.loads(out.stdout) == {"found": [], "undone": [], "failed": [], "expired": []}
+    assert (tmp_path / "home" / "state.sqlite").is_file()  # it did open this user's journal
 
 
 def test_bundle_holds_only_what_the_app_uses(bundle: Bundle) -> None:
