@@ -87,3 +87,13 @@ def shortcut_conflicts(window: QWidget) -> dict[str, list[str]]:
         if letter is None or button.shortcut() != QKeySequence(f"Alt+{letter}"):  # not just its own mnemonic
             found[button.shortcut().toString()].append(f"button {button.text()!r}")
     return {key: names for key, names in found.items() if len(names) > 1}
+
+
+ENTER_AND_ESCAPE = ("OK", "Cancel", "Close")  # reached with Enter and Esc, as in every Windows dialog
+
+
+def buttons_without_key(window: QWidget) -> list[str]:
+    """Visible buttons of ``window`` that no key reaches: no Alt+letter, no shortcut, not OK/Cancel/Close."""
+    return [b.text() for b in window.findChildren(QAbstractButton)
+            if b.window() is window and b.isVisibleTo(window) and b.text() and b.text() not in ENTER_AND_ESCAPE
+            and mnemonic_of(b.text()) is None and b.shortcut().isEmpty()]

@@ -14,7 +14,13 @@ from PySide6.QtWidgets import QAbstractItemView, QApplication, QWizard
 
 from tests.ui.conftest import until
 from tests.ui.gui.conftest import open_window
-from tests.ui.keyboard import mnemonic_conflicts, mnemonic_of, mnemonics, shortcut_conflicts
+from tests.ui.keyboard import (
+    buttons_without_key,
+    mnemonic_conflicts,
+    mnemonic_of,
+    mnemonics,
+    shortcut_conflicts,
+)
 from vmrestore.ui.main_window import AREA_KEYS
 from vmrestore.ui.settings import RepositoryDialog
 
@@ -28,6 +34,7 @@ def test_mnemonic_of() -> None:
 def assert_unique(window, state: str) -> None:
     assert mnemonic_conflicts(window) == {}, f"{state}: the same Alt+letter twice"
     assert shortcut_conflicts(window) == {}, f"{state}: the same shortcut twice"
+    assert buttons_without_key(window) == [], f"{state}: buttons no key reaches"
 
 
 @pytest.mark.asyncio
