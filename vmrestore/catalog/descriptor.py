@@ -150,6 +150,9 @@ def read_descriptor(path: str | Path) -> Descriptor:
                 raise CorruptImage(f"{p.name}: sparse extent without an embedded descriptor")
             if desc_size * SECTOR > MAX_DESCRIPTOR_BYTES:
                 raise CorruptImage(f"{p.name}: embedded descriptor size {desc_size} sectors is implausible")
+            if (desc_offset + desc_size) * SECTOR > os.fstat(f.fileno()).st_size:
+                raise CorruptImage(f"{p.name}: the embedded descriptor (sector {desc_offset}) lies past the end "
+                                   "of the file (damaged header?)")
             f.seek(desc_offset * SECTOR)
             raw = f.read(desc_size * SECTOR)
             return parse_descriptor_text(raw.decode("utf-8", "replace"), str(p), embedded=True)

@@ -62,6 +62,28 @@ def disk_size(disk: DiskStream) -> int:
     return end
 
 
+_GPT_SIGNATURE = b"EFI PART"
+_MAX_GPT_ENTRIES = 1024  # 128 is the norm; the spec's minimum array is 16 KiB, nobody writes 128 KiB of entries
+
+
+def _check_gpt_header(head: bytes, size: int, sector: int = 512) -> None:
+    """Refuse a GPT header whose entry array cannot be right, before dissect reads that many entries.
+
+    A few flipped bytes in ``NumberOfPartitionEntries`` otherwise make dissect parse hundreds of thousands
+    of entries (tens of seconds, measured) before anything is shown. Only the bounds are checked: a header
+    whose checksum fails but whose fields are plausible is still read, so damaged backups give what they can.
+    """
+    header = head[sector : sector + 92]
+    if len(header) < 92 or header[:8] != _GPT_SIGNATURE:
+        return
+    entries_lba, count, entry_size = struct.unpack_from("<QII", header, 72)
+    if count > _MAX_GPT_ENTRIES or entry_size < 128 or entry_size > 4096 or entry_size % 8:
+        raise CorruptImage(f"the GPT partition table is damaged: {count} entries of {entry_size} bytes")
+    if entries_lba < 2 or entries_lba * sector + count * entry_size > size:
+        raise CorruptImage(f"the GPT partition table is damaged: its entries (at sector {entries_lba}) lie "
+                           "outside the disk")
+
+
 def _regions(disk: DiskStream) -> list[_Region]:
     size = disk_size(disk)
     disk.seek(0)
@@ -70,6 +92,7 @@ def _regions(disk: DiskStream) -> list[_Region]:
         # A file system starting at sector 0 (a FAT/NTFS boot sector also ends in 55 AA and would pass
         # for an MBR with garbage partitions): the whole disk is one volume.
         return [_Region(0, size)]
+    _check_gpt_header(head, size)
     disk.seek(0)
     try:
         table = Disk(disk)
@@ -194,8 +217,10 @@ def list_volumes(disk: DiskStream, what: str = "disk") -> list[VolumeInfo]:
     """
     try:
         regions = _regions(disk)
-    except CorruptImage:
-        raise
+    except CorruptImage as exc:
+        if what in str(exc):
+            raise
+        raise CorruptImage(f"{what}: {exc}") from exc
     except Exception as exc:
         raise CorruptImage(f"{what}: cannot read the partition table: {exc}") from exc
     volumes = []

@@ -127,3 +127,33 @@ def test_damaged_ntfs_boot_sector(disk_factory: DiskFactory, tmp_path: Path) -> 
         assert (vol.fs, vol.readable) == ("ntfs", False)
         with pytest.raises(CorruptImage, match=r"damaged\.vmdk, volume 1"):
             open_filesystem(img, 1, str(vmdk))
+
+
+def test_gpt_entry_count_flipped_is_refused_at_once(disk_factory: DiskFactory, tmp_path: Path) -> None:
+    """Found by the damage fuzz: a flipped NumberOfPartitionEntries made dissect parse 11 million entries
+    (tens of seconds) before anything was shown."""
+    import time
+
+    raw = disk_factory.raw(SPEC, tmp_path)
+    with open(raw, "r+b") as fh:
+        fh.seek(512 + 80)  # GPT header (LBA 1): NumberOfPartitionEntries
+        fh.write(struct.pack("<I", 11_468_928))
+    vmdk = to_vmdk(raw, "monolithicSparse", tmp_path / "damaged.vmdk")
+    started = time.monotonic()
+    with open_vmdk(vmdk) as img, pytest.raises(CorruptImage, match=r"damaged\.vmdk: the GPT partition table"):
+        list_volumes(img, str(vmdk))
+    assert time.monotonic() - started < 2
+
+
+def test_embedded_descriptor_offset_past_the_end(disk_factory: DiskFactory, tmp_path: Path) -> None:
+    """Found by the damage fuzz: a huge descriptorOffset made discovery raise ValueError from seek()."""
+    from vmrestore.catalog.descriptor import read_descriptor
+
+    vmdk = disk_factory.vmdk(SPEC, "monolithicSparse", tmp_path)
+    with open(vmdk, "r+b") as fh:
+        fh.seek(28)  # descriptorOffset, in sectors
+        fh.write(struct.pack("<Q", 1 << 62))
+    with pytest.raises(CorruptImage, match="past the end of the file"):
+        read_descriptor(vmdk)
+    with pytest.raises(CorruptImage, match="header is damaged"):
+        open_vmdk(vmdk)
