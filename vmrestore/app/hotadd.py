@@ -34,11 +34,11 @@ from vmrestore.app.guest_scripts import (
 )
 from vmrestore.app.hotadd_ports import AuditPort, MountCatalog, RoleGate
 from vmrestore.app.mount import attach_delta, ensure_nas
-from vmrestore.catalog.esxi_formats import require_esxi_format
+from vmrestore.catalog.esxi_formats import esxi_can_open, require_esxi_format
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.engine.leases import LeaseStore, new_lease_id
 from vmrestore.errors import InsufficientSpace, InvalidInput, NotFound, VmrestoreError
-from vmrestore.model import Action, DiskInfo, RestorePoint, VolumeInfo
+from vmrestore.model import Action, DiskInfo, RestorePoint, VmInfo, VolumeInfo
 from vmrestore.vsphere import hotadd_checks, inventory
 from vmrestore.vsphere.guestops import GuestCredentials
 from vmrestore.vsphere.hotadd_checks import TargetVm
@@ -161,6 +161,24 @@ class HotAdd:
         self.leases = leases
         self.gate = gate
         self.audit = audit
+
+    def target_vms(self) -> list[VmInfo]:
+        """Every VM, for the wizard's target list (blocking: call from an executor)."""
+        return inventory.list_vms(self.connection.session)
+
+    @staticmethod
+    def method_for(point: RestorePoint, disk: int) -> tuple[bool, str]:
+        """(hot-add possible, why) for the wizard's method page: the format rule in words."""
+        if not 0 <= disk < len(point.disks):
+            return False, f"{point.id} has no disk {disk}"
+        fmt = point.disks[disk].format
+        if esxi_can_open(fmt):
+            return True, f"The backup disk is {fmt}, which ESXi attaches directly: the files appear as a drive " \
+                         "in the VM within seconds, whatever their size."
+        why = "it needs the host's multiextent module" if fmt.lower().startswith("twogb") else \
+            "ESXi attaches only its own vmfs, vmfsSparse and seSparse disks"
+        return False, f"The backup disk is {fmt}: it cannot be hot-added ({why}). The files are copied into the " \
+                      "guest over VMware Tools instead (fine for a few files or folders)."
 
     def start(self, request: MountStartRequest, creds: GuestCredentials) -> MountStartJob:
         """Check the role and the request's shape; the job does the rest (submit it to the scheduler)."""

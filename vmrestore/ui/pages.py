@@ -24,7 +24,13 @@ def default_area_pages(services: ServicesLike) -> dict[str, Callable[[QWidget], 
         uses = services.snapshots
         return SnapshotsPage(services.settings, uses.scan, uses.cleanup, uses.orphans, parent=parent)
 
-    return {"snapshots": snapshots}
+    pages: dict[str, Callable[[QWidget], QWidget]] = {"snapshots": snapshots}
+    from vmrestore.ui.mounts.page import mounted_factory
+
+    mounts = mounted_factory(services)
+    if mounts is not None:
+        pages["mounts"] = mounts
+    return pages
 
 
 def snapshot_watch(services: ServicesLike, tray: Any, parent: QObject) -> SnapshotWatcher | None:

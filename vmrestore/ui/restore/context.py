@@ -64,4 +64,5 @@ def search_menu(page: Any) -> QMenu:
     menu.addAction(page.versions_action)
     menu.addSeparator()
     menu.addAction(page.restore_action)
+    menu.addAction(page.restore_vm_action)
     return menu

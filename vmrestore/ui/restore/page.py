@@ -146,6 +146,11 @@ class RestorePointsPage(QWidget):
         self.delete_shortcut.activated.connect(self._delete_pressed)
         self.restore_action = QAction("&Restore to this computer…", self)
         self.restore_action.triggered.connect(self.restore_selected)
+        self.restore_vm_action = QAction("Restore into &VM…", self)
+        self.restore_vm_action.setShortcut(QKeySequence("Ctrl+Shift+R"))
+        self.restore_vm_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.restore_vm_action.triggered.connect(self.restore_into_vm)
+        self.addAction(self.restore_vm_action)
         self.versions_action = QAction("&Versions of this file…", self)
         self.versions_action.triggered.connect(self.show_versions)
         self.open_action = QAction("&Open", self)
@@ -276,6 +281,7 @@ class RestorePointsPage(QWidget):
         menu.addAction(self.versions_action)
         menu.addSeparator()
         menu.addAction(self.restore_action)
+        menu.addAction(self.restore_vm_action)
         menu.popup(self.table.viewport().mapToGlobal(pos))
 
     def _update_actions(self) -> None:
@@ -284,6 +290,8 @@ class RestorePointsPage(QWidget):
         one_file = len(items) == 1 and not items[0].is_dir and items[0].in_volume
         for widget in (self.restore_button, self.restore_action):
             widget.setEnabled(restorable)
+        self.restore_vm_action.setEnabled(bool(items) and all(i.in_volume for i in items)
+                                          and len({i.point_id for i in items}) == 1)
         for widget in (self.versions_button, self.versions_action):
             widget.setEnabled(one_file)
         self.open_action.setEnabled(len(items) == 1)
@@ -361,6 +369,20 @@ class RestorePointsPage(QWidget):
         return value if isinstance(value, RestorePoint) else None
 
     # -- restore ------------------------------------------------------------------------------------------
+    def restore_into_vm(self) -> None:
+        """“Restore into VM…” for the selected files (one restore point, one volume)."""
+        items = self.selected_items()
+        if not items or not self.restore_vm_action.isEnabled():
+            return
+        self._tasks.spawn(self._open_restore_vm(items), name="restore-into-vm")
+
+    async def _open_restore_vm(self, items: list[BrowseItem]) -> None:
+        from vmrestore.ui.restore_vm.wizard import RestoreIntoVmWizard
+
+        point = await asyncio.get_running_loop().run_in_executor(None, self._catalog.point, items[0].point_id)
+        self.restore_vm_wizard = RestoreIntoVmWizard(self._services, point, [i.guest_path for i in items], self)
+        self.restore_vm_wizard.open()
+
     def restore_selected(self) -> None:
         self.restore_items(self.selected_items())
 
