@@ -143,7 +143,7 @@ class MountedPage(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.status = QLabel("", box)
-        self.refresh_button = QPushButton("Re&fresh", box)
+        self.refresh_button = QPushButton("R&efresh", box)
         self.extend_button = QPushButton("E&xtend…", box)
         self.copy_button = QPushButton("&Copy…", box)
         self.unmount_button = QPushButton("&Unmount", box)
