@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 from vmrestore.app.catalog_service import CatalogService
 from vmrestore.app.connection import ConnectionService
 from vmrestore.app.paths import AppPaths, machine_policy_file, resolve_paths
+from vmrestore.app.repositories import RepositoryAdmin
 from vmrestore.app.restore import FileRestore
 from vmrestore.app.secrets import KeyringSecretStore, SecretStore
 from vmrestore.app.settings import AppSettings, load_settings
+from vmrestore.app.settings_edit import CertificatePins, SettingsEditor
 from vmrestore.app.undo import build_undo_handlers
 from vmrestore.catalog import open_store
 from vmrestore.engine import policy
@@ -60,10 +62,16 @@ class AppServices:
     catalog: CatalogService
     extras: dict[str, Any] = field(default_factory=dict)
     restore: FileRestore = field(init=False)
+    repositories: RepositoryAdmin = field(init=False)
+    settings_editor: SettingsEditor = field(init=False)
+    certificates: CertificatePins = field(init=False)
 
     def __post_init__(self) -> None:
         # Built once here: the GUI and the CLI call the same instances (role gate, audit, jobs).
         self.restore = FileRestore(self.catalog, self, self, self.scheduler)
+        self.repositories = RepositoryAdmin(self.catalog, self, self)
+        self.settings_editor = SettingsEditor(self.settings, self, self)
+        self.certificates = CertificatePins(self.connection, self, self)
 
     @cached_property
     def snapshots(self) -> SnapshotUseCases:

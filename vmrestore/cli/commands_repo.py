@@ -47,8 +47,7 @@ def register(
 
 
 def _admin(ctx: CliContext) -> RepositoryAdmin:
-    services = ctx.services
-    return RepositoryAdmin(services.catalog, services, services)
+    return ctx.services.repositories
 
 
 def repo_add(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:

@@ -30,8 +30,7 @@ def register(
 
 
 def _editor(ctx: CliContext) -> SettingsEditor:
-    services = ctx.services
-    return SettingsEditor(services.settings, services, services)
+    return ctx.services.settings_editor
 
 
 def settings_show(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
@@ -56,8 +55,7 @@ def settings_set(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _pins(ctx: CliContext) -> CertificatePins:
-    services = ctx.services
-    return CertificatePins(services.connection, services, services)
+    return ctx.services.certificates
 
 
 def certificates_list(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, str]]:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from vmrestore.app.repositories import RepositoryAdmin
 from vmrestore.app.settings_edit import admin_reason
-from vmrestore.model import Action, JobState
+from vmrestore.model import JobState
 
 from .errors import describe
 from .settings.repository_form import FolderPicker, RepositoryForm
@@ -161,15 +161,13 @@ class IndexPage(QWizardPage):
     async def _start(self) -> None:
         catalog = self._services.catalog
         try:
-            self._services.require(Action.INDEX)
             infos = await asyncio.get_running_loop().run_in_executor(None, catalog.repositories)
             repos = [i.repo for i in infos]
             if not repos:
                 self.state.setText("No repository to index yet: add one in Tools › Settings › Repositories.")
                 self.progress.setValue(0)
                 return
-            job = catalog.index_job(repos)
-            self.handle = self._services.scheduler.submit(job)
+            self.handle = self._services.restore.start_index(repos)  # the use case: role gate, job
         except Exception as exc:
             self.state.setText(f"The index could not be started: {describe(exc).text}")
             return
@@ -232,8 +230,7 @@ class FirstRunWizard(QWizard):
         self.setButtonText(QWizard.WizardButton.CancelButton, "Cancel")
         self.setMinimumSize(640, 460)
         self.connect_page = ConnectPage(self, open_connect)
-        self.repository_page = RepositoryPage(self, RepositoryAdmin(services.catalog, services, services), reason,
-                                              pick_folder)
+        self.repository_page = RepositoryPage(self, services.repositories, reason, pick_folder)
         self.index_page = IndexPage(self, services)
         self.setPage(PAGE_CONNECT, self.connect_page)
         self.setPage(PAGE_REPOSITORY, self.repository_page)

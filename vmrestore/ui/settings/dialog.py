@@ -35,8 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vmrestore.app.repositories import RepositoryAdmin
-from vmrestore.app.settings_edit import APPEARANCES, RULES, CertificatePins, SettingsEditor, admin_reason
+from vmrestore.app.settings_edit import APPEARANCES, RULES, admin_reason
 
 from ..errors import describe, show_error
 from ..tasks import TaskSet
@@ -62,9 +61,9 @@ class SettingsDialog(QDialog):
         self._tasks = TaskSet()
         self._open_connect = open_connect
         settings = services.settings
-        self.editor = SettingsEditor(settings, services, services)
-        self.admin = RepositoryAdmin(services.catalog, services, services)
-        self.pins = CertificatePins(services.connection, services, services)
+        self.editor = services.settings_editor  # the composition root's use cases, as the CLI's
+        self.admin = services.repositories
+        self.pins = services.certificates
         self.reason = admin_reason(settings.role, bool(getattr(settings, "role_locked", False)))
         self.setObjectName("settingsDialog")
         self.setWindowTitle("Settings")
@@ -317,7 +316,7 @@ class SettingsDialog(QDialog):
                 self.error_label.setText(f"{RULES[key].label}: {describe(exc).text}")
                 return None
         try:
-            changed = await loop.run_in_executor(None, self.editor.update, changes)
+            changed: list[str] = await loop.run_in_executor(None, self.editor.update, changes)
         except Exception as exc:
             self.error_label.setText(describe(exc).text)
             return None
