@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from tests.bench.diskfactory import DiskFactory
@@ -35,7 +36,9 @@ from tests.integration.hotadd.hotadd_helpers import (
 from tests.ui.conftest import until
 from vmrestore.app.bootstrap import build_services
 from vmrestore.app.secrets import MemorySecretStore
+from vmrestore.ui.main_window import MainWindow
 from vmrestore.ui.mounts.page import MountedPage
+from vmrestore.ui.pages import default_area_pages
 from vmrestore.ui.restore_vm.wizard import PAGE_METHOD, PAGE_OPTIONS, PAGE_PLAN, RestoreIntoVmWizard
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.vcsim, pytest.mark.disktools, pytest.mark.slow]
@@ -78,7 +81,7 @@ def _next(wizard: RestoreIntoVmWizard, page: int) -> None:
     assert wizard.stack.currentIndex() == page
 
 
-async def test_hot_add_wizard_then_mounted_page_unmounts(app: Any, qtbot: QtBot) -> None:
+async def test_hot_add_wizard_then_mounted_page_unmounts(app: Any, qtbot: QtBot, ui_settings: Any) -> None:
     services, sim, points, tmp = app
     with probe(sim, tmp) as session:
         empty = world(session)
@@ -112,10 +115,20 @@ async def test_hot_add_wizard_then_mounted_page_unmounts(app: Any, qtbot: QtBot)
     assert "2 file(s)" in wizard.run_label.text()
     assert env_of(starts(sim)[-1])["VMR_SRC_0"] == "Users\\alice\\Documents"
 
-    page = MountedPage(services)
-    qtbot.addWidget(page)
-    page.show()
+    window = MainWindow(services, ui_settings, area_pages=default_area_pages(services))
+    qtbot.addWidget(window)
+    window.show()
+    page = window.pages["mounts"]
+    assert isinstance(page, MountedPage)
     await until(lambda: page.model.rowCount() == 1, 10, "the mount in the list")
+
+    # Quitting with a live mount asks; "Show the mounted disks" keeps the window and opens the page.
+    window.close()
+    box = window.findChild(QMessageBox, "confirmKeepMounts")
+    assert box is not None and box.isVisible() and window.isVisible()
+    assert "DC0_H0_VM0" in box.text()
+    next(b for b in box.buttons() if "Show" in b.text()).click()
+    await until(lambda: window.stack.currentWidget() is page, 5, "the Mounted page")
     page.table.selectRow(0)
     assert page.unmount_button.isEnabled()
     _shot(page, "mounted-page.png")
@@ -129,6 +142,8 @@ async def test_hot_add_wizard_then_mounted_page_unmounts(app: Any, qtbot: QtBot)
     with probe(sim, tmp) as session:
         assert world(session) == empty
     assert GUEST_PASSWORD not in str(sim.guest_record())
+    window.close()  # nothing mounted any more: no question
+    assert not window.isVisible()
 
 
 async def test_hosted_format_goes_to_guest_copy_with_the_reason(app: Any, qtbot: QtBot) -> None:

@@ -9,14 +9,17 @@ argument, a log line, the journal or the audit log: only :class:`GuestCredential
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 
-from vmrestore.app.secrets import SecretStore
+from vmrestore.app.secrets import KeyringUnavailable, SecretStore
 from vmrestore.errors import InvalidInput
 from vmrestore.vsphere.guestops import GuestCredentials
 
 __all__ = ["GuestCredentials", "resolve_guest_credentials"]
+
+log = logging.getLogger(__name__)
 
 ENV_USER = "VMRESTORE_GUEST_USERNAME"
 ENV_PASSWORD = "VMRESTORE_GUEST_PASSWORD"
@@ -50,5 +53,8 @@ def resolve_guest_credentials(
         raise InvalidInput(f"No guest password for {user}: set {ENV_PASSWORD} or run at a terminal to be asked")
     creds = GuestCredentials(user, password)
     if save:
-        secrets.set(_key(server), user, password)
+        try:
+            secrets.set(_key(server), user, password)
+        except KeyringUnavailable as exc:  # still usable for this session; the operator is told why
+            log.warning("guest password not saved: %s", exc)
     return creds

@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
         self._tasks = TaskSet()
         self._connect_dialog: ConnectDialog | None = None
         self._confirmed_quit = False
+        self._confirmed_keep_mounts = False
         self._unsubscribers: list[Unsubscribe] = []
         self.setObjectName("mainWindow")
         self.setWindowTitle("vmrestore")
@@ -388,6 +389,11 @@ class MainWindow(QMainWindow):
             event.ignore()
             self._ask_quit(len(running))
             return
+        live: list[Any] = getattr(self.pages.get("mounts"), "live_mounts", lambda: [])()
+        if live and not self._confirmed_keep_mounts:
+            event.ignore()
+            self._ask_keep_mounts(live)
+            return
         self.save_ui_state()
         self._tasks.cancel_all()
         for page in self.pages.values():
@@ -420,6 +426,32 @@ class MainWindow(QMainWindow):
             if button == QMessageBox.StandardButton.Yes.value:
                 self._confirmed_quit = True
                 self.close()
+
+        box.finished.connect(answered)
+        box.open()
+
+
+    def _ask_keep_mounts(self, live: list[Any]) -> None:
+        """Live hot-add mounts outlive the app on purpose (their lease ends them); say so and let the operator
+        keep them or go to the Mounted page to unmount."""
+        first = min(m.expires for m in live)
+        box = QMessageBox(
+            QMessageBox.Icon.Question, "Disks are still mounted in VMs",
+            f"{len(live)} backup disk(s) are still mounted in VMs ({', '.join(sorted({m.vm for m in live}))}). "
+            f"They stay until their lease ends (the first at {first:%H:%M} UTC) or until you unmount them.",
+            QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("confirmKeepMounts")
+        keep = box.addButton("&Keep them mounted and quit", QMessageBox.ButtonRole.AcceptRole)
+        show = box.addButton("&Show the mounted disks", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(show)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(_result: int) -> None:
+            if box.clickedButton() is keep:
+                self._confirmed_keep_mounts = True
+                self.close()
+            else:
+                self.nav.setCurrentRow(AREA_KEYS.index("mounts"))
 
         box.finished.connect(answered)
         box.open()

@@ -100,3 +100,31 @@ def test_lease_adopts_journal_entries_and_a_stop_journals_them_again(tmp_path: P
     finally:
         owner.close()
         state.close()
+
+
+def test_guest_credentials_env_keyring_prompt_and_unsaved_on_a_missing_keyring(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vmrestore.app.guest_credentials import resolve_guest_credentials
+    from vmrestore.app.secrets import KeyringUnavailable, MemorySecretStore
+
+    store = MemorySecretStore()
+    monkeypatch.setenv("VMRESTORE_GUEST_USERNAME", "CORP\\r")
+    monkeypatch.setenv("VMRESTORE_GUEST_PASSWORD", "from-env")
+    creds = resolve_guest_credentials(store, "vc:443")
+    assert (creds.username, creds.password) == ("CORP\\r", "from-env") and "from-env" not in repr(creds)
+    monkeypatch.delenv("VMRESTORE_GUEST_PASSWORD")
+    asked: list[str] = []
+    creds = resolve_guest_credentials(store, "vc:443", None, lambda u: asked.append(u) or "typed", save=True)
+    assert creds.password == "typed" and asked == ["CORP\\r"]
+    assert resolve_guest_credentials(store, "vc:443").password == "typed"  # saved only because save=True
+    assert store.get("vc:443", "CORP\\r") is None  # guests are kept apart from vCenter logins
+
+    class NoKeyring(MemorySecretStore):
+        def set(self, server: str, user: str, secret: str) -> None:
+            raise KeyringUnavailable("no keyring")
+
+    assert resolve_guest_credentials(NoKeyring(), "vc", "root", lambda u: "pw", save=True).password == "pw"
+    monkeypatch.delenv("VMRESTORE_GUEST_USERNAME")
+    with pytest.raises(InvalidInput):
+        resolve_guest_credentials(store, "vc:443")

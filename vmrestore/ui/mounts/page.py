@@ -164,7 +164,22 @@ class MountedPage(QWidget):
         inner.addWidget(self.status)
         self.add_section("Disks mounted in VMs", box)
         self._update_buttons()
+        # A mount started or stopped anywhere (the wizard, this page) refreshes the list when its job ends.
+        self._unsubscribe = services.scheduler.add_listener(self._job_changed)
         self.refresh()
+
+    def _job_changed(self, handle: Any) -> None:
+        if getattr(handle, "kind", "") in ("mount", "unmount") and getattr(handle, "is_finished", False):
+            self.refresh()
+
+    def live_mounts(self) -> list[MountSession]:
+        """The live mounts as last read (the main window asks on quit whether to keep them)."""
+        return [m for m in self.model.rows if m.state == "active"]
+
+    def closeEvent(self, event: Any) -> None:
+        self._unsubscribe()
+        self._tasks.cancel_all()
+        super().closeEvent(event)
 
     def add_section(self, title: str, widget: QWidget) -> QGroupBox:
         """Add a titled section below the others (instant recovery adds "Instant VMs" here)."""
