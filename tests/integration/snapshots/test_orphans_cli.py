@@ -100,6 +100,9 @@ def test_possibly_orphaned_is_listed_and_refused_with_exit_3(vcsim_factory: Vcsi
     code, out, err = run(env, "snapshots", "orphans", "--json")
     assert code == 0, err
     assert [(o["path"], o["deletable"], o["reason"]) for o in out["orphans"]] == [(LOST, False, REASON_VMS)]
+    code, out, err = run(env, "snapshots", "scan", "--json")  # the scan's listing says the same
+    assert code == 0, err
+    assert [(o["path"], o["deletable"], o["reason"]) for o in out["orphan_files"]] == [(LOST, False, REASON_VMS)]
     code, out, err = run(env, "snapshots", "orphans", "--delete", LOST, "--yes", "--json")
     assert code == 3, err
     assert out["moved"] == [] and out["refused"] == [{"path": LOST, "reason": REASON_VMS}]
