@@ -45,7 +45,7 @@ from vmrestore.vsphere.snapshots.scan import VM_PATHS  # noqa: E402
 from vmrestore.vsphere.trust import KnownHosts  # noqa: E402
 
 PC = vmodl.query.PropertyCollector
-RUNNER = ROOT / "tests" / "integration" / "snapshots" / "cli_runner.py"
+VMRESTORE = Path(sys.executable).with_name("vmrestore")  # the installed entry point, as a user runs it
 
 
 def connect(sim: Vcsim):  # type: ignore[no-untyped-def]
@@ -82,7 +82,7 @@ def time_cli(sim: Vcsim, home: str) -> tuple[float, dict]:  # type: ignore[type-
     env = {**os.environ, "VMRESTORE_HOME": home, "VMRESTORE_URL": sim.url, "VMRESTORE_USERNAME": sim.username,
            "VMRESTORE_PASSWORD": sim.password, "VMRESTORE_THUMBPRINT": sim.thumbprint, "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(RUNNER), "snapshots", "scan", "--json"], env=env,
+    proc = subprocess.run([str(VMRESTORE), "snapshots", "scan", "--json"], env=env,
                           capture_output=True, text=True, cwd=ROOT)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
