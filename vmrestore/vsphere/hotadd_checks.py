@@ -174,9 +174,18 @@ def find_nas(session: VsphereSession, host_moid: str, remote_host: str, remote_p
 
 
 def datastore_users(session: VsphereSession, name: str) -> list[str]:
-    """Moids of the VMs that have any file on the datastore ``name`` (its ``vm`` list, or their disks)."""
-    users: list[str] = []
-    for item in retrieve(session, "VirtualMachine", ["config.hardware.device"]):
+    """Moids of the VMs that have any file on the datastore ``name`` (a disk, or a parent of one).
+
+    Only the VMs of the hosts that mount the datastore can use it, so only their devices are read:
+    at 10,000 VMs this is one host's VMs, not a 20 MB read of every VM's hardware.
+    """
+    stores = [o for o in retrieve(session, "Datastore", ["name", "host", "vm"]) if o.props.get("name") == name]
+    if not stores:
+        return []
+    users = {v._moId for v in stores[0].props.get("vm") or ()}
+    hosts = [mount.key for mount in stores[0].props.get("host") or ()]
+    vms = [vm for h in retrieve_objects(session, hosts, ["vm"]) for vm in h.props.get("vm") or ()] if hosts else []
+    for item in retrieve_objects(session, vms, ["config.hardware.device"]) if vms else []:
         for d in item.props.get("config.hardware.device") or ():
             backing = getattr(d, "backing", None)
             chain = []
@@ -184,6 +193,6 @@ def datastore_users(session: VsphereSession, name: str) -> list[str]:
                 chain.append(str(getattr(backing, "fileName", "") or ""))
                 backing = getattr(backing, "parent", None)
             if any(f.startswith(f"[{name}]") for f in chain):
-                users.append(item.moid)
+                users.add(item.moid)
                 break
-    return users
+    return sorted(users)
