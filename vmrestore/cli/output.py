@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import PurePath
 from typing import Any
 
+from vmrestore.model import format_size
+
 
 def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -38,16 +40,24 @@ def emit_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+# Byte counts: integers in JSON (CLI.md), the app's one size format (model.format_size) in text.
+SIZE_COLUMNS = frozenset({"size", "capacity", "free", "delta_bytes", "bytes", "freed_bytes"})
+
+
 def emit_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     """A plain aligned text table for people at a terminal."""
     if not rows:
         print("(none)")
         return
-    cells = [[_text(r.get(c)) for c in columns] for r in rows]
+    cells = [[_size_text(r.get(c)) if c in SIZE_COLUMNS else _text(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def _size_text(value: Any) -> str:
+    return format_size(value) if isinstance(value, int) and not isinstance(value, bool) else _text(value)
 
 
 def _text(value: Any) -> str:
