@@ -38,12 +38,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.bench.diskfactory import DiskFactory, DiskSpec, PartitionSpec
+from vmrestore.disks import extents
 from vmrestore.disks import extract as extract_module
 from vmrestore.disks.extract import extract
 from vmrestore.disks.filesystems import open_filesystem
 from vmrestore.disks.image import open_vmdk
 
-SUBFORMATS = ("monolithicSparse", "streamOptimized")
+SUBFORMATS = ("monolithicSparse", "vmfs", "streamOptimized")
 
 
 def can_drop_caches() -> bool:
@@ -56,20 +57,34 @@ def drop_caches() -> None:
         fh.write("3\n")
 
 
+CPU = {"last": 0.0}  # CPU seconds (all threads of this process) of the last timed run
+
+
 def timed(action: Callable[[], None], cold: bool, repeat: int) -> float:
-    """Seconds for ``action``: cold = caches dropped before one run; warm = best of ``repeat`` after a read."""
+    """Seconds for ``action``: cold = caches dropped before one run; warm = best of ``repeat`` after a read.
+
+    The CPU time of the same run goes to ``CPU["last"]``: on a shared, loaded machine the wall time
+    measures the neighbours too, the CPU time (this process's threads, not ``cat``) does not.
+    """
     if cold:
         drop_caches()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         action()
+        CPU["last"] = time.process_time() - cpu
         return time.perf_counter() - start
     action()
     best = float("inf")
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         action()
-        best = min(best, time.perf_counter() - start)
+        took = time.perf_counter() - start
+        if took < best:
+            best, CPU["last"] = took, time.process_time() - cpu
     return best
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def cat(paths: list[Path]) -> Callable[[], None]:
@@ -88,6 +103,23 @@ def dissect_path_only() -> Iterator[None]:
         yield
     finally:
         extract_module.direct_plan = saved
+
+
+@contextmanager
+def variant(label: str) -> Iterator[None]:
+    """``direct``: the product path; ``1 thread``: grains inflated inline (as before the pool);
+    ``dissect``: dissect's own streams."""
+    if label == "dissect":
+        with dissect_path_only():
+            yield
+        return
+    saved = extents.INFLATE_WORKERS
+    if label == "1 thread":
+        extents.INFLATE_WORKERS = 1
+    try:
+        yield
+    finally:
+        extents.INFLATE_WORKERS = saved
 
 
 def zlib_floor(vmdk: Path) -> tuple[int, float]:
@@ -128,6 +160,7 @@ def main() -> int:
     parser.add_argument("--no-dissect-path", action="store_true", help="skip the slow-path comparison")
     parser.add_argument("--out-dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     size = args.mb << 20
     rng = random.Random(20240601)  # incompressible, and the same every run, so the images stay cached
     payload = b"".join(rng.randbytes(min(1 << 26, size - at)) for at in range(0, size, 1 << 26))
@@ -138,8 +171,9 @@ def main() -> int:
     factory = DiskFactory()
     work = Path(tempfile.mkdtemp(prefix="extract-speed-"))
     out_root = Path(tempfile.mkdtemp(prefix="extract-speed-out-", dir=args.out_dir))
-    print(f"file: {size >> 20} MiB random; extraction writes to {out_root}; modes: {', '.join(modes)}")
+    print(f"file: {size >> 20} MiB random; extraction writes to {out_root}; modes: {', '.join(modes)}; {load()}")
     rows: list[str] = []
+    table: dict[tuple[str, str, str], tuple[float, float]] = {}  # (fs, format, mode) -> (MB/s, CPU s/GiB)
     try:
         for fs_kind in args.fs.split(","):
             part = PartitionSpec(fs_kind, args.mb + 128, "data", {"big.bin": payload})  # type: ignore[arg-type]
@@ -156,6 +190,7 @@ def main() -> int:
                 cold = mode == "cold"
                 took = timed(cat([full_raw]), cold, args.repeat)
                 raw_rate = image_bytes / took
+                table[(fs_kind, "cat raw (floor)", mode)] = (raw_rate / 1e6, float("nan"))
                 print(f"  [{mode}] cat raw (fully allocated) : {raw_rate / 1e6:8.0f} MB/s")
                 for subformat, vmdk in vmdks.items():
                     files = sorted(vmdk.parent.glob("bench*.vmdk"))
@@ -163,19 +198,16 @@ def main() -> int:
                     took = timed(cat(files), cold, args.repeat)
                     vmdk_rate = vmdk_bytes / took
                     print(f"  [{mode}] cat {subformat:16s}  : {vmdk_rate / 1e6:8.0f} MB/s ({vmdk_bytes >> 20} MiB)")
-                    paths = [("direct", False)] + ([] if args.no_dissect_path else [("dissect", True)])
-                    for label, slow in paths:
+                    paths = ["direct"] + (["1 thread"] if subformat == "streamOptimized" else [])
+                    paths += [] if args.no_dissect_path else ["dissect"]
+                    for label in paths:
                         target = out_root / f"{fs_kind}-{subformat}-{mode}-{label}"
 
-                        def run(target: Path = target, vmdk: Path = vmdk, slow: bool = slow) -> None:
+                        def run(target: Path = target, vmdk: Path = vmdk, label: str = label) -> None:
                             shutil.rmtree(target, ignore_errors=True)
-                            with open_vmdk(vmdk) as image:
+                            with open_vmdk(vmdk) as image, variant(label):
                                 fs = open_filesystem(image, 1, what=str(vmdk))
-                                if slow:
-                                    with dissect_path_only():
-                                        result = extract(fs, ["/big.bin"], target, "overwrite")
-                                else:
-                                    result = extract(fs, ["/big.bin"], target, "overwrite")
+                                result = extract(fs, ["/big.bin"], target, "overwrite")
                             assert result.bytes == size and not result.skipped, result
 
                         took = timed(run, cold, args.repeat)
@@ -183,9 +215,13 @@ def main() -> int:
                         assert got == digest, "extracted bytes differ"
                         shutil.rmtree(target)
                         rate = size / took
+                        cpu_per_gib = CPU["last"] / (size / 2**30)
+                        if label == "direct":
+                            table[(fs_kind, subformat, mode)] = (rate / 1e6, cpu_per_gib)
                         line = (
                             f"  [{mode}] extract {subformat:16s} {label:7s}: {rate / 1e6:8.0f} MB/s = "
                             f"{rate / vmdk_rate * 100:5.1f} % of cat vmdk, {rate / raw_rate * 100:5.1f} % of cat raw"
+                            f"; CPU {cpu_per_gib:.2f} s/GiB"
                         )
                         print(line)
                         rows.append(f"{fs_kind:5s} {line.strip()}")
@@ -199,7 +235,30 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(out_root, ignore_errors=True)
     print("\nsummary\n" + "\n".join(rows))
+    print_table(table, args.fs.split(","), modes)
+    print(load())
     return 0
+
+
+def print_table(
+    table: dict[tuple[str, str, str], tuple[float, float]], kinds: list[str], modes: list[str]
+) -> None:
+    """Each format x file system beside the raw-read floor of the same run (MB/s, % of floor, CPU s/GiB)."""
+    for mode in modes:
+        print(f"\n[{mode}] extraction of the file, MB/s (% of cat raw of the same image), CPU s/GiB")
+        print(f"  {'format':18s}" + "".join(f"{kind:>30s}" for kind in kinds))
+        for fmt in ("cat raw (floor)", *SUBFORMATS):
+            cells = []
+            for kind in kinds:
+                got = table.get((kind, fmt, mode))
+                floor = table.get((kind, "cat raw (floor)", mode))
+                if got is None or floor is None:
+                    cells.append(f"{'-':>30s}")
+                elif fmt.startswith("cat"):
+                    cells.append(f"{got[0]:>10.0f}{'':20s}")
+                else:
+                    cells.append(f"{got[0]:>10.0f} ({got[0] / floor[0] * 100:5.1f} %) {got[1]:6.2f} s/GiB")
+            print(f"  {fmt:18s}" + "".join(cells))
 
 
 if __name__ == "__main__":

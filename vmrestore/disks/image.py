@@ -14,15 +14,14 @@ import os
 import re
 import struct
 import sys
-import zlib
-from collections import OrderedDict
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, cast
 
-from dissect.hypervisor.disk.vmdk import VMDK, RawDisk, SparseDisk
+from dissect.hypervisor.disk.vmdk import VMDK
 
 from vmrestore.disks._streams import guard
+from vmrestore.disks.extents import Extent, extent_reader
 from vmrestore.errors import CorruptImage, NotFound
 
 SECTOR = 512
@@ -32,8 +31,6 @@ _EXTENT_RE = re.compile(r'^\s*(RW|RDONLY|NOACCESS)\s+(\d+)\s+(\w+)(?:\s+"([^"]*)
 _CREATE_TYPE_RE = re.compile(r'^\s*createType\s*=\s*"([^"]*)"', re.MULTILINE)
 _MAX_DESCRIPTOR = 64 * 1024
 _FLAG_COMPRESSED = 0x10000
-_FLAG_EMBEDDED_LBA = 0x20000
-_TABLE_CACHE = 256  # grain tables kept (2 KiB each, 32 MiB of disk each with 64 KiB grains)
 
 
 # VMware's SparseExtentHeader: magic, version, flags, capacity, grainSize, descriptorOffset, descriptorSize,
@@ -103,7 +100,7 @@ class VmdkImage:
         self.create_type = "unknown"
         self._files: list[Any] = []
         self._vmdk: Any = cast(Any, None)  # set by _open()
-        self._extents: list[_Extent] | None = None  # direct readers, made on the first read_at()
+        self._extents: list[Extent] | None = None  # direct readers, made on the first read_at()
         try:
             self._open()
         except CorruptImage:
@@ -227,7 +224,7 @@ class VmdkImage:
                 f"{self.path}: read of {len(buffer)} bytes at {offset} lies outside the {self.size}-byte disk"
             )
         if self._extents is None:
-            self._extents = [_extent_reader(disk, self.stream) for disk in self._vmdk.disks]
+            self._extents = [extent_reader(disk, self.stream) for disk in self._vmdk.disks]
         done = 0
         for extent in self._extents:
             if done == len(buffer):
@@ -263,198 +260,6 @@ class VmdkImage:
 
     def __repr__(self) -> str:
         return f"<VmdkImage {self.path} {self.create_type} {self.size} bytes>"
-
-
-# -- direct extent readers --------------------------------------------------------------------------------
-
-
-def _readinto_exact(fh: io.FileIO, offset: int, buffer: memoryview, name: str) -> None:
-    fh.seek(offset)
-    got = 0
-    while got < len(buffer):
-        n = fh.readinto(buffer[got:])
-        if not n:
-            raise CorruptImage(
-                f"{name}: only {got} of {len(buffer)} bytes at file offset {offset} could be read "
-                "(is the file truncated?)"
-            )
-        got += n
-
-
-class _Extent:
-    """One extent file of the disk: ``size`` bytes of the disk starting at ``start``."""
-
-    start: int
-    size: int
-
-    def read_at(self, offset: int, buffer: memoryview) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-
-class _FallbackExtent(_Extent):
-    """Extent kinds we have no direct reader for (SESparse, COWD): the guarded dissect stream."""
-
-    def __init__(self, start: int, size: int, stream: BinaryIO) -> None:
-        self.start, self.size, self._stream = start, size, stream
-
-    def read_at(self, offset: int, buffer: memoryview) -> None:
-        self._stream.seek(self.start + offset)
-        data = self._stream.read(len(buffer))  # the guard raises CorruptImage on a short read
-        buffer[:] = data
-
-
-class _FlatExtent(_Extent):
-    def __init__(self, disk: Any) -> None:
-        self.start, self.size = int(disk.offset), int(disk.size)
-        self._name = str(getattr(disk.fh, "name", "extent"))
-        self._fh = open(self._name, "rb", buffering=0)  # noqa: SIM115 - closed in close()
-
-    def read_at(self, offset: int, buffer: memoryview) -> None:
-        _readinto_exact(self._fh, offset, buffer, self._name)
-
-    def close(self) -> None:
-        self._fh.close()
-
-
-class _SparseExtent(_Extent):
-    """A hosted sparse extent (monolithicSparse, twoGbMaxExtentSparse, streamOptimized)."""
-
-    def __init__(self, disk: Any) -> None:
-        self.start, self.size = int(disk.offset), int(disk.size)
-        self._name = str(getattr(disk.fh, "name", "extent"))
-        header = disk.header
-        self._grain = int(header.grain_size) * SECTOR
-        self._per_table = int(disk._grain_table_size)
-        self._directory = [int(x) for x in disk._grain_directory]
-        self._compressed = bool(int(header.flags) & _FLAG_COMPRESSED)
-        self._lba_header = bool(int(header.flags) & _FLAG_EMBEDDED_LBA)
-        self._filesize = int(disk.filesize)
-        self._tables: OrderedDict[int, array.array[int]] = OrderedDict()
-        self._fh = open(self._name, "rb", buffering=0)  # noqa: SIM115 - closed in close()
-
-    def close(self) -> None:
-        self._fh.close()
-
-    def _table(self, index: int) -> array.array[int] | None:
-        table = self._tables.get(index)
-        if table is not None:
-            self._tables.move_to_end(index)
-            return table
-        if index >= len(self._directory):
-            raise CorruptImage(f"{self._name}: grain table {index} is not in the grain directory")
-        sector = self._directory[index]
-        if not sector:
-            return None
-        raw = bytearray(self._per_table * 4)
-        _readinto_exact(self._fh, sector * SECTOR, memoryview(raw), self._name)
-        table = array.array("I")
-        table.frombytes(raw)
-        if sys.byteorder != "little":
-            table.byteswap()
-        self._tables[index] = table
-        if len(self._tables) > _TABLE_CACHE:
-            self._tables.popitem(last=False)
-        return table
-
-    def _grain_sector(self, grain: int) -> int:
-        table = self._table(grain // self._per_table)
-        return 0 if table is None else table[grain % self._per_table]
-
-    def read_at(self, offset: int, buffer: memoryview) -> None:
-        grain_bytes = self._grain
-        end = offset + len(buffer)
-        pos = offset
-        while pos < end:
-            # One run: consecutive grains that are all absent, or (uncompressed) contiguous in the file.
-            grain, within = divmod(pos, grain_bytes)
-            sector = self._grain_sector(grain)
-            run_end = min(end, (grain + 1) * grain_bytes)
-            if self._compressed and sector > 1:
-                pos += self._read_compressed(grain, sector, pos, end, buffer[pos - offset :])
-                continue
-            per_grain = grain_bytes // SECTOR
-            while run_end < end:
-                nxt = self._grain_sector(run_end // grain_bytes)
-                absent = sector <= 1 and nxt <= 1
-                contiguous = sector > 1 and nxt == sector + (run_end // grain_bytes - grain) * per_grain
-                if not (absent or contiguous):
-                    break
-                run_end = min(end, run_end + grain_bytes)
-            view = buffer[pos - offset : run_end - offset]
-            if sector <= 1:
-                view[:] = bytes(len(view))  # unallocated (no parent: deltas are refused) or a zero grain
-            else:
-                _readinto_exact(self._fh, sector * SECTOR + within, view, self._name)
-            pos = run_end
-
-    def _read_compressed(self, grain: int, sector: int, pos: int, end: int, out: memoryview) -> int:
-        """Inflate consecutive compressed grains from ``pos``, their file bytes read in one go.
-
-        Returns the number of bytes placed in ``out``.
-        """
-        grain_bytes = self._grain
-        first = grain
-        sectors = [sector]
-        last_grain = (end - 1) // grain_bytes
-        while grain + len(sectors) <= last_grain:
-            nxt = self._grain_sector(grain + len(sectors))
-            # Grains stored in order and close together (qemu and ESXi write them so): one read.
-            if nxt <= sectors[-1] or (nxt - sectors[-1]) * SECTOR > 2 * grain_bytes + SECTOR:
-                break
-            sectors.append(nxt)
-        window_start = sectors[0] * SECTOR
-        window = bytearray(sectors[-1] * SECTOR + SECTOR - window_start)
-        mv = memoryview(window)
-        available = min(len(window), max(0, self._filesize - window_start))
-        _readinto_exact(self._fh, window_start, mv[:available], self._name)
-        head = 12 if self._lba_header else 4
-        written = 0
-        for i, sec in enumerate(sectors):
-            g = first + i
-            at = sec * SECTOR - window_start
-            if at + head > available:
-                raise CorruptImage(f"{self._name}: compressed grain {g} lies beyond the end of the file")
-            if self._lba_header:
-                lba, size = struct.unpack_from("<QI", window, at)
-                if lba != g * (grain_bytes // SECTOR):
-                    raise CorruptImage(
-                        f"{self._name}: compressed grain {g} is labelled for sector {lba} (damaged extent)"
-                    )
-            else:
-                (size,) = struct.unpack_from("<I", window, at)
-            stop = at + head + size
-            if stop <= available:
-                data = mv[at + head : stop]
-            else:  # the last grain of the window runs past it: read its tail
-                if sec * SECTOR + head + size > self._filesize:
-                    raise CorruptImage(
-                        f"{self._name}: compressed grain {g} runs past the end of the file (truncated?)"
-                    )
-                whole = bytearray(head + size)
-                _readinto_exact(self._fh, sec * SECTOR, memoryview(whole), self._name)
-                data = memoryview(whole)[head:]
-            try:
-                plain = zlib.decompress(data, 15, grain_bytes)
-            except zlib.error as exc:
-                raise CorruptImage(f"{self._name}: compressed grain {g} is damaged: {exc}") from exc
-            lo = pos - g * grain_bytes if i == 0 else 0
-            hi = min(grain_bytes, end - g * grain_bytes)
-            if len(plain) < hi:
-                raise CorruptImage(f"{self._name}: compressed grain {g} inflates to only {len(plain)} bytes")
-            out[written : written + hi - lo] = memoryview(plain)[lo:hi]
-            written += hi - lo
-        return written
-
-
-def _extent_reader(disk: Any, stream: BinaryIO) -> _Extent:
-    if type(disk) is RawDisk:
-        return _FlatExtent(disk)
-    if type(disk) is SparseDisk and not disk.is_sesparse and bytes(disk.header.magic) == _SPARSE_MAGIC:
-        return _SparseExtent(disk)
-    return _FallbackExtent(int(disk.offset), int(disk.size), stream)
 
 
 def open_vmdk(path: str | os.PathLike[str]) -> VmdkImage:

@@ -8,10 +8,12 @@ writing into the gaps left by deleted files on ext4. Each test first proves the 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import random
 import struct
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import pytest
 
 from tests.bench.diskfactory import DiskFactory, DiskSpec, PartitionSpec, fuse_available, to_vmdk
 from tests.bench.tools import missing, require_tool
+from vmrestore.disks import extents
 from vmrestore.disks import extract as extract_module
 from vmrestore.disks.extract import direct_plan, extract
 from vmrestore.disks.filesystems import GuestFileSystem, open_filesystem
@@ -229,3 +232,50 @@ def test_damaged_compressed_grain_is_corrupt_on_the_fast_path(
     assert [s.path for s in result.skipped] == ["/big.bin"]
     assert "grain" in result.skipped[0].reason
     assert not list((tmp_path / "out").iterdir())  # the partial file is gone
+
+
+def test_threaded_inflate_places_grains_in_order_whatever_finishes_first(
+    disk_factory: DiskFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grains inflated on the pool land in grain order even when later grains finish first.
+
+    Each inflate sleeps less than the one submitted before it, so with several workers the completion
+    order is scrambled; the test first proves it was (a later grain finished before an earlier one),
+    then compares every byte with the raw disk image the VMDK was converted from.
+    """
+    payload = _blob(11, 3 * MIB + 12345)
+    spec = DiskSpec("gpt", [PartitionSpec("ext4", 8, "T", {"big.bin": payload})])
+    vmdk = disk_factory.vmdk(spec, "streamOptimized", tmp_path / "vmdk")
+    raw = disk_factory.raw(spec, tmp_path / "raw").read_bytes()
+    pool_size = 4
+    monkeypatch.setattr(extents, "INFLATE_WORKERS", pool_size)
+    monkeypatch.setattr(extents, "_pool", None)
+    submitted = itertools.count()
+    finished: list[int] = []
+    lock = threading.Lock()
+    real = extents._inflate
+
+    def scrambled(data: memoryview, grain_bytes: int) -> bytes:
+        seq = next(submitted)
+        time.sleep((pool_size - seq % pool_size) * 0.002)  # the first of each group of 4 ends last
+        plain = real(data, grain_bytes)
+        with lock:
+            finished.append(seq)
+        return plain
+
+    monkeypatch.setattr(extents, "_inflate", scrambled)
+    try:
+        with open_vmdk(vmdk) as image:
+            whole = bytearray(image.size)
+            image.read_at(0, memoryview(whole))
+            assert len(finished) > 40, "the disk has many compressed grains, inflated on the pool"
+            assert any(a > b for a, b in itertools.pairwise(finished)), "completions were never out of order"
+            assert whole == raw
+            fs = open_filesystem(image, 1, str(vmdk))
+            result = extract(fs, ["/big.bin"], tmp_path / "out", "overwrite")
+        assert result.files == 1 and result.skipped == ()
+        assert (tmp_path / "out" / "big.bin").read_bytes() == payload
+    finally:
+        pool = extents._pool
+        if pool is not None:
+            pool.shutdown(wait=True)
