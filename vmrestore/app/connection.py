@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from vmrestore.app.secrets import KeyringUnavailable, SecretStore
 from vmrestore.errors import AuthFailed, Transient, VmrestoreError
 from vmrestore.model import ServerIdentity
-from vmrestore.vsphere.session import ConnectSpec, VsphereSession
 from vmrestore.vsphere.trust import KnownHosts
+
+if TYPE_CHECKING:  # pyVmomi is imported on the first login: commands that never log in start sooner
+    from vmrestore.vsphere.session import VsphereSession
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,8 @@ class ConnectionService:
             password = self._secrets.get(key, username)
         if not password:
             raise AuthFailed(f"No password given for {username} on {key}, and none is saved")
+        from vmrestore.vsphere.session import ConnectSpec, VsphereSession
+
         spec = ConnectSpec(url=sdk_url, username=username, password=password, thumbprint=thumbprint,
                            insecure=insecure)
         session = VsphereSession.open(spec, self._known_hosts)

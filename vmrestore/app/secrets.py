@@ -10,9 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-import keyring
-import keyring.errors
-
 from vmrestore.errors import VmrestoreError
 
 log = logging.getLogger(__name__)
@@ -31,9 +28,16 @@ class SecretStore(Protocol):
 
 
 class KeyringSecretStore:
-    """The OS keyring: one entry per (server, user) under the service ``vmrestore:<server>``."""
+    """The OS keyring: one entry per (server, user) under the service ``vmrestore:<server>``.
+
+    ``keyring`` is imported on first use: it costs ~0.1 s of CPU at start-up (it loads its backends'
+    entry points), which a command that never logs in (``points list``) should not pay.
+    """
 
     def get(self, server: str, user: str) -> str | None:
+        import keyring
+        import keyring.errors
+
         try:
             return keyring.get_password(SERVICE_PREFIX + server, user)
         except keyring.errors.KeyringError as exc:
@@ -41,6 +45,9 @@ class KeyringSecretStore:
             return None
 
     def set(self, server: str, user: str, secret: str) -> None:
+        import keyring
+        import keyring.errors
+
         try:
             keyring.set_password(SERVICE_PREFIX + server, user, secret)
         except keyring.errors.KeyringError as exc:
@@ -50,6 +57,9 @@ class KeyringSecretStore:
             ) from exc
 
     def delete(self, server: str, user: str) -> None:
+        import keyring
+        import keyring.errors
+
         try:
             keyring.delete_password(SERVICE_PREFIX + server, user)
         except keyring.errors.KeyringError:

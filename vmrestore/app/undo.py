@@ -8,11 +8,12 @@ as undone, so a sweep can be repeated safely (e.g. after the simulator or vCente
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-import vmrestore.vsphere.undo_ops as undo_ops
-from vmrestore.app.connection import ConnectionService
 from vmrestore.engine.journal import JournalEntry
-from vmrestore.vsphere.snapshots import quarantine
+
+if TYPE_CHECKING:
+    from vmrestore.app.connection import ConnectionService
 
 # Journal kinds: one per kind of temporary vSphere object vmrestore creates.
 SNAPSHOT_CREATED = "vsphere.snapshot_created"
@@ -27,27 +28,45 @@ UndoHandler = Callable[[JournalEntry], None]
 
 
 def build_undo_handlers(connection: ConnectionService) -> Mapping[str, UndoHandler]:
-    """Handlers bound to the live connection (``NotConnected`` leaves the entry pending)."""
+    """Handlers bound to the live connection (``NotConnected`` leaves the entry pending).
+
+    The vSphere adapter (and pyVmomi under it) is imported when a handler first runs, not here: every
+    command builds these handlers, few ever undo anything.
+    """
 
     def snapshot(entry: JournalEntry) -> None:
+        from vmrestore.vsphere import undo_ops
+
         undo_ops.remove_snapshot(connection.session, entry.undo)
 
     def disk(entry: JournalEntry) -> None:
+        from vmrestore.vsphere import undo_ops
+
         undo_ops.detach_disk(connection.session, entry.undo)
 
     def vm(entry: JournalEntry) -> None:
+        from vmrestore.vsphere import undo_ops
+
         undo_ops.unregister_vm(connection.session, entry.undo)
 
     def nas(entry: JournalEntry) -> None:
+        from vmrestore.vsphere import undo_ops
+
         undo_ops.unmount_nas(connection.session, entry.undo)
 
     def moved(entry: JournalEntry) -> None:
+        from vmrestore.vsphere.snapshots import quarantine
+
         quarantine.undo_move(connection.session, entry.undo)
 
     def created_vm(entry: JournalEntry) -> None:
+        from vmrestore.vsphere import undo_ops
+
         undo_ops.discard_created_vm(connection.session, entry.undo)
 
     def copied(entry: JournalEntry) -> None:
+        from vmrestore.vsphere import undo_ops
+
         undo_ops.delete_copied_file(connection.session, entry.undo)
 
     return {SNAPSHOT_CREATED: snapshot, DISK_ATTACHED: disk, VM_REGISTERED: vm, NAS_MOUNTED: nas, FILE_MOVED: moved,

@@ -5,22 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vmrestore.app.snapshots.cleanup import (
-    CleanupCriteria,
-    CleanupPlan,
-    CleanupReport,
-    PlanItem,
-    parse_age,
-)
-from vmrestore.app.snapshots.orphans import orphan_json
-from vmrestore.app.snapshots.quarantine import QuarantineReport
 from vmrestore.app.snapshots.types import SnapshotClass
 from vmrestore.cli.context import CliContext
 from vmrestore.cli.output import emit_table, note
 from vmrestore.errors import InvalidInput
 from vmrestore.model import Action, format_size
+
+if TYPE_CHECKING:
+    from vmrestore.app.snapshots.cleanup import CleanupCriteria, CleanupPlan, CleanupReport, PlanItem
+    from vmrestore.app.snapshots.quarantine import QuarantineReport
+
+# The snapshot use cases (and pyVmomi under them) are imported inside the commands that run them: every
+# other command (``points list``...) registers this module's parsers but must not pay for its imports.
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -88,6 +86,8 @@ def scan(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _criteria(args: argparse.Namespace) -> CleanupCriteria:
+    from vmrestore.app.snapshots.cleanup import CleanupCriteria, parse_age
+
     classes: set[SnapshotClass] = set()
     for word in (args.classes or "").split(","):
         if not word.strip():
@@ -156,6 +156,8 @@ def _print_plan(plan: CleanupPlan) -> None:
 
 
 def orphans(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
+    from vmrestore.app.snapshots.orphans import orphan_json
+
     services = ctx.services
     progress = note if args.verbose else None
     acting = bool(args.delete or args.restore or args.purge)
@@ -209,6 +211,8 @@ def orphans(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _whole_days(text: str) -> int:
+    from vmrestore.app.snapshots.cleanup import parse_age
+
     age = parse_age(text)  # days, as a float
     if age != int(age):
         raise InvalidInput(f"--older-than {text}: the quarantine counts whole days (e.g. 14d, 2w)")
