@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vmrestore.app.settings import AppSettings
-from vmrestore.errors import InvalidInput
+from vmrestore.catalog import open_store
+from vmrestore.errors import InvalidInput, VmrestoreError
 from vmrestore.model import Action, Role
 
 APPEARANCES = ("system", "light", "dark")
@@ -84,6 +85,13 @@ def parse_catalog_location(value: Any) -> str | None:
     if not text:
         return None
     if text.startswith(("postgresql://", "postgres://")):
+        # Opened once now (it is a network service): a catalog this build or this network cannot open would
+        # otherwise only show at the next start, as an app that does not start.
+        try:
+            store = open_store(text)
+        except VmrestoreError as exc:
+            raise InvalidInput(f"The catalog {_redact_url(text)} cannot be opened: {exc}") from None
+        store.close()
         return text
     if "://" in text:
         raise InvalidInput(f"The catalog must be a file path or a postgresql:// URL; got {text!r}.")

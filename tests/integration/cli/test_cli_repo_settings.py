@@ -97,7 +97,11 @@ def test_settings_validated_and_role_checked(tmp_path: Path) -> None:
     assert _cli(home, "repo", "add", "x", str(tmp_path), expect=3, policy=policy)["error"]["code"] == "role_denied"
 
 
-@pytest.mark.parametrize("value", ["http://x", str(Path("/no/such/folder/catalog.sqlite"))])
+@pytest.mark.parametrize("value", ["http://x", str(Path("/no/such/folder/catalog.sqlite")),
+                                   "postgresql://vmrestore:secret@127.0.0.1:1/vmrestore"])
 def test_catalog_location_refuses_what_cannot_work(tmp_path: Path, value: str) -> None:
     out = _cli(tmp_path / "home", "settings", "set", "catalog_location", value, expect=2)
     assert out["error"]["code"] == "invalid_input"
+    assert "secret" not in out["error"]["message"]
+    assert "catalog_location" not in json.loads((tmp_path / "home" / "settings.json").read_text()) \
+        if (tmp_path / "home" / "settings.json").exists() else True
