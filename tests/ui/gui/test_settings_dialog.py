@@ -163,3 +163,18 @@ async def test_cleanup_minimum_age_is_a_setting_the_cleanup_reads(qtbot, real_se
     saved = json.loads(Path(services.paths.settings_file).read_text())
     assert saved["snapshot_cleanup_min_age_hours"] == 6
     assert services.snapshots.cleanup.settings.snapshot_cleanup_min_age_hours == 6  # the same settings object
+
+
+async def test_restore_page_offers_the_gui_path_to_a_first_repository(qtbot, real_services, tmp_path) -> None:
+    services = real_services()
+    window = await open_window(qtbot, services, tmp_path)
+    page = window.pages["points"]
+    await until(lambda: page.reloads > 0, what="the restore points page")
+    assert page.add_repo_button.isVisible()
+    assert "vmrestore repo add" not in page.status.text() and "Add a repository…" in page.status.text()
+    page.tree.setFocus()
+    press(qtbot, Qt.Key.Key_D, ALT)  # A&dd a repository…
+    await until(lambda: visible(RepositoryDialog), what="the add dialog, over Settings › Repositories")
+    assert visible(SettingsDialog) and visible(SettingsDialog)[0].tabs.currentIndex() == 0
+    visible(RepositoryDialog)[0].reject()
+    visible(SettingsDialog)[0].reject()
