@@ -15,7 +15,7 @@ from vmrestore.ui.errors import describe
     (PermissionError(errno.EACCES, "Permission denied", "D:/Restored"), "Not allowed", "may not write to D:/Restored"),
     (OSError(errno.ENOSPC, "No space left on device", "D:/Restored/a.vhdx"), "Disk full", "not enough free space"),
     (OSError(errno.ESTALE, "Stale file handle", r"\\nas01\restore"), "Network share unavailable", "connection"),
-    (NotADirectoryError(errno.ENOTDIR, "Not a directory", "D:/file.txt"), "Not a folder", "is a file"),
+    (NotADirectoryError(errno.ENOTDIR, "Not a directory", "D:/file.txt"), "Not a folder", "is a file, not a folder"),
 ])
 def test_os_errors_in_words(exc: OSError, title: str, words: str) -> None:
     text = describe(exc)

@@ -26,6 +26,9 @@ class ErrorText:
 def describe(error: BaseException) -> ErrorText:
     """A title and text for ``error``, most specific type first."""
     crit = QMessageBox.Icon.Critical
+    cause = error.__cause__
+    if type(error) is errors.VmrestoreError and isinstance(cause, OSError):
+        return os_error_text(cause)  # a job's unexpected OSError (missing or unwritable target, share gone)
     match error:
         case errors.PermissionDenied(privilege=privilege, obj=obj):
             where = f" on {obj}" if obj else ""
@@ -106,7 +109,7 @@ def os_error_text(error: OSError) -> ErrorText:
     if code == errno.EROFS:
         return ErrorText("Read-only", f"{where} is on a read-only drive. Choose another folder.")
     if isinstance(error, NotADirectoryError):
-        return ErrorText("Not a folder", f"{where} is a file, not a folder. Choose a folder.")
+        return ErrorText("Not a folder", f"{where}: a part of this path is a file, not a folder. Choose a folder.")
     if isinstance(error, (ConnectionError, TimeoutError)) or code in (errno.EHOSTDOWN, errno.ENETUNREACH,
                                                                       errno.EHOSTUNREACH, errno.ESTALE):
         return ErrorText("Network share unavailable",

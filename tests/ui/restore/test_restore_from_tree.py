@@ -82,3 +82,24 @@ def _picker(target: Path):
         return str(target)
 
     return pick
+
+
+async def test_a_target_that_cannot_be_written_is_said_in_words(qtbot, backup_repo, make_services, tmp_path
+                                                                 ) -> None:
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    services = make_services(backup_repo.root)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    page = await open_page(qtbot, services, blocker / "restored")
+    point_id = services.catalog.points("web01")[0].id
+    await select_in_tree(page, point_id, "disk0", "vol1", "Users")
+    result = await restore_via_dialog(page, target=blocker / "restored")
+    assert result is None
+    boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+    assert boxes, "the failure is shown"
+    text = boxes[-1].windowTitle() + " " + boxes[-1].text()
+    assert "probably a bug" not in text and "Errno" not in text and "NotADirectoryError" not in text
+    assert "a-file" in text and "is a file, not a folder" in text, text
+    for box in boxes:
+        box.close()
