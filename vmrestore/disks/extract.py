@@ -118,6 +118,7 @@ class _Run:
         self.skipped: list[SkippedEntry] = []
         self.claimed: dict[Path, set[str]] = {}  # names this run created, per directory (case-folded)
         self.dir_times: list[tuple[Path, float]] = []
+        self.dirs_done: set[object] = set()  # file-system keys of the directories copied (loop guard)
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
@@ -260,6 +261,12 @@ class _Run:
         if entry.type is FileType.FILE:
             self.copy_file(dest, entry)
             return
+        key = self.fs.node_key(entry.path)
+        if key in self.dirs_done:  # a damaged directory that contains itself or an ancestor: copy it once
+            self.skipped.append(SkippedEntry(entry.path, "directory loop in a damaged file system: "
+                                                         "this folder was already restored under another name"))
+            return
+        self.dirs_done.add(key)
         self.make_dir(dest, entry)
         self.extract_children(dest, entry.path)
 
@@ -316,6 +323,7 @@ def extract(
     try:
         for entry in selected:
             if entry.path == "/":
+                run.dirs_done.add(fs.node_key("/"))
                 run.extract_children(target, "/")
             else:
                 run.extract_entry(target, entry)

@@ -124,6 +124,11 @@ class GuestFileSystem(ABC):
         result: list[FileEntry] = self._guarded(f"list {path}", run)
         return result
 
+    def node_key(self, path: str) -> object:
+        """What identifies the file system object at ``path`` (inode, MFT record, cluster): two paths with
+        the same key are the same directory, which in a damaged file system means a loop."""
+        return self._node_id(self._guarded(f"read {path}", self._lookup, path))
+
     def walk(self, path: str = "/") -> Iterator[FileEntry]:
         """Every entry below ``path`` (depth first, parents before children), never following links."""
         start = self._guarded(f"read {path}", self._lookup, path)

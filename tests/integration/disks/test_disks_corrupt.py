@@ -157,3 +157,23 @@ def test_embedded_descriptor_offset_past_the_end(disk_factory: DiskFactory, tmp_
         read_descriptor(vmdk)
     with pytest.raises(CorruptImage, match="header is damaged"):
         open_vmdk(vmdk)
+
+
+def test_directory_loop_is_restored_once_never_endlessly(disk_factory: DiskFactory, tmp_path: Path) -> None:
+    """A damaged ext4 directory that links back to its grandparent (made with debugfs, the e2fsprogs tool)
+    is copied once and reported; without the guard the copy recursed until Python gave up."""
+    import subprocess
+
+    from vmrestore.disks.extract import extract
+
+    spec = DiskSpec("none", [PartitionSpec("ext4", 4, "loop", {"a/b/file.txt": "inside"})])
+    raw = disk_factory.raw(spec, tmp_path)
+    subprocess.run(["debugfs", "-w", "-R", "link /a /a/b/up", str(raw)], check=True, capture_output=True)
+    vmdk = to_vmdk(raw, "monolithicSparse", tmp_path / "loop.vmdk")
+    with open_vmdk(vmdk) as img:
+        fs = open_filesystem(img, 1, str(vmdk))
+        assert [e.name for e in fs.listdir("/a/b")] == ["file.txt", "up"]  # the loop is really there
+        result = extract(fs, ["/"], tmp_path / "out")
+    assert (tmp_path / "out" / "a" / "b" / "file.txt").read_text() == "inside"
+    assert not (tmp_path / "out" / "a" / "b" / "up").exists()
+    assert [(s.path, "directory loop" in s.reason) for s in result.skipped] == [("/a/b/up", True)]
