@@ -75,9 +75,13 @@ def main() -> int:
     parser.add_argument("--vcsim", action="store_true", help="connect to the bench's vCenter simulator")
     parser.add_argument("--snapshots", action="store_true",
                         help="instead: the Snapshots page and the cleanup wizard on a simulator with snapshots")
+    parser.add_argument("--helpdesk", action="store_true",
+                        help="instead: Settings as helpdesk sees it (admin-only entries greyed, with the reason)")
     args = parser.parse_args()
     if args.snapshots:
         return snapshots_tour(args.out.resolve())
+    if args.helpdesk:
+        return helpdesk_tour(args.out.resolve())
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="vmrestore-guide-"))
@@ -269,6 +273,42 @@ def snapshots_tour(out: Path) -> int:
         return run_gui(services, [sys.argv[0]], on_ready=on_ready)
     finally:
         sim.stop()
+
+
+def helpdesk_tour(out: Path) -> int:
+    """Settings for a workstation whose policy.json says helpdesk: what is greyed out, and why."""
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="vmrestore-guide-helpdesk-"))
+    home = work / "home"
+    home.mkdir()
+    (home / "settings.json").write_text(json.dumps({"first_run_done": True}))
+    (work / "policy.json").write_text(json.dumps({"role": "helpdesk"}))
+    os.environ["VMRESTORE_HOME"] = str(home)
+    os.environ["VMRESTORE_POLICY"] = str(work / "policy.json")
+    os.environ.pop("VMRESTORE_CATALOG", None)
+    repo_root = work / "Backups"
+    make_repository(DiskFactory(), repo_root, REPO_LAYOUT)
+    from vmrestore.app.bootstrap import build_services
+
+    setup = build_services()
+    setup.catalog.add_repository("nas01-backups", str(repo_root), "nas01.corp.example:/volume1/backups")
+    setup.close()
+    shooter = Shooter(out)
+
+    async def on_ready(window: MainWindow) -> None:
+        try:
+            window.setGeometry(0, 0, WIDTH, HEIGHT)
+            settings = window.tools.open_settings()
+            await until(lambda: settings.repositories.table.rowCount() == 1, what="the repositories tab")
+            settings.repositories.table.selectRow(0)
+            await shooter.shot("settings-helpdesk-repositories")
+            settings.tabs.setCurrentIndex(4)
+            await shooter.shot("settings-helpdesk-leases")
+            settings.reject()
+        finally:
+            window.close()
+
+    return run_gui(build_services, [sys.argv[0]], on_ready=on_ready)
 
 
 def _open_tree_menu(page: Any) -> QMenu | None:
