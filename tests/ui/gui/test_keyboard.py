@@ -116,3 +116,31 @@ async def test_first_run_repository_page_has_no_alt_b_clash(qtbot, real_services
     assert isinstance(wizard, QWizard) and QApplication.instance() is not None
     wizard.reject()
     assert RepositoryDialog is not None
+
+
+@pytest.mark.asyncio
+async def test_restore_and_versions_dialogs_have_unique_keys(qtbot, real_services, tmp_path, backup_repo) -> None:
+    from tests.ui.restore.conftest import index_repository
+    from vmrestore.ui.restore.restore_flow import RestoreDialog
+    from vmrestore.ui.restore.versions import VersionsDialog
+
+    services = real_services()
+    services.catalog.add_repository("main", str(backup_repo.root), None)
+    index_repository(services)
+    window = await open_window(qtbot, services, tmp_path)
+    page = window.pages["points"]
+    await until(lambda: page.tree_model.vm_names(), what="the restore points")
+    newest = services.catalog.points("web01")[0].id
+    docs = "/disk0/vol1/Users/alice/Documents"
+    assert await page.reveal(newest, docs, f"{docs}/Q3-report.xlsx")
+    await until(lambda: page.selected_items(), what="the file to be selected")
+    versions = page.show_versions()
+    assert isinstance(versions, VersionsDialog)
+    assert_unique(versions, "versions dialog")
+    versions.reject()
+    page.restore_selected()
+    await until(lambda: [d for d in page.findChildren(RestoreDialog) if d.isVisible()], what="the restore dialog")
+    dialog = next(d for d in page.findChildren(RestoreDialog) if d.isVisible())
+    assert_unique(dialog, "restore dialog")
+    assert sorted(mnemonics(dialog)) == ["b", "k", "o", "r", "s"]  # Browse, Keep both, Overwrite, Restore, Skip
+    dialog.reject()
