@@ -42,6 +42,8 @@ def main() -> int:
     parser.add_argument("--versions", action="store_true", help="open “Versions of this file” for the report")
     parser.add_argument("--dark", action="store_true")
     parser.add_argument("--size", default="1240x760", help="window size, e.g. 1024x700")
+    parser.add_argument("--jobs", action="store_true",
+                        help="restore Users/alice through the restore use case, then show the Jobs page")
     parser.add_argument("--damaged", action="store_true",
                         help="add a VM whose restore point has a damaged disk header, and select that point")
     args = parser.parse_args()
@@ -95,6 +97,12 @@ def main() -> int:
             damaged = page.tree_model.point_index(services.catalog.points("file01")[0].id)
             page.tree.setCurrentIndex(damaged)
             page.tree.scrollTo(damaged)
+        if args.jobs:
+            from vmrestore.app.restore import ExtractRequest
+
+            request = ExtractRequest(newest.id, ("/disk0/vol1/Users/alice",), str(work / "restored"))
+            await services.restore.start_extract(request).wait()  # the same job the dialog starts
+            window.show_area("jobs")
         if args.search:
             page.focus_search()
             page.search.pattern_edit.setText(args.search)

@@ -70,8 +70,10 @@ class ExtractFilesJob:
         self._audit = audit
         self.request = request
         count = len(request.paths)
-        what = str(GuestPath.parse(request.paths[0])) if count == 1 else f"{count} items"
-        self.title = f"Restore {what} from {request.point_id} to {request.target_dir}"
+        first = GuestPath.parse(request.paths[0])
+        what = (first.name or "every disk") if count == 1 else f"{count} items"
+        # Short enough for the Jobs table: the item and the restore point's folder; the log has the rest.
+        self.title = f"Restore {what} from {request.point_id.rsplit('/', 1)[-1]}"
         self.resource_keys: tuple[str, ...] = (point_key(request.point_id),)
 
     async def run(self, ctx: JobContext) -> ExtractResult:
@@ -88,6 +90,8 @@ class ExtractFilesJob:
                               skipped=len(result.skipped))
             return result
 
+        ctx.log(f"{', '.join(self.request.paths)} of {self.request.point_id} to {self.request.target_dir} "
+                f"(if a file exists: {self.request.conflict.replace('_', ' ')})")
         result = await ctx.run_blocking(work)
         ctx.progress(1.0, f"{result.files} file(s) restored to {self.request.target_dir}")
         return result

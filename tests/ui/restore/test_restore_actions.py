@@ -320,6 +320,8 @@ async def test_restore_runs_as_a_job_shown_in_jobs_and_its_cancel_leaves_no_part
     [handle] = seen
     assert handle.kind == "extract" and handle.state is JobState.CANCELLED
     assert handle.resource_keys == (f"point:{pid}",)
+    assert handle.title == f"Restore huge.bin from {pid.rsplit('/', 1)[-1]}"  # short enough for the Jobs table
+    assert str(out_dir) in handle.log_lines[0] and "/disk0/vol1/big/huge.bin" in handle.log_lines[0]
     assert cancelled and 0 < cancelled[0].fraction < 1
     assert list(out_dir.iterdir()) == []  # no huge.bin, no hidden partial file either
     assert [e.result for e in services.audit.entries() if e.action == "extract"] == ["failed:cancelled"]
