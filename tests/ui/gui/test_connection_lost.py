@@ -38,6 +38,7 @@ async def test_lost_connection_shows_in_the_status_bar(qtbot, real_services, tmp
     await services.connection.connect(sim.url, sim.username, sim.password)
     await until(lambda: window.disconnect_action.isEnabled(), timeout=30, what="connected")
     assert page.calls[-1] is True
+    assert window.pages["snapshots"].scan_button.isEnabled()
     assert await services.connection.check_alive() is True
 
     sim.kill()
@@ -50,3 +51,5 @@ async def test_lost_connection_shows_in_the_status_bar(qtbot, real_services, tmp
     assert "Errno" not in shown and "ConnectionRefusedError" not in shown
     assert not window.disconnect_action.isEnabled()
     assert page.calls[-1] is False
+    scan = window.pages["snapshots"].scan_button
+    assert not scan.isEnabled() and "Connect to vCenter first" in scan.toolTip()

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from vmrestore.app.snapshots.types import SnapshotClass, SnapshotReport, snapshot_json
 from vmrestore.model import Role, format_size
+from vmrestore.ui.errors import describe
 from vmrestore.ui.snapshots.models import COL_VM, RowRole, SnapshotFilterProxy, SnapshotTableModel
 from vmrestore.ui.snapshots.orphans_wizard import OrphanWizard
 from vmrestore.ui.snapshots.views import DeltaChart, SnapshotTree
@@ -89,6 +90,8 @@ class Scanner(Protocol):
 
 class SnapshotsPage(QWidget):
     """Constructed with the settings and the scan / cleanup / orphan use cases (the composition root's)."""
+
+    _connected = True  # vCenter reachable (the main window calls set_connected)
 
     def __init__(self, settings: PageSettings, scanner: Scanner, cleanup: CleanupPort, orphans: Any,
                  parent: Any = None) -> None:
@@ -170,16 +173,23 @@ class SnapshotsPage(QWidget):
     def is_admin(self) -> bool:
         return bool(self.settings.role == Role.ADMIN)
 
+    def set_connected(self, connected: bool) -> None:
+        """The window says when vCenter comes and goes: scanning and removing need it; exports do not."""
+        self._connected = connected
+        self.scan_button.setEnabled(connected)
+        self.scan_button.setToolTip("" if connected else "Connect to vCenter first: File › Connect… (Ctrl+K)")
+        self._update_buttons()
+
     def _update_buttons(self) -> None:
-        has = self.report is not None
+        has = self.report is not None and self._connected
         self.cleanup_button.setEnabled(has and self.is_admin())
         self.cleanup_button.setToolTip("" if self.is_admin() else "Only a vmrestore admin may remove snapshots")
         count = len(self.report.orphans) if self.report is not None else 0
         self.orphans_button.setText(f"&Orphaned files ({count})…" if count else "&Orphaned files…")
-        self.orphans_button.setEnabled(bool(count) and self.is_admin())
+        self.orphans_button.setEnabled(bool(count) and self.is_admin() and self._connected)
         self.orphans_button.setToolTip("" if self.is_admin() else "Only a vmrestore admin may move datastore files")
-        self.csv_button.setEnabled(has)
-        self.html_button.setEnabled(has)
+        self.csv_button.setEnabled(self.report is not None)
+        self.html_button.setEnabled(self.report is not None)
 
     def set_report(self, report: SnapshotReport) -> None:
         self.report = report
@@ -213,11 +223,11 @@ class SnapshotsPage(QWidget):
         try:
             report = await self.scanner.run()
         except Exception as exc:  # errors are shown, never raised into Qt
-            self.status.setText(f"The scan failed: {exc}")
+            self.status.setText(f"The scan failed: {describe(exc).text}")
         else:
             self.set_report(report)
         finally:
-            self.scan_button.setEnabled(True)
+            self.scan_button.setEnabled(self._connected)
 
     def open_wizard(self) -> CleanupWizard | None:
         if self.report is None or not self.is_admin():
