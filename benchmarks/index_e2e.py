@@ -1,0 +1,153 @@
+"""Indexing end to end, NTFS and ext4, from scratch and incrementally, with a profile of what bounds it.
+
+For each file system a volume of ``--dirs`` x ``--files-per-dir`` small files (200,000 by default, the
+layout of ``index_ntfs``) is made by the disk bench (mkntfs + ntfs-3g; mke2fs -d), in a GPT disk in a
+monolithicSparse VMDK, twice: point 1, and point 2 in which 1 % of the files changed (size and bytes).
+Both are cached by the bench after the first run. Page cache warm for every figure.
+
+Printed per file system, each as files/s and CPU seconds (this process, all threads):
+
+- the floor: ``fs.scan("/")`` alone (reading and parsing the file system, nothing stored);
+- ``index_disk`` of point 1 into a fresh catalog (open the VMDK, list volumes, scan, stage, intern,
+  merge, commit): the figure the issue's goal (>= 150,000 files/s) is about;
+- ``index_disk`` of point 2 into a fresh catalog (from scratch) and into the catalog holding point 1
+  (incremental): goal >= 5x faster than from scratch.
+
+``--profile`` runs the fresh NTFS index once more under cProfile and prints the top functions by
+their own time: what bounds it. The machine's load average is printed beside the figures.
+
+Run: .venv/bin/python -m benchmarks.index_e2e [--fs ntfs,ext4] [--dirs 2000] [--files-per-dir 100] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.bench.diskfactory import DiskFactory, DiskSpec, PartitionSpec
+from vmrestore.app.catalog_index import index_disk
+from vmrestore.catalog import open_store
+from vmrestore.disks.filesystems import open_filesystem
+from vmrestore.disks.image import open_vmdk
+from vmrestore.model import DiskInfo, RestorePoint
+
+
+def bench_spec(fs: str, dirs: int, per_dir: int, changed_every: int = 0) -> DiskSpec:
+    """``index_ntfs``'s layout; with ``changed_every`` = 100, every hundredth file differs (1 %)."""
+    files: dict[str, bytes | str | None] = {}
+    for d in range(dirs):
+        for f in range(per_dir):
+            i = d * per_dir + f
+            size = 3000 if i % 10 == 0 else i % 600
+            byte = 65 + i % 26
+            if changed_every and i % changed_every == 7:
+                size, byte = size + 1, byte + 1
+            files[f"dept{d // 100:02d}/team{d:04d}/file{f:03d}.txt"] = bytes([byte]) * size
+    return DiskSpec("gpt", [PartitionSpec(fs, 1024, "BENCH", files)])  # type: ignore[arg-type]
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def timed(fn: Callable[[], int]) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, count) of one call."""
+    start, cpu = time.perf_counter(), time.process_time()
+    count = fn()
+    return time.perf_counter() - start, time.process_time() - cpu, count
+
+
+def point(vm: str, month: int, vmdk: Path) -> RestorePoint:
+    disk = DiskInfo(vmdk.name, 0, "monolithicSparse")
+    return RestorePoint(f"bench/{vm}/point-{month}", "bench", vm, datetime(2024, month, 1, tzinfo=UTC),
+                        str(vmdk.parent), "ok", disks=(disk,))
+
+
+def catalog_with(path: Path, points: list[RestorePoint]) -> str:
+    store = open_store(str(path))
+    try:
+        store.upsert_points(points)
+    finally:
+        store.close()
+    return str(path)
+
+
+def line(label: str, wall: float, cpu: float, files: int, extra: str = "") -> str:
+    return (f"  {label:44s} {files:>8,} files in {wall:6.2f} s = {files / wall:>9,.0f} files/s; "
+            f"CPU {cpu:6.2f} s = {files / cpu:>9,.0f} files/CPU-s{extra}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fs", default="ntfs,ext4")
+    parser.add_argument("--dirs", type=int, default=2000)
+    parser.add_argument("--files-per-dir", type=int, default=100)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    factory = DiskFactory()
+    work = Path(tempfile.mkdtemp(prefix="index-e2e-"))
+    print(f"{args.dirs * args.files_per_dir:,} files per volume; {load()}")
+    for kind in args.fs.split(","):
+        t0 = time.perf_counter()
+        vmdk1 = factory.vmdk(bench_spec(kind, args.dirs, args.files_per_dir), "monolithicSparse",
+                             work / kind / "p1", "bench.vmdk")
+        vmdk2 = factory.vmdk(bench_spec(kind, args.dirs, args.files_per_dir, 100), "monolithicSparse",
+                             work / kind / "p2", "bench.vmdk")
+        print(f"\n== {kind}: two points ready in {time.perf_counter() - t0:.1f} s")
+        for vmdk in (vmdk1, vmdk2):
+            with open(vmdk, "rb") as fh:  # warm the page cache
+                while fh.read(8 << 20):
+                    pass
+        vm = f"{kind}200k"
+        p1, p2 = point(vm, 1, vmdk1), point(vm, 2, vmdk2)
+
+        def scan_only(vmdk: Path = vmdk1) -> int:
+            with open_vmdk(vmdk) as image:
+                fs = open_filesystem(image, 1, what=str(vmdk))
+                return sum(1 for _ in fs.scan("/"))
+
+        def index(catalog: str, p: RestorePoint, vmdk: Path) -> Callable[[], int]:
+            def run() -> int:
+                result = index_disk(catalog, p.id, str(vmdk), "disk0")
+                assert not result.errors, result.errors
+                return result.files
+            return run
+
+        print(line("scan only (floor)", *timed(scan_only)))
+        fresh1 = catalog_with(work / f"{kind}-fresh1.sqlite", [p1])
+        wall1, cpu1, n1 = timed(index(fresh1, p1, vmdk1))
+        print(line("point 1 -> fresh catalog", wall1, cpu1, n1, "   (goal >= 150,000 files/s)"))
+        fresh2 = catalog_with(work / f"{kind}-fresh2.sqlite", [p2])
+        wall2, cpu2, n2 = timed(index(fresh2, p2, vmdk2))
+        print(line("point 2 (1 % changed) -> fresh catalog", wall2, cpu2, n2))
+        inc = catalog_with(work / f"{kind}-inc.sqlite", [p1, p2])
+        index(inc, p1, vmdk1)()
+        wall3, cpu3, n3 = timed(index(inc, p2, vmdk2))
+        print(line("point 2 -> catalog holding point 1", wall3, cpu3, n3,
+                   f"   = {wall2 / wall3:.1f}x from scratch (CPU {cpu2 / cpu3:.1f}x; goal >= 5x)"))
+        if args.profile and kind == args.fs.split(",")[0]:
+            prof_catalog = catalog_with(work / f"{kind}-profile.sqlite", [p1])
+            profiler = cProfile.Profile()
+            profiler.enable()
+            index(prof_catalog, p1, vmdk1)()
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
+            print("  profile of point 1 -> fresh catalog (cProfile, by own time):")
+            print("\n".join("    " + row for row in out.getvalue().splitlines()[6:30] if row.strip()))
+    print(f"\n{load()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
