@@ -1,6 +1,11 @@
-"""Search latency of the SQLite catalog over a large synthetic index (run on demand, prints figures).
+"""Search latency of the catalog over a large synthetic index (run on demand, prints figures).
 
     .venv/bin/python benchmarks/catalog_search.py [--dir DIR] [--vms 5] [--points 20] [--files 100000]
+        [--catalog postgresql://...]
+
+With ``--catalog`` the same index is also copied into that (empty) PostgreSQL database with
+``catalog migrate``'s copy (once: a database that already holds it is reused) and every query runs
+against both backends in the same run.
 
 Builds (once, cached in DIR keyed by the parameters) a catalog through the real ``index_volume`` API:
 VMS VMs × POINTS daily restore points × FILES files per point = the number of *file entries* a naive
@@ -25,6 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from vmrestore.catalog import CatalogStore
+from vmrestore.catalog.migrate import migrate_sqlite_to_postgres
+from vmrestore.catalog.pg_store import PostgresCatalogStore
 from vmrestore.catalog.sqlite_store import SqliteCatalogStore
 from vmrestore.model import FileEntry, FileType, RestorePoint
 
@@ -160,6 +168,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=100_000)
     ap.add_argument("--change", type=float, default=0.01)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--catalog", help="also measure this PostgreSQL catalog (postgresql://...)")
     args = ap.parse_args()
 
     path = Path(args.dir) / f"search-{args.vms}x{args.points}x{args.files}-{args.change}.sqlite"
@@ -179,25 +188,37 @@ def main() -> None:
     print(f"catalog: {path} {path.stat().st_size / 2**20:,.0f} MiB; {logical:,} file entries in ", end="")
     print(f"{rows['versions']:,} version rows, {rows['paths']:,} paths, {rows['names']:,} distinct names")
 
-    store = SqliteCatalogStore(path)
+    stores: list[tuple[str, CatalogStore]] = [("sqlite", SqliteCatalogStore(path))]
+    if args.catalog:
+        pg = PostgresCatalogStore(args.catalog)
+        if not pg.list_points():
+            started = time.perf_counter()
+            report = migrate_sqlite_to_postgres(
+                str(path), args.catalog, lambda f, text: print(f"  {f * 100:5.1f}% {text}", file=sys.stderr))
+            print(f"copied to PostgreSQL: {report.points} points in {time.perf_counter() - started:.0f} s")
+        stores.append(("postgresql", pg))
+    for label, store in stores:
+        _measure(label, store, args.repeat)
+        store.close()
+
+
+def _measure(label: str, store: CatalogStore, repeat: int) -> None:
     latencies: list[float] = []
     worst: list[tuple[float, str, int]] = []
     for pattern, kwargs in QUERIES:
         store.search(pattern, **kwargs)  # type: ignore[arg-type]  # warm the page cache once
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             t = time.perf_counter()
             hits = store.search(pattern, **kwargs)  # type: ignore[arg-type]
             latencies.append((time.perf_counter() - t) * 1000)
         worst.append((latencies[-1], f"{pattern!r} {kwargs or ''}", len(hits)))
-    store.close()
     qs = statistics.quantiles(latencies, n=100)
     print(
-        f"search: {len(QUERIES)} queries × {args.repeat}: p50 {qs[49]:.1f} ms, p95 {qs[94]:.1f} ms, "
+        f"{label} search: {len(QUERIES)} queries × {repeat}: p50 {qs[49]:.1f} ms, p95 {qs[94]:.1f} ms, "
         f"max {max(latencies):.1f} ms"
     )
     for ms, text, n in sorted(worst, reverse=True)[:5]:
         print(f"  slowest: {ms:7.1f} ms  {n:3d} hits  {text}")
-
 
 if __name__ == "__main__":
     main()

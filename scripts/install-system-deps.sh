@@ -17,7 +17,7 @@ RUNTIME=(
   libegl1 libgl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libxkbcommon0
   libxkbcommon-x11-0 libx11-xcb1 libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
   libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libxcb-xkb1 libxcb-xfixes0
-  libxcb-sync1 libxcb-shm0 libxcb-glx0 libwayland-client0 fonts-dejavu-core
+  libxcb-sync1 libxcb-shm0 libxcb-glx0 libwayland-client0 fonts-dejavu-core fontconfig
 )
 TEST=(
   # vSphere simulator (built by tests/bench/vcsim)
@@ -30,6 +30,8 @@ TEST=(
   # the Windows installer round trip (tests/installer): Wine runs the real Inno Setup compiler and Setup,
   # both 32-bit programs (i386 is added as a foreign architecture below)
   wine "wine32:i386" "wine64:$(dpkg --print-architecture)"
+  # PostgreSQL server for the shared-catalog tests (the bench runs a throwaway cluster per session)
+  postgresql
 )
 PKGS=("${RUNTIME[@]}")
 if [ "${1:-}" != "--runtime" ]; then

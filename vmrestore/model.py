@@ -11,6 +11,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from vmrestore.errors import InvalidInput
 
@@ -39,6 +40,7 @@ class Action(enum.StrEnum):
     SWEEP = "sweep"
     REPO_ADD = "repo_add"
     REPO_MOUNT = "repo_mount"  # mount/unmount a repository's NFS export on hosts ahead of time: admin only
+    CATALOG_MIGRATE = "catalog_migrate"  # copy the local catalog into a shared PostgreSQL one: admin only
     SETTINGS = "settings"  # workstation-wide settings (catalog, snapshot watch, lease): admin only
 
 
@@ -65,6 +67,90 @@ class ServerIdentity:
     thumbprint: str
     api_version: str
     certificate_state: str  # "system-trusted", "pinned", "insecure"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerKey:
+    """One vCenter, as the keyring (saved passwords) and known_hosts (pinned certificates) name it.
+
+    ``vc01.corp.example``, ``https://VC01.corp.example/sdk`` and ``vc01.corp.example:443`` are the
+    same server, so a password saved through one spelling is found through another and a certificate
+    pinned once is pinned for all. Text form: ``host:port`` (``[v6addr]:port``), host in lower case.
+    """
+
+    host: str
+    port: int = 443
+
+    @classmethod
+    def parse(cls, text: str) -> ServerKey:
+        """From a URL or ``host[:port]``; ``ValueError`` when there is no host or the port is not a number."""
+        raw = text.strip()
+        parts = urlsplit(raw if "://" in raw else f"https://{raw}")
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"{text!r} has an invalid port") from exc
+        if not parts.hostname:
+            raise ValueError(f"{text!r} names no server")
+        return cls(parts.hostname.lower(), port or 443)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+class ResourceKind(enum.StrEnum):
+    """What a job or a cross-process lock serialises on."""
+
+    VM = "vm"
+    HOST = "host"
+    DATASTORE = "datastore"
+    POINT = "point"
+    REPO = "repo"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceKey:
+    """A job's or a lock's resource: ``kind:name`` (``vm:vm-42``, ``datastore:vc01:443/ds1``).
+
+    The scheduler limits jobs per kind (``{"datastore": 1}``), the journal names the resource an entry
+    touches, and the cross-process lock file is named after it: all of them build and read the key here.
+    """
+
+    kind: ResourceKind
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> ResourceKey:
+        kind, sep, name = text.partition(":")
+        if not sep or not name or kind not in ResourceKind.__members__.values():
+            raise ValueError(f"{text!r} is not a resource key (kind:name, kind one of {', '.join(ResourceKind)})")
+        return cls(ResourceKind(kind), name)
+
+    @classmethod
+    def vm(cls, moid: str) -> ResourceKey:
+        return cls(ResourceKind.VM, moid)
+
+    @classmethod
+    def host(cls, moid: str) -> ResourceKey:
+        return cls(ResourceKind.HOST, moid)
+
+    @classmethod
+    def repo(cls, name: str) -> ResourceKey:
+        return cls(ResourceKind.REPO, name)
+
+    @classmethod
+    def point(cls, point_id: str) -> ResourceKey:
+        return cls(ResourceKind.POINT, point_id)
+
+    @classmethod
+    def datastore(cls, server: ServerKey | str, name: str) -> ResourceKey:
+        """One datastore of one vCenter (datastore names are unique per vCenter, not across them)."""
+        key = server if isinstance(server, ServerKey) else ServerKey.parse(server)
+        return cls(ResourceKind.DATASTORE, f"{key}/{name}")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
 
 
 @dataclass(frozen=True, slots=True)

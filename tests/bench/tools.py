@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import pytest
 
-IN_CI = bool(os.environ.get("CI"))
+from tests.bench.ci_strict import IN_CI
 
 # Where built artefacts (the simulator binary, disk images) are cached between runs.
 CACHE_DIR = os.environ.get(

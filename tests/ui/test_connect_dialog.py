@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from PySide6.QtGui import QFontInfo
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QDialog
 from pytestqt.qtbot import QtBot
 
@@ -64,7 +64,11 @@ async def test_untrusted_certificate_prompt_then_trust_and_reconnect(qtbot: QtBo
     assert prompt.isVisible()
     assert prompt.thumbprint_label.text() == THUMBPRINT  # exact, in full
     assert prompt.thumbprint_label.textInteractionFlags()  # selectable
-    assert QFontInfo(prompt.thumbprint_label.font()).fixedPitch()  # monospace
+    # Monospace: Qt's own fixed-pitch system font (whatever fonts this machine has installed).
+    fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    assert prompt.thumbprint_label.font().family() == fixed.family()
+    assert prompt.thumbprint_label.font().family() != QFontDatabase.systemFont(
+        QFontDatabase.SystemFont.GeneralFont).family()
     assert prompt.cancel_button.isDefault() and not prompt.trust_button.isDefault()
     assert connection.calls == [("connect", "vc01.corp.example", "administrator@vsphere.local", "s3cret!", False)]
 

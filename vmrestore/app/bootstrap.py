@@ -9,14 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from vmrestore.app.catalog_migrate import MigrateCatalog
 from vmrestore.app.catalog_service import CatalogService
 from vmrestore.app.connection import ConnectionService
+from vmrestore.app.governance import Auditor, SettingsRoleGate
 from vmrestore.app.paths import AppPaths, machine_policy_file, resolve_paths
 from vmrestore.app.repositories import RepositoryAdmin
 from vmrestore.app.restore import FileRestore
@@ -24,16 +25,15 @@ from vmrestore.app.secrets import KeyringSecretStore, SecretStore
 from vmrestore.app.settings import AppSettings, load_settings
 from vmrestore.app.settings_edit import CertificatePins, SettingsEditor
 from vmrestore.app.undo import build_undo_handlers
-from vmrestore.catalog import open_store
-from vmrestore.engine import policy
-from vmrestore.engine.audit import AuditLog
+from vmrestore.catalog import is_server_url, open_store
+from vmrestore.engine.audit import AuditLog, AuditStore
 from vmrestore.engine.jobs import Scheduler
 from vmrestore.engine.journal import Journal
 from vmrestore.engine.leases import LeaseStore
 from vmrestore.engine.owner import ProcessOwner
 from vmrestore.engine.state import StateStore
 from vmrestore.engine.sweep import Sweeper, SweepResult
-from vmrestore.model import Action
+from vmrestore.model import Action, ResourceKind
 from vmrestore.vsphere.trust import KnownHosts
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # At most one heavy operation per datastore and per restore point at a time (STYLE.md).
-RESOURCE_LIMITS = {"datastore": 1, "point": 1, "vm": 1}
+RESOURCE_LIMITS: dict[str, int] = {ResourceKind.DATASTORE: 1, ResourceKind.POINT: 1, ResourceKind.VM: 1}
 
 
 @dataclass
@@ -56,52 +56,43 @@ class AppServices:
     owner: ProcessOwner
     journal: Journal
     scheduler: Scheduler
-    audit: AuditLog
+    audit: AuditStore
     connection: ConnectionService
     secrets: SecretStore
     catalog: CatalogService
     extras: dict[str, Any] = field(default_factory=dict)
+    # The narrow ports use cases receive (app.ports): built from the fields above, once.
+    gate: SettingsRoleGate = field(init=False)
+    auditor: Auditor = field(init=False)
     restore: FileRestore = field(init=False)
     repositories: RepositoryAdmin = field(init=False)
     settings_editor: SettingsEditor = field(init=False)
     certificates: CertificatePins = field(init=False)
+    catalog_migration: MigrateCatalog = field(init=False)
 
     def __post_init__(self) -> None:
+        self.gate = SettingsRoleGate(self.settings)
+        self.auditor = Auditor(self.audit, self.settings, self.connection)
         # Built once here: the GUI and the CLI call the same instances (role gate, audit, jobs).
-        self.restore = FileRestore(self.catalog, self, self, self.scheduler)
-        self.repositories = RepositoryAdmin(self.catalog, self, self)
-        self.settings_editor = SettingsEditor(self.settings, self, self)
-        self.certificates = CertificatePins(self.connection, self, self)
+        self.restore = FileRestore(self.catalog, self.gate, self.auditor, self.scheduler)
+        self.repositories = RepositoryAdmin(self.catalog, self.gate, self.auditor)
+        self.settings_editor = SettingsEditor(self.settings, self.gate, self.auditor)
+        self.certificates = CertificatePins(self.connection, self.gate, self.auditor)
+        self.catalog_migration = MigrateCatalog(self.gate, self.auditor, self.catalog.location)
 
     @cached_property
     def snapshots(self) -> SnapshotUseCases:
         """Built once, here, on first use: the snapshot stack's imports cost a command that never needs it."""
         return _snapshot_use_cases(self)
 
-    # -- policy and audit ------------------------------------------------------------------------
+    # -- policy and audit (the same objects the use cases get) ---------------------------------------
     def require(self, action: Action) -> None:
         """Refuse an action the operator's vmrestore role does not allow (exit code 3 / dialog)."""
-        policy.require(self.settings.role, action)
+        self.gate.require(action)
 
-    @contextmanager
-    def audited(self, action: Action, target: str, **detail: Any) -> Iterator[dict[str, Any]]:
-        """Write one audit entry for the action: its result is ``ok`` or the error's code.
-
-        The yielded dict may be filled by the caller with details of the outcome (counts, bytes).
-        """
-        extra: dict[str, Any] = dict(detail)
-        identity = self.connection.identity
-        try:
-            yield extra
-        except BaseException as exc:
-            code = getattr(exc, "code", type(exc).__name__)
-            self.audit.append(action=str(action), target=target, result=f"failed:{code}",
-                              role=str(self.settings.role),
-                              vcenter_user=identity.user if identity else None, detail=extra)
-            raise
-        identity = self.connection.identity or identity
-        self.audit.append(action=str(action), target=target, result="ok", role=str(self.settings.role),
-                          vcenter_user=identity.user if identity else None, detail=extra)
+    def audited(self, action: Action, target: str, **detail: Any) -> AbstractContextManager[dict[str, Any]]:
+        """One audit entry for the block (``Auditor.audited``)."""
+        return self.auditor.audited(action, target, **detail)
 
     @property
     def leases(self) -> LeaseStore:
@@ -167,11 +158,13 @@ def _snapshot_use_cases(services: AppServices) -> SnapshotUseCases:
     from vmrestore.app.snapshots.quarantine import OrphanQuarantine
     from vmrestore.app.snapshots.scan import ScanSnapshots
 
-    scan = ScanSnapshots(services.connection, services, services.settings)
-    cleanup = CleanupSnapshots(services.connection, services, services, services.scheduler, services.settings,
-                               services.paths.home, scan)
-    orphans = OrphanFiles(services.connection, services, services, services.journal, services.paths.home, scan)
-    quarantine = OrphanQuarantine(services.connection, services, services, services.journal, services.paths.home)
+    scan = ScanSnapshots(services.connection, services.gate, services.settings)
+    cleanup = CleanupSnapshots(services.connection, services.gate, services.auditor, services.scheduler,
+                               services.settings, services.paths.home, scan)
+    orphans = OrphanFiles(services.connection, services.gate, services.auditor, services.journal,
+                          services.paths.home, scan)
+    quarantine = OrphanQuarantine(services.connection, services.gate, services.auditor, services.journal,
+                                  services.paths.home)
     return SnapshotUseCases(scan=scan, cleanup=cleanup, orphans=orphans, quarantine=quarantine)
 
 
@@ -187,8 +180,15 @@ def build_services(home: str | None = None, *, secrets: SecretStore | None = Non
     # The scheduler's safety net: whatever a finished job left open is undone right away.
     scheduler = Scheduler(state, journal, RESOURCE_LIMITS,
                           sweeper=Sweeper(journal, build_undo_handlers(connection)))
-    audit = AuditLog(paths.audit_log, head_store=state)
     location = catalog_location(paths, settings)
+    # A shared (PostgreSQL) catalog keeps the audit log on its server, where an operator cannot rewrite it.
+    audit: AuditStore
+    if is_server_url(location):
+        from vmrestore.engine.audit_pg import PgAuditLog  # psycopg loads only for a shared catalog
+
+        audit = PgAuditLog(location)
+    else:
+        audit = AuditLog(paths.audit_log, head_store=state)
     catalog = CatalogService(open_store(location), location)
     return AppServices(paths=paths, settings=settings, state=state, owner=owner, journal=journal,
                        scheduler=scheduler, audit=audit, connection=connection, secrets=secret_store,

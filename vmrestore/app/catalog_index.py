@@ -23,7 +23,7 @@ from vmrestore.disks.image import open_vmdk
 from vmrestore.disks.volumes import list_volumes
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.errors import VmrestoreError
-from vmrestore.model import DiskInfo, RestorePoint, VolumeInfo, disk_key
+from vmrestore.model import DiskInfo, ResourceKey, RestorePoint, VolumeInfo, disk_key
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class IndexReport:
     points_added: int = 0
     files_indexed: int = 0
     errors: list[str] = field(default_factory=list)
+    claimed_elsewhere: list[str] = field(default_factory=list)  # points another workstation was indexing
 
 
 class IndexRepositoryJob:
@@ -84,7 +85,7 @@ class IndexRepositoryJob:
         self._repos = repos
         names = ", ".join(r.name for r in repos) or "no repository"
         self.title = f"Index {names}"
-        self.resource_keys: tuple[str, ...] = tuple(f"repo:{r.name}" for r in repos)
+        self.resource_keys: tuple[str, ...] = tuple(str(ResourceKey.repo(r.name)) for r in repos)
 
     async def run(self, ctx: JobContext) -> IndexReport:
         report = IndexReport()
@@ -105,33 +106,49 @@ class IndexRepositoryJob:
         disks_total = sum(len(p.disks) for p in todo) or 1
         done = 0
         for point in todo:
-            new_disks: list[DiskInfo] = []
-            for number, disk in enumerate(point.disks):
-                ctx.check_cancelled()
-                ctx.progress(done / disks_total, f"{point.vm} {point.created:%Y-%m-%d %H:%M}: disk {number}")
-                done += 1
-                if disk.error:
-                    report.errors.append(f"{point.id} {disk_key(number)}: {disk.error}")
-                    new_disks.append(disk)
-                    continue
-                vmdk = str(Path(point.path) / disk.file)
-                try:
-                    result: DiskIndexResult = await ctx.run_in_process(
-                        index_disk, self._catalog, point.id, vmdk, disk_key(number))
-                except VmrestoreError as exc:
-                    report.errors.append(f"{point.id} {disk_key(number)}: {exc}")
-                    new_disks.append(dataclasses.replace(disk, error=str(exc)))
-                    continue
-                report.files_indexed += result.files
-                report.errors.extend(result.errors)
-                new_disks.append(dataclasses.replace(disk, volumes=result.volumes))
-            checked = judge_disks(dataclasses.replace(point, disks=tuple(new_disks)))
-            if checked.status == "damaged":  # each disk's reason is already a line of the report
-                report.errors.append(f"{point.id}: indexed as damaged: no disk of it can be read")
-            await ctx.run_blocking(self._store.upsert_points, [checked])
+            # Several workstations may index one shared catalog: a point is read by one of them only.
+            claim = await ctx.run_blocking(self._store.try_claim, point.id)
+            if claim is None:
+                report.claimed_elsewhere.append(point.id)
+                done += len(point.disks)
+                continue
+            try:
+                await self._index_point(ctx, point, report, done, disks_total)
+            finally:
+                await ctx.run_blocking(claim.release)
+            done += len(point.disks)
         ctx.progress(1.0, f"{report.files_indexed} files indexed, {len(report.errors)} problems")
         return report
 
+    async def _index_point(self, ctx: JobContext, point: RestorePoint, report: IndexReport, done: int,
+                           disks_total: int) -> None:
+        """Read every disk of one claimed point in a worker process and store its volumes."""
+        new_disks: list[DiskInfo] = []
+        for number, disk in enumerate(point.disks):
+            ctx.check_cancelled()
+            ctx.progress(done / disks_total, f"{point.vm} {point.created:%Y-%m-%d %H:%M}: disk {number}")
+            done += 1
+            if disk.error:
+                report.errors.append(f"{point.id} {disk_key(number)}: {disk.error}")
+                new_disks.append(disk)
+                continue
+            vmdk = str(Path(point.path) / disk.file)
+            try:
+                result: DiskIndexResult = await ctx.run_in_process(
+                    index_disk, self._catalog, point.id, vmdk, disk_key(number))
+            except VmrestoreError as exc:
+                report.errors.append(f"{point.id} {disk_key(number)}: {exc}")
+                new_disks.append(dataclasses.replace(disk, error=str(exc)))
+                continue
+            report.files_indexed += result.files
+            report.errors.extend(result.errors)
+            new_disks.append(dataclasses.replace(disk, volumes=result.volumes))
+        checked = judge_disks(dataclasses.replace(point, disks=tuple(new_disks)))
+        if checked.status == "damaged":  # each disk's reason is already a line of the report
+            report.errors.append(f"{point.id}: indexed as damaged: no disk of it can be read")
+        await ctx.run_blocking(self._store.upsert_points, [checked])
+
 
 def report_json(report: IndexReport) -> dict[str, Any]:
-    return {"points_added": report.points_added, "files_indexed": report.files_indexed, "errors": report.errors}
+    return {"points_added": report.points_added, "files_indexed": report.files_indexed, "errors": report.errors,
+            "claimed_elsewhere": report.claimed_elsewhere}

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from vmrestore.app.secrets import KeyringUnavailable, SecretStore
-from vmrestore.errors import AuthFailed, Transient, VmrestoreError
-from vmrestore.model import ServerIdentity
+from vmrestore.errors import AuthFailed, InvalidInput, Transient, VmrestoreError
+from vmrestore.model import ServerIdentity, ServerKey
 from vmrestore.vsphere.trust import KnownHosts
 
 if TYPE_CHECKING:  # pyVmomi is imported on the first login: commands that never log in start sooner
@@ -45,8 +45,11 @@ def normalize_url(url: str) -> str:
 
 
 def server_key(url: str) -> str:
-    """The name certificates are pinned under: host[:port] as in the URL."""
-    return urlsplit(normalize_url(url)).netloc
+    """The one name of a server for the keyring and known_hosts (``ServerKey``): ``host:port``."""
+    try:
+        return str(ServerKey.parse(url))
+    except ValueError as exc:
+        raise InvalidInput(f"The vCenter URL must look like https://vcenter.example/sdk, not {url!r}") from exc
 
 
 def _close_quietly(session: VsphereSession) -> None:
@@ -56,10 +59,17 @@ def _close_quietly(session: VsphereSession) -> None:
         log.debug("Closing a lost session failed", exc_info=True)
 
 
+#: How long a session may sit idle before a cheap call keeps it alive: well under vCenter's default
+#: 30-minute idle timeout, and rare enough to cost nothing.
+KEEPALIVE_SECONDS = 300.0
+
+
 class ConnectionService:
-    def __init__(self, known_hosts: KnownHosts, secrets: SecretStore) -> None:
+    def __init__(self, known_hosts: KnownHosts, secrets: SecretStore,
+                 keepalive_seconds: float = KEEPALIVE_SECONDS) -> None:
         self._known_hosts = known_hosts
         self._secrets = secrets
+        self._keepalive_seconds = keepalive_seconds
         self._session: VsphereSession | None = None
         self._listeners: list[Listener] = []
         self.warnings: list[str] = []
@@ -115,6 +125,7 @@ class ConnectionService:
         spec = ConnectSpec(url=sdk_url, username=username, password=password, thumbprint=thumbprint,
                            insecure=insecure)
         session = VsphereSession.open(spec, self._known_hosts)
+        session.start_keepalive(self._keepalive_seconds)
         self.warnings = []
         if save_password:
             try:
@@ -148,7 +159,7 @@ class ConnectionService:
         return identity
 
     def trust_blocking(self, server: str, thumbprint: str) -> None:
-        self._known_hosts.pin(server, thumbprint)
+        self._known_hosts.pin(server_key(server), thumbprint)
 
     async def trust(self, server: str, thumbprint: str) -> None:
         """Pin ``thumbprint`` for ``server`` after a person confirmed it."""

@@ -21,10 +21,11 @@ import re
 import time
 from dataclasses import dataclass
 
-from vmrestore.app.connection import ConnectionService
+from vmrestore.app.ports import SessionSource
 from vmrestore.app.undo import DISK_ATTACHED, NAS_MOUNTED
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.errors import PermissionDenied
+from vmrestore.model import ResourceKey
 from vmrestore.vsphere import disks_hotadd, hotadd_checks, nas
 from vmrestore.vsphere.disks_hotadd import AttachedDisk
 from vmrestore.vsphere.session import VsphereSession
@@ -57,7 +58,7 @@ async def ensure_nas(ctx: JobContext, session: VsphereSession, host: str, export
     name = f"vmrestore-{token}"
     ctx.progress(None, f"Mounting {export} on the host as {name} (read-only)")
     entry = await ctx.run_blocking(
-        ctx.journal.begin, ctx.job_id, NAS_MOUNTED, f"host:{host}", {"export": export},
+        ctx.journal.begin, ctx.job_id, NAS_MOUNTED, str(ResourceKey.host(host)), {"export": export},
         {"host": host, "name": name, "only_if_unused": True})
     try:
         await ctx.run_blocking(nas.mount_nas, session, host, export, name)
@@ -77,7 +78,8 @@ async def attach_delta(ctx: JobContext, session: VsphereSession, vm: str, parent
     """Attach ``parent`` (read only) under a new delta next to the VM (or on ``datastore``); journaled."""
     delta = await ctx.run_blocking(disks_hotadd.delta_path, session, vm, token, datastore)
     entry = await ctx.run_blocking(
-        ctx.journal.begin, ctx.job_id, DISK_ATTACHED, f"vm:{vm}", {"parent": parent}, {"vm": vm, "file": delta})
+        ctx.journal.begin, ctx.job_id, DISK_ATTACHED, str(ResourceKey.vm(vm)), {"parent": parent},
+        {"vm": vm, "file": delta})
     disk = await ctx.run_blocking(disks_hotadd.attach_linked_delta, session, vm, parent, delta, capacity)
     await ctx.run_blocking(ctx.journal.created, entry)
     return disk, entry
@@ -124,13 +126,13 @@ class MountDiskJob:
 
     kind = "mount"
 
-    def __init__(self, connection: ConnectionService, request: MountRequest,
+    def __init__(self, connection: SessionSource, request: MountRequest,
                  attached: asyncio.Event | None = None) -> None:
         self._connection = connection
         self.request = request
         self.attached = attached or asyncio.Event()  # set once the disk is on the VM
         self.title = f"Mount {request.disk_path} on {request.vm}"
-        self.resource_keys: tuple[str, ...] = (f"vm:{request.vm}",)
+        self.resource_keys: tuple[str, ...] = (str(ResourceKey.vm(request.vm)),)
 
     async def run(self, ctx: JobContext) -> MountResult:
         req, session = self.request, self._connection.session

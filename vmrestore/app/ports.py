@@ -1,19 +1,28 @@
 """The narrow ports a use case receives (STYLE.md): each says the one thing it needs from the app.
 
 Only the composition root (``app/bootstrap.py``) knows the whole bag of services; a use case names the
-ports it uses, so a test builds it from exactly those and a reader sees what it can touch.
+ports it uses, so a test builds it from exactly those and a reader sees what it can touch. The front ends
+see engine jobs only through the names here (``JobRunner``, ``JobView``, ``RunningJob``): they never
+import the engine.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from vmrestore.model import Action
+from vmrestore.engine.jobcontext import Job, JobHandle
+from vmrestore.errors import VmrestoreError
+from vmrestore.model import Action, JobState, Progress, ServerIdentity
 
 if TYPE_CHECKING:
-    from vmrestore.engine.jobcontext import Job, JobHandle
     from vmrestore.vsphere.session import VsphereSession
+
+#: What a use case submits: the engine's ``Job`` protocol, named here so front ends need not import it.
+JobSpec = Job
+#: A submitted job as the scheduler returns it (front ends that follow every field: the GUI's job views).
+RunningJob = JobHandle
 
 
 class RoleGate(Protocol):
@@ -39,3 +48,36 @@ class SessionSource(Protocol):
 
     @property
     def session(self) -> VsphereSession: ...
+
+
+class IdentitySource(Protocol):
+    """Who is logged in, if anyone (for audit entries)."""
+
+    @property
+    def identity(self) -> ServerIdentity | None: ...
+
+
+class JobView(Protocol):
+    """A submitted job as a front end follows it."""
+
+    @property
+    def state(self) -> JobState: ...
+    @property
+    def progress(self) -> Progress: ...
+    @property
+    def result(self) -> Any: ...
+    @property
+    def error(self) -> VmrestoreError | None: ...
+
+    def cancel(self) -> None: ...
+    def add_listener(self, cb: Callable[[Any], None]) -> Callable[[], None]: ...
+    async def wait(self) -> None: ...
+
+
+class JobRunner(Protocol):
+    """What the CLI needs to run one job to its end: submit it, and shut the scheduler down after."""
+
+    def submit(self, job: Any) -> Any:
+        """Queue ``job``; returns its ``JobView``."""
+
+    async def shutdown(self) -> None: ...

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from vmrestore.engine.journal import JournalEntry
 
 if TYPE_CHECKING:
-    from vmrestore.app.connection import ConnectionService
+    from vmrestore.app.ports import SessionSource
 
 # Journal kinds: one per kind of temporary vSphere object vmrestore creates.
 SNAPSHOT_CREATED = "vsphere.snapshot_created"
@@ -27,7 +27,7 @@ FILE_COPIED = "vsphere.file_copied"  # a datastore file we copied (the instant V
 UndoHandler = Callable[[JournalEntry], None]
 
 
-def build_undo_handlers(connection: ConnectionService) -> Mapping[str, UndoHandler]:
+def build_undo_handlers(connection: SessionSource) -> Mapping[str, UndoHandler]:
     """Handlers bound to the live connection (``NotConnected`` leaves the entry pending).
 
     The vSphere adapter (and pyVmomi under it) is imported when a handler first runs, not here: every

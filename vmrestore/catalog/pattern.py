@@ -51,6 +51,48 @@ def to_sqlite_glob(pattern: str) -> str:
     return pattern.replace("[!", "[^")
 
 
+_REGEX_SPECIAL = frozenset(".^$|()[]{}*+?\\")
+
+
+def glob_to_regex(pattern: str) -> str:
+    """An fnmatch-style glob as an anchored POSIX regular expression (PostgreSQL ``~``, which pg_trgm
+    indexes). The same syntax as the SQLite translation: ``*``, ``?``, ``[abc]``, ``[!abc]``/``[^abc]``,
+    a ``]`` first in a class is literal, and an unclosed ``[`` is a literal bracket."""
+    out: list[str] = ["^"]
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch == "[":
+            j = i + 1
+            negate = j < len(pattern) and pattern[j] in "!^"
+            if negate:
+                j += 1
+            close = pattern.find("]", j + 1)  # "[]]" and "[!]]" put "]" inside the class
+            if close == -1:
+                out.append("\\[")
+            else:
+                members = pattern[j:close].replace("\\", "\\\\").replace("^", "\\^")
+                if members.startswith("]"):
+                    members = "\\]" + members[1:]
+                out.append("[" + ("^" if negate else "") + members + "]")
+                i = close
+        else:
+            out.append("\\" + ch if ch in _REGEX_SPECIAL else ch)
+        i += 1
+    out.append("$")
+    return "".join(out)
+
+
+def like_substring(needle: str) -> str:
+    """``%needle%`` for SQL LIKE with ``\\``, ``%`` and ``_`` taken literally (PostgreSQL's default escape)."""
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def compile_pattern(text: str) -> NamePattern:
     """Raises ValueError for an empty pattern (it would list every file of every restore point)."""
     stripped = text.strip()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
+from typing import Any, Protocol
 
 from vmrestore.catalog.sqlite_schema import TYPE_CODES
 from vmrestore.errors import Cancelled
@@ -104,18 +105,37 @@ def intern_paths(conn: sqlite3.Connection) -> None:
     )
 
 
-def merge_versions(conn: sqlite3.Connection, lineage: int, seq: int) -> tuple[int, int]:
+class SqlRunner(Protocol):
+    """A DB-API-like connection: ``execute(sql, params)`` returns a cursor (``fetchone``, ``rowcount``)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+
+def _as_is(sql: str) -> str:
+    return sql
+
+
+def merge_versions(
+    conn: SqlRunner, lineage: int, seq: int, dialect: Callable[[str], str] = _as_is
+) -> tuple[int, int]:
     """Fold the staged point (``seq``) into the lineage's version intervals; returns (inserted, extended).
 
     ``prev``/``next`` are the neighbouring *indexed* points of this lineage. In the usual case
     (points indexed oldest to newest) there is no ``next`` and this only extends rows ending at
     ``prev`` or inserts. A point indexed between two others first splits every row spanning
     both neighbours that this point does not hold unchanged, then extends/prepends/merges.
+
+    Both catalog backends run this one algorithm: ``dialect`` rewrites each statement for PostgreSQL
+    (``pg_store.pg_sql``: placeholders, null-safe comparison, the temp schema's name).
     """
-    (prev,) = conn.execute(
+
+    def run(sql: str, params: Any = ()) -> Any:
+        return conn.execute(dialect(sql), params)
+
+    (prev,) = run(
         "SELECT max(seq) FROM indexed_volumes WHERE lineage_id = ? AND seq < ?", (lineage, seq)
     ).fetchone()
-    (nxt,) = conn.execute(
+    (nxt,) = run(
         "SELECT min(seq) FROM indexed_volumes WHERE lineage_id = ? AND seq > ?", (lineage, seq)
     ).fetchone()
     args = {"l": lineage, "s": seq, "prev": prev, "next": nxt}
@@ -123,7 +143,7 @@ def merge_versions(conn: sqlite3.Connection, lineage: int, seq: int) -> tuple[in
     # which would scan the whole lineage for every staged file (measured: 10x slower at 2,000
     # files); the lookup must go through versions_path (path_id, lineage_id). Plain SQL in PG too.
     if prev is not None and nxt is not None:
-        conn.execute(
+        run(
             "UPDATE temp.stage SET done = 1 WHERE EXISTS (SELECT 1 FROM versions v "
             "WHERE v.path_id = stage.path_id AND v.lineage_id = :l "
             f"AND +v.first_seq <= :prev AND +v.last_seq >= :next AND {_SAME})",
@@ -133,49 +153,49 @@ def merge_versions(conn: sqlite3.Connection, lineage: int, seq: int) -> tuple[in
             "lineage_id = :l AND last_seq >= :next AND first_seq <= :prev AND NOT EXISTS "
             "(SELECT 1 FROM temp.stage st WHERE st.path_id = versions.path_id AND st.done = 1)"
         )
-        conn.execute(
+        run(
             f"INSERT INTO versions ({_VCOLS}) "
             f"SELECT lineage_id, path_id, type, size, mtime_us, target, :next, last_seq FROM versions "
             f"WHERE {spanning}",
             args,
         )
-        conn.execute(f"UPDATE versions SET last_seq = :prev WHERE {spanning}", args)
+        run(f"UPDATE versions SET last_seq = :prev WHERE {spanning}", args)
     if prev is not None:
-        conn.execute(
+        run(
             "UPDATE temp.stage SET prev_vid = (SELECT v.id FROM versions v "
             "WHERE v.path_id = stage.path_id AND v.lineage_id = :l "
             f"AND +v.last_seq = :prev AND {_SAME}) WHERE done = 0",
             args,
         )
     if nxt is not None:
-        conn.execute(
+        run(
             "UPDATE temp.stage SET next_vid = (SELECT v.id FROM versions v "
             "WHERE v.path_id = stage.path_id AND v.lineage_id = :l "
             f"AND +v.first_seq = :next AND {_SAME}) WHERE done = 0",
             args,
         )
     # Both neighbours hold this exact version: the two rows and this point become one interval.
-    conn.execute(
+    run(
         "UPDATE versions SET last_seq = (SELECT n.last_seq FROM temp.stage st JOIN versions n "
         "ON n.id = st.next_vid WHERE st.prev_vid = versions.id) "
         "WHERE id IN (SELECT prev_vid FROM temp.stage "
         "WHERE prev_vid IS NOT NULL AND next_vid IS NOT NULL)"
     )
-    conn.execute(
+    run(
         "DELETE FROM versions WHERE id IN "
         "(SELECT next_vid FROM temp.stage WHERE prev_vid IS NOT NULL AND next_vid IS NOT NULL)"
     )
-    extended = conn.execute(
+    extended = run(
         "UPDATE versions SET last_seq = :s WHERE id IN "
         "(SELECT prev_vid FROM temp.stage WHERE prev_vid IS NOT NULL AND next_vid IS NULL)",
         args,
     ).rowcount
-    extended += conn.execute(
+    extended += run(
         "UPDATE versions SET first_seq = :s WHERE id IN "
         "(SELECT next_vid FROM temp.stage WHERE next_vid IS NOT NULL AND prev_vid IS NULL)",
         args,
     ).rowcount
-    inserted = conn.execute(
+    inserted = run(
         f"INSERT INTO versions ({_VCOLS}) "
         "SELECT :l, path_id, type, size, mtime_us, target, :s, :s FROM temp.stage "
         "WHERE done = 0 AND prev_vid IS NULL AND next_vid IS NULL",

@@ -8,12 +8,10 @@ round-trip per file and keeps the dedup logic in one place.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,25 +27,18 @@ from vmrestore.catalog.sqlite_indexing import (
     to_us,
 )
 from vmrestore.catalog.sqlite_schema import SCHEMA, SCHEMA_VERSION, STAGE, TYPE_CODES
-from vmrestore.catalog.store import IndexStats, Repository, SearchHit, VersionInfo
+from vmrestore.catalog.store import IndexStats, Repository, SearchHit, VersionInfo, disks_from_json, disks_to_json
 from vmrestore.errors import Cancelled, InvalidInput, NotFound
-from vmrestore.model import DiskInfo, FileEntry, FileType, RestorePoint, VolumeInfo
+from vmrestore.model import FileEntry, FileType, RestorePoint
 from vmrestore.sqlite_wal import enable_wal
 
 _TYPES_BY_CODE = {code: FileType(name) for name, code in TYPE_CODES.items()}
 _FAR_PAST, _FAR_FUTURE = -(2**62), 2**62
 
 
-def _disks_to_json(disks: tuple[DiskInfo, ...]) -> str:
-    return json.dumps([asdict(d) for d in disks])
-
-
-def _disks_from_json(text: str) -> tuple[DiskInfo, ...]:
-    out = []
-    for d in json.loads(text):
-        vols = tuple(VolumeInfo(**v) for v in d.pop("volumes", []))
-        out.append(DiskInfo(**d, volumes=vols))
-    return tuple(out)
+class _LocalClaim:
+    def release(self) -> None:
+        return None
 
 
 class SqliteCatalogStore:
@@ -154,7 +145,7 @@ class SqliteCatalogStore:
                                 p.status,
                                 int(p.browsable),
                                 p.size,
-                                _disks_to_json(p.disks),
+                                disks_to_json(p.disks),
                                 p.reason,
                                 p.id,
                             ),
@@ -180,7 +171,7 @@ class SqliteCatalogStore:
                             p.status,
                             int(p.browsable),
                             p.size,
-                            _disks_to_json(p.disks),
+                            disks_to_json(p.disks),
                             p.reason,
                         ),
                     )
@@ -206,7 +197,7 @@ class SqliteCatalogStore:
             status=row[5],
             browsable=bool(row[6]),
             size=row[7],
-            disks=_disks_from_json(row[8]),
+            disks=disks_from_json(row[8]),
             reason=row[9],
         )
 
@@ -245,6 +236,10 @@ class SqliteCatalogStore:
             .fetchone()
         )
         return row is not None
+
+    def try_claim(self, point_id: str) -> _LocalClaim:
+        """One workstation: the scheduler already runs one index job per repository at a time."""
+        return _LocalClaim()
 
     def index_volume(
         self,

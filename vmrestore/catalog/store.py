@@ -13,13 +13,14 @@ reader yields them in ``FileEntry.path``. A *volume* of a restore point is addre
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Protocol
 
-from vmrestore.model import FileEntry, FileType, RestorePoint
+from vmrestore.model import DiskInfo, FileEntry, FileType, RestorePoint, VolumeInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,25 @@ class VersionInfo:
     changed: bool  # differs from the previous indexed restore point, or did not exist there
 
 
+def disks_to_json(disks: tuple[DiskInfo, ...]) -> str:
+    """A point's disks as both backends store them (one text column)."""
+    return json.dumps([asdict(d) for d in disks])
+
+
+def disks_from_json(text: str) -> tuple[DiskInfo, ...]:
+    out = []
+    for d in json.loads(text):
+        vols = tuple(VolumeInfo(**v) for v in d.pop("volumes", []))
+        out.append(DiskInfo(**d, volumes=vols))
+    return tuple(out)
+
+
+class PointClaim(Protocol):
+    """This process's claim to index one restore point; ``release`` when done (a dead holder's claim lapses)."""
+
+    def release(self) -> None: ...
+
+
 class CatalogStore(Protocol):
     """Repositories, restore points and the guest-file index. Methods block: call from an executor."""
 
@@ -102,6 +122,14 @@ class CatalogStore(Protocol):
         ...
 
     def is_indexed(self, point_id: str, disk_key: str, volume_index: int) -> bool: ...
+
+    def try_claim(self, point_id: str) -> PointClaim | None:
+        """Claim the indexing of ``point_id``, or None while another holder (another workstation) has it.
+
+        A shared catalog keeps the claim in the database for as long as this process lives, so a crashed
+        desk's claim is free again at once; a single-workstation catalog always grants it.
+        """
+        ...
 
     def index_volume(
         self,

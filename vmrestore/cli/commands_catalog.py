@@ -19,6 +19,11 @@ def register(
     p = catalog.add_parser("index", parents=[common], help="find new restore points and index their files")
     p.add_argument("--repo", help="only this repository")
     p.set_defaults(func=catalog_index)
+    p = catalog.add_parser("migrate", parents=[common],
+                           help="copy this workstation's catalog into a shared PostgreSQL catalog")
+    p.add_argument("--to", required=True, dest="target", metavar="postgresql://...",
+                   help="the (empty) shared catalog database")
+    p.set_defaults(func=catalog_migrate)
 
     points = sub.add_parser("points", help="restore points").add_subparsers(dest="verb", metavar="VERB")
     p = points.add_parser("list", parents=[common], help="restore points, newest first")
@@ -68,7 +73,7 @@ def catalog_index(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
     job = ctx.services.restore.index_job(repos)
     from vmrestore.app.catalog_index import report_json  # lazy: dissect loads only for commands that read disks
 
-    report = report_json(run_job(ctx.services, job, quiet=args.json))
+    report = report_json(run_job(ctx.services.scheduler, job, quiet=args.json))
     if not args.json:
         note(f"{report['points_added']} new restore points, {report['files_indexed']} files indexed")
         for error in report["errors"]:
@@ -85,6 +90,14 @@ def _point_json(p: RestorePoint) -> dict[str, Any]:
                                 "readable": v.readable, "reason": v.reason} for v in d.volumes]}
                   for d in p.disks],
     }
+
+
+def catalog_migrate(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
+    job = ctx.services.catalog_migration.job(args.target)
+    result = run_job(ctx.services.scheduler, job, quiet=args.json)
+    if not args.json:
+        note(f"{result.points} restore points and {result.entries} indexed entries copied to {result.target}")
+    return {"points": result.points, "entries": result.entries}
 
 
 def points_list(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -127,7 +140,8 @@ def files_extract(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
     from vmrestore.app.restore import ExtractRequest
 
     request = ExtractRequest(args.point, tuple(args.paths), args.target, args.conflict)
-    result: ExtractResult = run_job(ctx.services, ctx.services.restore.extract_job(request), quiet=args.json)
+    job = ctx.services.restore.extract_job(request)
+    result: ExtractResult = run_job(ctx.services.scheduler, job, quiet=args.json)
     out: dict[str, Any] = {"files": result.files, "bytes": result.bytes,
            "renamed": [{"from": a, "to": b} for a, b in result.renamed],
            "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped]}

@@ -67,7 +67,7 @@ def start(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
                  f"({plan.needed_bytes} bytes needed, {plan.datastore.free_space} free), network "
                  f"{plan.network or 'isolated'}")
         return out
-    result = run_job(ctx.services, use.start_job(plan), quiet=args.json)
+    result = run_job(ctx.services.scheduler, use.start_job(plan), quiet=args.json)
     if not args.json:
         note(f"{result.vm} ({result.id}) is {result.power} on {result.host}; files on {result.datastore}; "
              f"network {result.network}; VMware Tools {result.tools}" + (f"; IP {result.ip}" if result.ip else ""))
@@ -98,7 +98,8 @@ def migrate(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
 
     ctx.services.require(Action.MIGRATE)
     ctx.connect()
-    result = run_job(ctx.services, _use_case(ctx).migrate_job(args.id, args.datastore, args.connect_network),
+    job = _use_case(ctx).migrate_job(args.id, args.datastore, args.connect_network)
+    result = run_job(ctx.services.scheduler, job,
                      quiet=args.json)
     if not args.json:
         note(f"{result.vm} now runs from {result.datastore}" + (f"; unmounted {result.unmounted}"
@@ -126,5 +127,5 @@ def stop(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
         answer = input(f"Power off and delete {plan.record.name}? Its changes since the start are lost. [y/N] ")
         if answer.strip().lower() not in {"y", "yes"}:
             raise InvalidInput("Not confirmed; nothing was changed")
-    result = run_job(ctx.services, use.discard_job(args.id), quiet=args.json)
+    result = run_job(ctx.services.scheduler, use.discard_job(args.id), quiet=args.json)
     return dict(result.to_json())

@@ -148,7 +148,7 @@ def mount_start(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
     hotadd = _hotadd(ctx)
     ctx.connect()
     job = hotadd.start(request, _creds(ctx, args))
-    m: MountSession = run_job(ctx.services, job, quiet=args.json)
+    m: MountSession = run_job(ctx.services.scheduler, job, quiet=args.json)
     if not args.json:
         note(f"Mounted {m.point} disk{m.disk} in {m.vm} as {m.letter + ':' if m.letter else 'a new drive'}; "
              f"session {m.session}, lease until {m.expires:%Y-%m-%d %H:%M} UTC")
@@ -158,7 +158,7 @@ def mount_start(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
 def mount_copy(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
     ctx.connect()
     job = _sessions(ctx).copy(args.session, args.paths, args.dest, _creds(ctx, args), args.copy_all)
-    r = run_job(ctx.services, job, quiet=args.json)
+    r = run_job(ctx.services.scheduler, job, quiet=args.json)
     if not args.json:
         if r.files is None:
             note(f"Copied (robocopy exit code {r.exit_code}); its summary could not be fetched from the host")
@@ -206,7 +206,7 @@ def mount_stop(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
             raise VmrestoreError("Not stopped")
     ctx.connect()
     job = sessions.stop(args.session, _creds_if_available(ctx, args))
-    r = run_job(ctx.services, job, quiet=args.json)
+    r = run_job(ctx.services.scheduler, job, quiet=args.json)
     if not args.json:
         note(f"Session {r.session} stopped" + (f"; {d.get('datastore')} unmounted" if r.unmounted else ""))
     return {"session": r.session, "state": "stopped", "detached": r.detached, "unmounted": r.unmounted,
@@ -219,7 +219,7 @@ def files_push(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
 
     job = FilesPush(_hotadd(ctx), ctx.services.catalog).push(args.point, args.paths, args.vm, args.dest,
                                                               _creds(ctx, args), args.if_exists)
-    r = run_job(ctx.services, job, quiet=args.json)
+    r = run_job(ctx.services.scheduler, job, quiet=args.json)
     if not args.json:
         note(f"{r.files} file(s), {r.bytes} bytes copied into {args.vm}:{args.dest}")
         for s in r.skipped:

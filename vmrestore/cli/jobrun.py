@@ -6,20 +6,19 @@ import asyncio
 import sys
 from typing import Any
 
-from vmrestore.app.bootstrap import AppServices
-from vmrestore.engine.jobcontext import Job, JobHandle
+from vmrestore.app.ports import JobRunner, JobSpec, JobView
 from vmrestore.errors import Cancelled
 from vmrestore.model import JobState
 
 
-def run_job(services: AppServices, job: Job, *, quiet: bool = False) -> Any:
+def run_job(runner: JobRunner, job: JobSpec, *, quiet: bool = False) -> Any:
     """Submit ``job``, wait for it, return its result or raise its error."""
 
-    async def main() -> JobHandle:
-        handle = services.scheduler.submit(job)
+    async def main() -> JobView:
+        handle: JobView = runner.submit(job)
         last = [""]
 
-        def show(h: JobHandle) -> None:
+        def show(h: JobView) -> None:
             text = h.progress.text
             if not quiet and text != last[0]:
                 last[0] = text
@@ -33,7 +32,7 @@ def run_job(services: AppServices, job: Job, *, quiet: bool = False) -> Any:
             handle.cancel()
             await handle.wait()
         finally:
-            await services.scheduler.shutdown()
+            await runner.shutdown()
         return handle
 
     try:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from vmrestore.engine import oslock
 from vmrestore.engine.state import StateStore
@@ -46,20 +46,6 @@ class AuditEntry:
     prev_hash: str
     hash: str
 
-    def to_json(self) -> dict[str, Any]:
-        """The CLI's ``audit list`` row (contract keys first, the rest for completeness)."""
-        return {
-            "time": self.time.isoformat(),
-            "user": self.vcenter_user or self.os_user,
-            "role": self.role,
-            "action": self.action,
-            "target": self.target,
-            "result": self.result,
-            "seq": self.seq,
-            "os_user": self.os_user,
-            "vcenter_user": self.vcenter_user,
-            "detail": self.detail,
-        }
 
 
 @dataclass(frozen=True)
@@ -67,6 +53,17 @@ class AuditVerification:
     ok: bool
     entries: int
     problems: list[str] = field(default_factory=list)
+
+
+class AuditStore(Protocol):
+    """Where audit entries go: this file log, or the team's PostgreSQL table (``audit_pg.PgAuditLog``)."""
+
+    def append(self, *, action: str, target: str, result: str, role: str, vcenter_user: str | None,
+               detail: dict[str, Any] | None = None) -> AuditEntry: ...
+
+    def entries(self, since: datetime | None = None) -> list[AuditEntry]: ...
+
+    def verify(self) -> AuditVerification: ...
 
 
 def _canonical(data: dict[str, Any]) -> bytes:

@@ -56,19 +56,6 @@ class JobRecord:
     error: dict[str, Any] | None  # VmrestoreError.to_json()
     owner: str
 
-    def to_json(self) -> dict[str, Any]:
-        """The CLI contract's ``jobs list`` row."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "title": self.title,
-            "state": str(self.state),
-            "progress": self.progress.fraction,
-            "text": self.progress.text,
-            "started": self.started.isoformat() if self.started else None,
-            "finished": self.finished.isoformat() if self.finished else None,
-            "error": self.error,
-        }
 
 
 Listener = Callable[["JobHandle"], None]

@@ -25,6 +25,7 @@ from vmrestore.engine.journal import Journal
 from vmrestore.engine.state import StateStore
 from vmrestore.engine.sweep import Sweeper
 from vmrestore.errors import Cancelled, VmrestoreError
+from vmrestore.model import ResourceKey
 
 __all__ = ["Job", "JobContext", "JobHandle", "JobRecord", "Scheduler"]
 
@@ -36,7 +37,11 @@ _PERSIST_PROGRESS_EVERY = 1.0
 
 
 def _prefix(key: str) -> str | None:
-    return key.split(":", 1)[0] if ":" in key else None
+    """The kind of a ``ResourceKey`` (limits are per kind); None for a key of no known kind."""
+    try:
+        return str(ResourceKey.parse(key).kind)
+    except ValueError:
+        return None
 
 
 def _capacity(limits: Mapping[str, int], key: str) -> int:

@@ -12,6 +12,7 @@ runs in production or what is kept is admin-only:
   consume datastore space.
 - ``snapshot_cleanup`` and ``delete``: destroy data, not reversible.
 - ``repo_add``: decides which storage the app trusts and mounts on ESXi hosts as NFS.
+- ``catalog_migrate``: decides where the team's shared catalog lives.
 
 ``sweep`` is allowed to helpdesk because it only removes what vmrestore itself created and journalled;
 blocking it would leave disks attached after a helpdesk user's crash. Unknown (future) actions are

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from vmrestore.engine import oslock
 from vmrestore.errors import Cancelled, Transient
+from vmrestore.model import ResourceKey
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -67,4 +68,4 @@ def resource_lock(
 
 def datastore_key(server: str, datastore: str) -> str:
     """The lock key of one datastore of one vCenter."""
-    return f"datastore:{server.casefold()}/{datastore}"
+    return str(ResourceKey.datastore(server, datastore))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -163,11 +163,6 @@ class StateStore:
         """Run one read statement and return all rows."""
         with self._lock:
             return self._connection().execute(sql, params).fetchall()
-
-    def with_connection(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run ``fn`` with the connection held (for a read made of several statements)."""
-        with self._lock:
-            return fn(self._connection())
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:

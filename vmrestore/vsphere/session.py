@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -30,7 +31,7 @@ from vmrestore.errors import (
     Transient,
     VmrestoreError,
 )
-from vmrestore.model import ServerIdentity
+from vmrestore.model import ServerIdentity, ServerKey
 from vmrestore.vsphere import certs
 from vmrestore.vsphere.faults import CONNECTION_ERRORS, translate
 from vmrestore.vsphere.trust import KnownHosts
@@ -68,11 +69,12 @@ class _Endpoint:
 
     @property
     def server(self) -> str:
-        """The key the trust store uses: ``host:port``, as govc's known_hosts does."""
-        return f"{self.host}:{self.port}"
+        """The key the trust store (and the keyring) uses: ``host:port``, as govc's known_hosts does."""
+        return str(ServerKey(self.host.lower(), self.port))
 
 
 def _parse_url(url: str) -> _Endpoint:
+    url = url.strip()
     parts = urlsplit(url if "://" in url else f"https://{url}")
     if parts.scheme != "https" or not parts.hostname:
         raise InvalidInput(f"The vCenter URL must look like https://vcenter.example/sdk, not {url!r}")
@@ -100,6 +102,9 @@ class VsphereSession:
         self._stub: Any = None
         self._content: Any = None
         self._user = spec.username
+        self._last_used = time.monotonic()
+        self._keepalive_stop: threading.Event | None = None
+        self._keepalive_thread: threading.Thread | None = None
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -222,6 +227,7 @@ class VsphereSession:
         """
         for attempt in (1, 2):
             generation = self._generation
+            self._last_used = time.monotonic()
             try:
                 return fn(*args, **kwargs)
             except VmrestoreError:
@@ -259,8 +265,48 @@ class VsphereSession:
     def _current_time(self) -> Any:
         return _ServiceInstance("ServiceInstance", self._stub).CurrentTime()
 
+    def start_keepalive(self, interval: float) -> None:
+        """Call :meth:`keepalive` whenever the session has been idle for ``interval`` seconds, until close.
+
+        vCenter ends a session after its idle timeout (30 min by default); the operator who left the
+        window open over lunch would otherwise meet a re-login at the next click, or a failed step in
+        the middle of a long job that only waits. A daemon thread, because the CLI has no event loop
+        and the call blocks; a failed keepalive is only logged (the next real call logs in again).
+        """
+        if interval <= 0 or self._keepalive_thread is not None:
+            return
+        stop = threading.Event()
+
+        def loop() -> None:
+            wait = interval
+            while not stop.wait(wait):
+                idle = time.monotonic() - self._last_used
+                if idle < interval:
+                    wait = interval - idle
+                    continue
+                try:
+                    self.keepalive()
+                except VmrestoreError as exc:
+                    log.info("keepalive to %s failed: %s", self.server, exc)
+                except Exception as exc:  # the stub may be closing under us; never kill the thread noisily
+                    log.debug("keepalive to %s stopped: %s", self.server, type(exc).__name__)
+                    return
+                wait = interval
+
+        self._keepalive_stop = stop
+        self._keepalive_thread = threading.Thread(target=loop, name=f"keepalive {self.server}", daemon=True)
+        self._keepalive_thread.start()
+
+    def _stop_keepalive(self) -> None:
+        if self._keepalive_stop is not None:
+            self._keepalive_stop.set()
+        thread, self._keepalive_thread = self._keepalive_thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
     def close(self) -> None:
         """Log out (best effort: the server may be gone) and close pooled connections."""
+        self._stop_keepalive()
         if self._stub is None:
             return
         try:

@@ -28,9 +28,10 @@ from tests.bench.tools import require_tool
 from vmrestore.app.bootstrap import build_services
 from vmrestore.app.mount import MountDiskJob, MountRequest
 from vmrestore.app.secrets import MemorySecretStore
+from vmrestore.app.undo import DISK_ATTACHED, NAS_MOUNTED
 from vmrestore.errors import Transient
 from vmrestore.model import JobState
-from vmrestore.vsphere import inventory
+from vmrestore.vsphere import disks_hotadd, inventory, nas
 from vmrestore.vsphere.properties import retrieve
 from vmrestore.vsphere.session import ConnectSpec, VsphereSession
 from vmrestore.vsphere.trust import KnownHosts
@@ -147,11 +148,20 @@ def test_killed_app_leaves_nothing_behind_after_sweep(vcsim_factory: Any, tmp_pa
 
 
 def test_simulator_killed_mid_job_fails_cleanly_and_sweep_settles(vcsim_factory: Any, tmp_path: Path) -> None:
+    """The simulator dies mid-attach; it comes back with the objects a real vCenter would still have.
+
+    The simulator keeps its inventory in memory only, so a restarted one is empty: a sweep against it
+    would report "undone" whatever it did. A real vCenter persists its inventory, so after the restart
+    the test puts back exactly what the journal says the dead job had created (the NFS datastore, and
+    the delta disk the interrupted reconfigure may or may not have applied) through the real API, then
+    asserts that the sweep removed both, by state read back and by the calls the bench recorded.
+    """
     repo = _backup_repo(tmp_path / "repo")
     sim = vcsim_factory(nas={EXPORT: str(repo)}, delay={"ReconfigVM_Task": 3000})
     home = tmp_path / "home"
     with _session(sim, tmp_path) as probe:
         vm, host = _target(probe)
+        disks_before = _vm_disk_files(probe, vm)
 
     services = build_services(str(home), secrets=MemorySecretStore())
     services.connection.open_blocking(sim.url, sim.username, sim.password, thumbprint=sim.thumbprint)
@@ -172,17 +182,33 @@ def test_simulator_killed_mid_job_fails_cleanly_and_sweep_settles(vcsim_factory:
     assert handle.state == JobState.FAILED
     assert isinstance(handle.error, Transient), handle.error
     kinds = {e.kind: e for e in services.journal.pending()}
-    assert set(kinds) == {"vsphere.nas_mounted", "vsphere.disk_attached"}
+    assert set(kinds) == {NAS_MOUNTED, DISK_ATTACHED}
+    mounted, attached = kinds[NAS_MOUNTED].undo, kinds[DISK_ATTACHED].undo
+    parent = str(kinds[DISK_ATTACHED].params["parent"])
     services.close()
 
     sim.restart()
+    with _session(sim, tmp_path) as probe:
+        # The same inventory as before the crash: the mount completed, the attach is put back too.
+        nas.mount_nas(probe, str(mounted["host"]), EXPORT, str(mounted["name"]))
+        disks_hotadd.attach_linked_delta(probe, vm, parent, str(attached["file"]), 8 << 20)
+        datastore = next(d.moid for d in inventory.list_datastores(probe) if d.name == mounted["name"])
+        assert _vm_disk_files(probe, vm) == [*disks_before, attached["file"]]
+    seen = len(sim.requests())
+
     out = subprocess.run([sys.executable, "-m", "vmrestore", "sweep", "--json"], env=_env(sim, home),
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert len(report["found"]) == 2 and len(report["undone"]) == 2, report
+    assert len(report["found"]) == 2 and report["failed"] == [], report
+    assert [e["kind"] for e in report["undone"]] == [DISK_ATTACHED, NAS_MOUNTED]
+    # What the sweep asked the server to do, in order: detach the disk (ReconfigVM), then unmount.
+    changes = [r for r in sim.requests()[seen:] if r["method"] in ("ReconfigVM_Task", "Destroy_Task")]
+    assert [(r["method"], r["this"]) for r in changes] == [
+        ("ReconfigVM_Task", f"VirtualMachine:{vm}"), ("Destroy_Task", f"Datastore:{datastore}")]
     with _session(sim, tmp_path) as probe:
         assert not any(n.startswith("vmrestore-") for n in _datastore_names(probe))
+        assert _vm_disk_files(probe, vm) == disks_before
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.bench.disk_fixtures import BackupRepo
@@ -29,15 +30,21 @@ def _cli(home: Path, *args: str, expect: int = 0) -> Any:
     return json.loads(out.stdout)
 
 
-@pytest.fixture
-def indexed(backup_repo: BackupRepo, tmp_path: Path) -> tuple[Path, BackupRepo]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def indexed(request: pytest.FixtureRequest, backup_repo: BackupRepo, tmp_path: Path) -> tuple[Path, BackupRepo]:
+    """Every command below runs against the embedded catalog and against a shared PostgreSQL one
+    (Settings › Catalog: ``catalog_location`` in the workstation's settings file)."""
     home = tmp_path / "home"
+    if request.param == "postgresql":
+        home.mkdir()
+        (home / "settings.json").write_text(json.dumps({"catalog_location": request.getfixturevalue("pg_url")}))
     added = _cli(home, "repo", "add", "main", str(backup_repo.root), "--nfs", "nas01:/backups")
     assert added == {"name": "main", "path": str(backup_repo.root.resolve()), "nfs": "nas01:/backups"}
     report = _cli(home, "catalog", "index")
     assert report["points_added"] == 5
     assert report["errors"] == []
     assert report["files_indexed"] > 0
+    assert (home / "catalog.sqlite").exists() == (request.param == "sqlite")  # the backend asked for
     return home, backup_repo
 
 
@@ -119,8 +126,16 @@ def test_helpdesk_may_not_add_a_repository(tmp_path: Path, backup_repo: BackupRe
 def test_audit_verify_detects_a_changed_entry(indexed: tuple[Path, BackupRepo]) -> None:
     home, _ = indexed
     assert _cli(home, "audit", "verify") == {"ok": True, "entries": 1, "problems": []}
-    log = home / "audit.log"
-    log.write_text(log.read_text().replace('"result": "ok"', '"result": "failed"', 1).replace(
-        '"result":"ok"', '"result":"failed"', 1))
+    settings = home / "settings.json"
+    shared = json.loads(settings.read_text()).get("catalog_location") if settings.exists() else None
+    if shared:  # the shared catalog's audit table: only its owner, switching the guard off, can change a row
+        assert not (home / "audit.log").exists()
+        with psycopg.connect(shared, autocommit=True) as conn:
+            conn.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
+            conn.execute("UPDATE audit_log SET result = 'failed' WHERE seq = 1")
+    else:
+        log = home / "audit.log"
+        log.write_text(log.read_text().replace('"result": "ok"', '"result": "failed"', 1).replace(
+            '"result":"ok"', '"result":"failed"', 1))
     tampered = _cli(home, "audit", "verify", expect=1)
     assert tampered["ok"] is False and tampered["problems"]

@@ -67,7 +67,7 @@ def test_passwords_are_scrubbed_from_log_lines() -> None:
 def test_urls_are_normalised_to_the_sdk_endpoint() -> None:
     assert normalize_url("vc01.corp.example") == "https://vc01.corp.example/sdk"
     assert normalize_url("https://vc01:8443/") == "https://vc01:8443/sdk"
-    assert server_key("https://vc01:8443/sdk") == "vc01:8443"
+    assert server_key("https://VC01:8443/sdk") == "vc01:8443"
 
 
 def test_guest_path_children_parents_and_catalog_keys() -> None:

@@ -1,4 +1,8 @@
-"""The SQLite catalog store against a real file: dedup, listing, search, versions, resume, cancel."""
+"""The catalog store, SQLite file and PostgreSQL server alike: dedup, listing, search, versions, resume, cancel.
+
+Every test runs against both backends (the ``store`` fixture is parametrised): the team catalog must
+behave exactly as the embedded one.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from vmrestore.catalog import Repository, open_store
+from vmrestore.catalog import CatalogStore, Repository, open_store
+from vmrestore.catalog.pg_store import PostgresCatalogStore
 from vmrestore.catalog.sqlite_store import SqliteCatalogStore
 from vmrestore.errors import Cancelled, InvalidInput, NotFound
 from vmrestore.model import FileEntry, FileType, RestorePoint
@@ -35,15 +41,27 @@ def d(path: str) -> FileEntry:
     return FileEntry(path=path, name=path.rsplit("/", 1)[1], type=FileType.DIR, size=0, mtime=MT)
 
 
-def version_rows(store: SqliteCatalogStore) -> int:
-    with sqlite3.connect(store.path) as conn:
-        (n,) = conn.execute("SELECT count(*) FROM versions").fetchone()
-    return int(n)
+def scalar(store: CatalogStore, sql: str) -> int:
+    """One number read straight from the backend's database (not through the store under test)."""
+    if isinstance(store, PostgresCatalogStore):
+        with psycopg.connect(store.url) as pg:
+            row = pg.execute(sql).fetchone()
+    else:
+        assert isinstance(store, SqliteCatalogStore)
+        with sqlite3.connect(store.path) as lite:
+            row = lite.execute(sql).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteCatalogStore]:
-    s = SqliteCatalogStore(tmp_path / "catalog.sqlite")
+def version_rows(store: CatalogStore) -> int:
+    return scalar(store, "SELECT count(*) FROM versions")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CatalogStore]:
+    location = str(tmp_path / "catalog.sqlite") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    s = open_store(location)
     yield s
     s.close()
 
@@ -60,7 +78,7 @@ def base_files() -> list[FileEntry]:
     ]
 
 
-def test_repositories_round_trip(store: SqliteCatalogStore) -> None:
+def test_repositories_round_trip(store: CatalogStore) -> None:
     store.add_repository(Repository("nas", r"\\nas\backups", "nas:/export/backups"))
     store.add_repository(Repository("local", "/mnt/b"))
     store.add_repository(Repository("nas", r"\\nas2\backups", None))  # re-adding updates
@@ -70,7 +88,7 @@ def test_repositories_round_trip(store: SqliteCatalogStore) -> None:
     ]
 
 
-def test_points_newest_first_and_filtered(store: SqliteCatalogStore) -> None:
+def test_points_newest_first_and_filtered(store: CatalogStore) -> None:
     pts = [point("web01", 0), point("web01", 2), point("db01", 1, repo="other")]
     assert store.upsert_points(pts) == 3
     assert store.upsert_points(pts[:1]) == 0
@@ -82,7 +100,7 @@ def test_points_newest_first_and_filtered(store: SqliteCatalogStore) -> None:
         store.get_point("nope")
 
 
-def test_list_dir_directories_first(store: SqliteCatalogStore) -> None:
+def test_list_dir_directories_first(store: CatalogStore) -> None:
     p = point("web01", 0)
     store.upsert_points([p])
     stats = store.index_volume(p.id, "scsi0:0", 1, base_files())
@@ -99,7 +117,7 @@ def test_list_dir_directories_first(store: SqliteCatalogStore) -> None:
         store.list_dir(p.id, "scsi0:0", 2, "/")
 
 
-def test_dedup_thirty_points_one_percent_change(store: SqliteCatalogStore) -> None:
+def test_dedup_thirty_points_one_percent_change(store: CatalogStore) -> None:
     files = 2000
     pts = [point("fs01", i) for i in range(30)]
     store.upsert_points(pts)
@@ -119,7 +137,7 @@ def test_dedup_thirty_points_one_percent_change(store: SqliteCatalogStore) -> No
     assert {e.size for e in first} == {100}
 
 
-def test_deleted_file_absent_from_later_point(store: SqliteCatalogStore) -> None:
+def test_deleted_file_absent_from_later_point(store: CatalogStore) -> None:
     p0, p1 = point("web01", 0), point("web01", 1)
     store.upsert_points([p0, p1])
     store.index_volume(p0.id, "scsi0:0", 1, base_files())
@@ -132,7 +150,7 @@ def test_deleted_file_absent_from_later_point(store: SqliteCatalogStore) -> None
     assert [(h.point_id, h.path) for h in hits] == [(p0.id, "/Users/alice/Documents/Q3-report.xlsx")]
 
 
-def test_search_substring_glob_vm_and_dates(store: SqliteCatalogStore) -> None:
+def test_search_substring_glob_vm_and_dates(store: CatalogStore) -> None:
     web = [point("web01", i) for i in range(3)]
     db = [point("db01", i) for i in range(3)]
     store.upsert_points(web + db)
@@ -172,7 +190,7 @@ def test_search_substring_glob_vm_and_dates(store: SqliteCatalogStore) -> None:
         store.search("  ")
 
 
-def test_versions_changed_flag(store: SqliteCatalogStore) -> None:
+def test_versions_changed_flag(store: CatalogStore) -> None:
     pts = [point("web01", i) for i in range(5)]
     store.upsert_points(pts)
     sizes = [1, 1, 2, None, 2]  # None: file absent in that point
@@ -190,7 +208,7 @@ def test_versions_changed_flag(store: SqliteCatalogStore) -> None:
     assert store.versions(pts[0].id, "scsi0:0", 1, "/a/none") == []
 
 
-def test_resumable_indexing_is_a_noop_the_second_time(store: SqliteCatalogStore) -> None:
+def test_resumable_indexing_is_a_noop_the_second_time(store: CatalogStore) -> None:
     p = point("web01", 0)
     store.upsert_points([p])
     store.index_volume(p.id, "scsi0:0", 1, base_files())
@@ -205,7 +223,7 @@ def test_resumable_indexing_is_a_noop_the_second_time(store: SqliteCatalogStore)
     assert store.is_indexed(p.id, "scsi0:0", 1) and not store.is_indexed(p.id, "scsi0:0", 2)
 
 
-def test_cancel_mid_volume_rolls_back(store: SqliteCatalogStore) -> None:
+def test_cancel_mid_volume_rolls_back(store: CatalogStore) -> None:
     p0, p1 = point("web01", 0), point("web01", 1)
     store.upsert_points([p0, p1])
     store.index_volume(p0.id, "scsi0:0", 1, base_files())
@@ -228,7 +246,7 @@ def test_cancel_mid_volume_rolls_back(store: SqliteCatalogStore) -> None:
     assert store.index_volume(p1.id, "scsi0:0", 1, base_files()).extended == 7
 
 
-def test_out_of_order_point_splits_intervals(store: SqliteCatalogStore) -> None:
+def test_out_of_order_point_splits_intervals(store: CatalogStore) -> None:
     pts = [point("web01", i) for i in range(4)]
     store.upsert_points(pts)
     same = [f("/same.txt"), f("/changes.txt", 1), f("/gone-in-2.txt")]
@@ -258,11 +276,8 @@ def test_out_of_order_point_splits_intervals(store: SqliteCatalogStore) -> None:
     store.index_volume(q[0].id, "scsi0:0", 1, [f("/x")])
     store.index_volume(q[2].id, "scsi0:0", 1, [f("/x")])
     store.index_volume(q[1].id, "scsi0:0", 1, [f("/x")])
-    with sqlite3.connect(store.path) as conn:
-        rows = conn.execute(
-            "SELECT count(*) FROM versions v JOIN lineages l ON l.id = v.lineage_id WHERE l.vm = 'db01'"
-        ).fetchone()
-    assert rows == (1,)
+    db01 = "SELECT count(*) FROM versions v JOIN lineages l ON l.id = v.lineage_id WHERE l.vm = 'db01'"
+    assert scalar(store, db01) == 1
 
 
 def test_open_store_factory(tmp_path: Path) -> None:
@@ -273,10 +288,20 @@ def test_open_store_factory(tmp_path: Path) -> None:
     assert [r.name for r in s2.list_repositories()] == ["a"]
     s2.close()
     with pytest.raises(InvalidInput):
-        open_store("postgresql://db/catalog")
+        open_store("mysql://db/catalog")
 
 
-def test_reads_from_another_thread_while_open(store: SqliteCatalogStore) -> None:
+def test_open_store_postgresql_url(pg_url: str) -> None:
+    s = open_store(pg_url)
+    assert isinstance(s, PostgresCatalogStore)
+    s.add_repository(Repository("a", "/a"))
+    s.close()
+    again = open_store(pg_url)
+    assert [r.name for r in again.list_repositories()] == ["a"] and again.migrations_applied == []
+    again.close()
+
+
+def test_reads_from_another_thread_while_open(store: CatalogStore) -> None:
     p = point("web01", 0)
     store.upsert_points([p])
     store.index_volume(p.id, "scsi0:0", 1, base_files())

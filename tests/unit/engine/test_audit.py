@@ -55,7 +55,7 @@ def test_append_and_verify(audit: AuditLog) -> None:
     assert (result.ok, result.entries, result.problems) == (True, 5, [])
     assert audit.entries(since=entries[3].time) == entries[3:]
     assert audit.entries(since=datetime.now(UTC) + timedelta(seconds=5)) == []
-    assert audit.entries()[0].to_json()["user"] == "alice@vsphere.local"
+    assert audit.entries()[0].vcenter_user == "alice@vsphere.local"
 
 
 def test_one_changed_byte_is_detected(audit: AuditLog) -> None:

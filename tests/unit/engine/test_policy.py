@@ -9,8 +9,10 @@ from vmrestore.errors import RoleDenied
 from vmrestore.model import Action, Role
 
 HELPDESK_ALLOWED = {"connect", "browse", "index", "extract", "file_restore", "mount", "sweep"}
-HELPDESK_DENIED = {"instant_recovery", "migrate", "instant_discard", "snapshot_cleanup", "delete", "repo_add",
-                   "settings", "repo_mount"}
+HELPDESK_DENIED = {
+    "instant_recovery", "migrate", "instant_discard", "snapshot_cleanup", "delete", "repo_add", "settings",
+    "repo_mount", "catalog_migrate",
+}
 
 
 def test_every_action_is_decided() -> None:

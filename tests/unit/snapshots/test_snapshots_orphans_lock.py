@@ -54,7 +54,8 @@ def test_two_processes_holding_the_same_datastore_never_overlap(tmp_path: Path) 
 
 def test_lock_waits_times_out_or_is_cancelled_and_is_freed_when_its_holder_dies(tmp_path: Path) -> None:
     key = datastore_key("vc", "ds1")
-    assert lock_path(tmp_path, key) == lock_path(tmp_path, "datastore:vc/ds1")
+    assert lock_path(tmp_path, key) == lock_path(tmp_path, "datastore:vc:443/ds1")
+    assert lock_path(tmp_path, key) == lock_path(tmp_path, datastore_key("VC:443", "ds1"))
     with resource_lock(tmp_path, key):
         with pytest.raises(Transient), resource_lock(tmp_path, key, timeout=0.05):
             pass

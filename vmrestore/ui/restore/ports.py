@@ -18,8 +18,8 @@ from vmrestore.app.restore import Conflict, ExtractRequest
 from vmrestore.model import ExtractResult, FileEntry, Progress, RestorePoint
 
 if TYPE_CHECKING:
-    from vmrestore.catalog.store import Repository
-    from vmrestore.engine.jobcontext import JobHandle
+    from vmrestore.app.catalog_service import Repository
+    from vmrestore.app.ports import RunningJob as JobHandle
 
 __all__ = ["CatalogLike", "Conflict", "FileRestorePort", "RestoreServices"]
 

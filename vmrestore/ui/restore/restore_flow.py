@@ -42,7 +42,7 @@ from .folder_model import BrowseItem
 from .ports import Conflict, FileRestorePort
 
 if TYPE_CHECKING:
-    from vmrestore.engine.jobcontext import JobHandle
+    from vmrestore.app.ports import RunningJob as JobHandle
 
 FolderPicker = Callable[[QWidget, str], Awaitable[str | None]]
 
