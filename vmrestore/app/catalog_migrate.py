@@ -9,7 +9,6 @@ The password in the URL never reaches the job title, the audit entry or a messag
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from vmrestore.app.ports import AuditTrail, RoleGate

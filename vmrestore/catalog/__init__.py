@@ -8,7 +8,10 @@ from pathlib import Path
 from vmrestore.catalog.store import CatalogStore, IndexStats, Repository, SearchHit, VersionInfo
 from vmrestore.errors import InvalidInput
 
-__all__ = ["CatalogStore", "IndexStats", "Repository", "SearchHit", "VersionInfo", "display_url", "is_server_url", "open_store"]
+__all__ = [
+    "CatalogStore", "IndexStats", "Repository", "SearchHit", "VersionInfo",
+    "display_url", "is_server_url", "open_store",
+]
 
 
 def is_server_url(url_or_path: str | Path) -> bool:
