@@ -37,6 +37,7 @@ from vmrestore.model import Action, ResourceKind
 from vmrestore.vsphere.trust import KnownHosts
 
 if TYPE_CHECKING:
+    from vmrestore.app.instant.service import InstantRecovery
     from vmrestore.app.snapshots.cleanup import CleanupSnapshots
     from vmrestore.app.snapshots.orphans import OrphanFiles
     from vmrestore.app.snapshots.quarantine import OrphanQuarantine
@@ -84,6 +85,13 @@ class AppServices:
     def snapshots(self) -> SnapshotUseCases:
         """Built once, here, on first use: the snapshot stack's imports cost a command that never needs it."""
         return _snapshot_use_cases(self)
+
+    @cached_property
+    def instant(self) -> InstantRecovery:
+        """Instant VM recovery's use case, built once on first use (GUI and CLI share it)."""
+        from vmrestore.app.instant.service import InstantRecovery
+
+        return InstantRecovery(self)
 
     # -- policy and audit (the same objects the use cases get) ---------------------------------------
     def require(self, action: Action) -> None:

@@ -45,9 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 def _use_case(ctx: CliContext) -> Any:
-    from vmrestore.app.instant.service import InstantRecovery
-
-    return InstantRecovery(ctx.services)
+    return ctx.services.instant
 
 
 def start(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:

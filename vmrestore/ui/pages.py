@@ -29,8 +29,26 @@ def default_area_pages(services: ServicesLike) -> dict[str, Callable[[QWidget], 
 
     mounts = mounted_factory(services)
     if mounts is not None:
-        pages["mounts"] = mounts
+        pages["mounts"] = _with_instant_vms(services, mounts)
     return pages
+
+
+def _with_instant_vms(services: ServicesLike, factory: Callable[[QWidget], Any]) -> Callable[[QWidget], QWidget]:
+    """The Mounted page with the instant VMs' section (ui/instant/section.py) below the hot-added disks."""
+
+    def make(parent: QWidget) -> QWidget:
+        from vmrestore.model import Role
+        from vmrestore.ui.instant.section import InstantSection
+
+        page = factory(parent)
+        admin = services.settings.role == Role.ADMIN
+        section = InstantSection(services.instant, services.scheduler, page, allowed=admin,
+                                 why_not="Instant recovery, migrate and discard need the admin role")
+        page.add_section("Instant VMs — running straight from backup storage", section)
+        page.instant_section = section
+        return page  # type: ignore[no-any-return]
+
+    return make
 
 
 def snapshot_watch(services: ServicesLike, tray: Any, parent: QObject) -> SnapshotWatcher | None:

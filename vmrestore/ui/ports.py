@@ -43,6 +43,8 @@ class JobHandleLike(Protocol):
 class SchedulerLike(Protocol):
     def jobs(self) -> Sequence[Any]: ...
 
+    def submit(self, job: Any) -> Any: ...
+
     def add_listener(self, cb: Callable[[Any], None]) -> Unsubscribe: ...
 
 
@@ -155,6 +157,9 @@ class ServicesLike(Protocol):
 
     @property
     def snapshots(self) -> SnapshotUseCasesLike: ...
+
+    @property
+    def instant(self) -> Any: ...  # app.instant.service.InstantRecovery (ui/instant/ports.py: InstantPort)
 
     async def sweep(self) -> Any: ...
 

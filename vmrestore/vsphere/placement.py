@@ -44,7 +44,7 @@ class HostPlacement:
     datacenter: str
     vm_folder: str
     datastores: tuple[DatastoreMount, ...]
-    networks: tuple[str, ...]  # port group names the host sees
+    networks: tuple[str, ...]  # standard port group names the host sees
     hw_versions: tuple[int, ...]  # virtual hardware versions the host can run and create
 
     def datastore(self, name: str) -> DatastoreMount:
@@ -135,7 +135,10 @@ def host_placement(session: VsphereSession, host_moid: str) -> HostPlacement:
     cprops = retrieve_objects(session, [compute], ["resourcePool", "environmentBrowser"])[0].props
     datacenter = _datacenter_of(session, compute)
     dprops = retrieve_objects(session, [datacenter], ["vmFolder"])[0].props
-    networks = [str(n.props.get("name")) for n in retrieve_objects(session, list(hp.get("network") or ()), ["name"])]
+    # Standard port groups only: a distributed port group needs a DVS port backing, which instant
+    # recovery does not build yet (a NetworkBackingInfo naming it would fail on vSphere).
+    standard = [n for n in hp.get("network") or () if n._wsdlName == "Network"]
+    networks = [str(n.props.get("name")) for n in retrieve_objects(session, standard, ["name"])]
     return HostPlacement(
         host=host_moid, host_name=str(hp.get("name")), connected=hp.get("runtime.connectionState") == "connected",
         compute=_moid(compute), pool=_moid(cprops["resourcePool"]), datacenter=_moid(datacenter),

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vmrestore.app.instant.finish import DiscardInstantJob, DiscardPlan, MigrateInstantJob, plan_discard
-from vmrestore.app.instant.plan import StartPlan, StartRequest, plan_start
+from vmrestore.app.instant.plan import StartPlan, StartRequest, default_name, plan_start
 from vmrestore.app.instant.records import InstantRecords, InstantVm
 from vmrestore.app.instant.start import StartInstantJob
 from vmrestore.engine.jobcontext import JobContext
-from vmrestore.model import Action
-from vmrestore.vsphere import instant_ops
+from vmrestore.model import Action, HostInfo, RestorePoint
+from vmrestore.vsphere import instant_ops, inventory
+from vmrestore.vsphere.placement import HostPlacement, host_placement, resolve_host
 
 if TYPE_CHECKING:
     from vmrestore.app.bootstrap import AppServices
@@ -77,6 +78,25 @@ class InstantRecovery:
         self.services.require(Action.INSTANT_DISCARD)
         job = DiscardInstantJob(self.services.connection, self.records, instant_id)
         return AuditedJob(self.services, job, Action.INSTANT_DISCARD, f"{instant_id} {job.record.name}")
+
+    # -- what the wizard offers (blocking reads) --------------------------------------------------
+    def hosts(self) -> list[HostInfo]:
+        """Connected hosts, by name: where an instant VM can run."""
+        return [h for h in inventory.list_hosts(self.services.connection.session)
+                if h.connection_state == "connected" and not h.in_maintenance]
+
+    def placement(self, host: str) -> HostPlacement:
+        """The host's pool, folder, datastores (with mount mode and free space) and port groups."""
+        session = self.services.connection.session
+        return host_placement(session, resolve_host(session, host))
+
+    def points(self) -> list[RestorePoint]:
+        """Restore points newest first (the wizard marks those ESXi cannot run: hosted formats)."""
+        return self.services.catalog.points()
+
+    @staticmethod
+    def default_name(vm: str) -> str:
+        return default_name(vm)
 
     # -- list ------------------------------------------------------------------------------------
     def list(self, *, include_finished: bool = False) -> list[InstantVm]:
