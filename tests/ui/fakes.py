@@ -143,6 +143,29 @@ class NoSnapshots:
         raise NotConnected()
 
 
+class NoInstantVms:
+    """Instant recovery's port without a vCenter: nothing started here; every vCenter read says so."""
+
+    def list(self, *, include_finished: bool = False) -> list[Any]:
+        return []
+
+    def _not_connected(self, *_args: Any, **_kwargs: Any) -> Any:
+        from vmrestore.app.connection import NotConnected
+
+        raise NotConnected()
+
+    hosts = placement = plan_start = start_job = migrate_job = plan_discard = discard_job = _not_connected
+
+    def points(self) -> list[Any]:
+        return []
+
+    def default_name(self, vm: str) -> str:
+        return f"{vm}-restored"
+
+    def live_state(self, rec: Any) -> dict[str, Any]:
+        return {}
+
+
 class FakeServices:
     """``AppServices`` with the real engine and a fake connection."""
 
@@ -154,6 +177,7 @@ class FakeServices:
         self.connection = connection
         self.sweep_result = SweepOutcome()
         self.snapshots = NoSnapshots()
+        self.instant = NoInstantVms()
         self.closed = False
 
     async def sweep(self) -> SweepOutcome:

@@ -7,7 +7,9 @@ the VM with its live state, Migrate… and Discard show their plan and act only 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,15 @@ from vmrestore.app.secrets import MemorySecretStore
 from vmrestore.ui.instant.section import DiscardDialog, InstantSection, MigrateDialog
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_gui_thread() -> Iterator[None]:
+    """Set up first, torn down last (after the test's qasync loop closed): the app services keep the loop
+    referenced through cycles, and a loop freed later by the garbage collector in a worker thread destroys
+    qasync's timer object there ("Timers cannot be stopped from another thread")."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture
@@ -48,7 +59,13 @@ async def test_wizard_starts_then_section_migrates_and_discards(qtbot: Any, live
                                                                 tmp_path: Path) -> None:
     bench, services = live
     section = InstantSection(services.instant, services.scheduler, refresh_ms=60_000)
-    qtbot.addWidget(section)
+    try:
+        await _flow(section, bench, tmp_path)
+    finally:
+        await _dispose(section)
+
+
+async def _flow(section: InstantSection, bench: Bench, tmp_path: Path) -> None:
     section.resize(1000, 600)
     section.show()
 
@@ -114,17 +131,28 @@ async def test_wizard_starts_then_section_migrates_and_discards(qtbot: Any, live
     bench.assert_backup_untouched()
 
 
+async def _dispose(*widgets: Any) -> None:
+    """Delete the widgets on this (the GUI) thread: left to the garbage collector, a Qt object with timers
+    could be destroyed in an executor thread ("Timers cannot be stopped from another thread")."""
+    for w in widgets:
+        w.close()
+        w.deleteLater()
+    await asyncio.sleep(0.05)
+    gc.collect()
+
+
 async def test_section_buttons_follow_role_and_connection(qtbot: Any) -> None:
     class Nothing:
         def list(self, **_: Any) -> list[Any]:
             return []
 
     section = InstantSection(Nothing(), object(), allowed=False, why_not="admin only", refresh_ms=60_000)  # type: ignore[arg-type]
-    qtbot.addWidget(section)
-    assert not section.start_button.isEnabled() and section.start_button.toolTip() == "admin only"
     ok = InstantSection(Nothing(), object(), refresh_ms=60_000)  # type: ignore[arg-type]
-    qtbot.addWidget(ok)
-    ok.set_connected(False)
-    assert not ok.start_button.isEnabled()
-    ok.set_connected(True)
-    assert ok.start_button.isEnabled() and not ok.migrate_button.isEnabled()
+    try:
+        assert not section.start_button.isEnabled() and section.start_button.toolTip() == "admin only"
+        ok.set_connected(False)
+        assert not ok.start_button.isEnabled()
+        ok.set_connected(True)
+        assert ok.start_button.isEnabled() and not ok.migrate_button.isEnabled()
+    finally:
+        await _dispose(section, ok)

@@ -7,6 +7,7 @@ discard shows its progress in the row and under the table.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -169,7 +170,6 @@ class InstantSection(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(refresh_ms)
         self.timer.timeout.connect(self.refresh)
-        self.timer.start()
         self.wizard: InstantWizard | None = None
         self._update_buttons()
 
@@ -181,11 +181,21 @@ class InstantSection(QWidget):
             self.refresh()
 
     def showEvent(self, event: Any) -> None:
+        """Poll vCenter only while the section is on screen."""
         super().showEvent(event)
+        self.timer.start()
         self.refresh()
+
+    def hideEvent(self, event: Any) -> None:
+        self.timer.stop()
+        super().hideEvent(event)
 
     # -- listing ---------------------------------------------------------------------------------
     def refresh(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs (the app is closing): nothing to refresh on
+            return
         self._tasks.spawn(self.reload(), name="instant-refresh")
 
     async def reload(self) -> None:
@@ -227,6 +237,7 @@ class InstantSection(QWidget):
     def open_wizard(self, point_id: str | None = None) -> InstantWizard:
         self.wizard = InstantWizard(self._use, self._scheduler, point_id, self)
         self.wizard.started.connect(lambda handle: self._follow(None, handle, "Starting"))
+        self.wizard.finished.connect(self.wizard.deleteLater)
         self.wizard.open()
         return self.wizard
 
@@ -242,10 +253,13 @@ class InstantSection(QWidget):
         targets = [d for d in placement.datastores if d.writable and not d.remote and d.name != row.record.datastore]
         targets += [d for d in placement.datastores if d.name == row.record.datastore]
         dialog = MigrateDialog(row, targets, self)
-        if await ask(dialog) != QDialog.DialogCode.Accepted:
-            return
-        self._submit(row, lambda: self._use.migrate_job(row.record.id, dialog.datastore.currentData(),
-                                                        dialog.connect_network.isChecked()), "Migrating")
+        try:
+            if await ask(dialog) != QDialog.DialogCode.Accepted:
+                return
+            datastore, connect = dialog.datastore.currentData(), dialog.connect_network.isChecked()
+        finally:
+            dialog.deleteLater()
+        self._submit(row, lambda: self._use.migrate_job(row.record.id, datastore, connect), "Migrating")
 
     async def discard_selected(self) -> None:
         row = self.selected()
@@ -256,8 +270,12 @@ class InstantSection(QWidget):
         except Exception as exc:
             self.status.setText(f"Cannot plan the discard: {exc}")
             return
-        if await ask(DiscardDialog(plan, self)) != QDialog.DialogCode.Accepted:
-            return
+        dialog = DiscardDialog(plan, self)
+        try:
+            if await ask(dialog) != QDialog.DialogCode.Accepted:
+                return
+        finally:
+            dialog.deleteLater()
         self._submit(row, lambda: self._use.discard_job(row.record.id), "Discarding")
 
     def _submit(self, row: InstantRow, make_job: Any, verb: str) -> None:
