@@ -221,11 +221,3 @@ def discard_vm(session: VsphereSession, vm_moid: str, backup_datastore: str) -> 
     wait_for_tasks(session, [session.call(vm.Destroy_Task, idempotent=False)])
     log.info("discarded instant VM %s (deleted %s)", vm_moid, ", ".join(removed) or "no disks")
     return removed
-
-
-def datastore_vm_count(session: VsphereSession, datastore_moid: str, but: str | None = None) -> int:
-    """How many VMs vCenter says use the datastore (``but`` not counted)."""
-    items = retrieve_objects(session, [ref(session, "Datastore", datastore_moid)], ["vm"])
-    if not items:
-        return 0
-    return sum(1 for vm in items[0].props.get("vm") or () if vm._moId != but)

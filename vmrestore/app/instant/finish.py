@@ -15,7 +15,7 @@ from vmrestore.app.connection import ConnectionService
 from vmrestore.app.instant.records import DISCARDED, MIGRATED, MIGRATING, RUNNING, InstantRecords, InstantVm
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.errors import InsufficientSpace, InvalidInput, VmrestoreError
-from vmrestore.vsphere import instant_ops, instant_vm, nas
+from vmrestore.vsphere import hotadd_checks, instant_ops, instant_vm, nas
 from vmrestore.vsphere import placement as place
 from vmrestore.vsphere.session import VsphereSession
 
@@ -54,7 +54,8 @@ def unmount_if_unused(session: VsphereSession, records: InstantRecords, rec: Ins
     moid = nas.find_datastore(session, rec.host, rec.backup_datastore)
     if moid is None:
         return None
-    if instant_ops.datastore_vm_count(session, moid, but=rec.vm):
+    # Any other VM with a file on it (a hot-added disk of file restore that reused this mount, say).
+    if [vm for vm in hotadd_checks.datastore_users(session, rec.backup_datastore) if vm != rec.vm]:
         return None
     return rec.backup_datastore if nas.unmount_nas(session, rec.host, rec.backup_datastore) else None
 
