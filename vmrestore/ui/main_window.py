@@ -185,9 +185,21 @@ class MainWindow(QMainWindow):
             request = getattr(page, "addRepositoryRequested", None)  # the Restore points page's "Add a repository…"
             if request is not None:
                 request.connect(lambda: self.tools.open_settings("repositories", add_repository=True))
+            instant = getattr(page, "instantRecoveryRequested", None)  # "Instant recovery…" on a restore point
+            if instant is not None:
+                instant.connect(self.open_instant_recovery)
             return page
         title, text = PLACEHOLDERS[key]
         return PlaceholderPage(title, text, self)
+
+    def open_instant_recovery(self, point_id: str) -> None:
+        """Show the Mounted page and open the Instant recovery wizard on ``point_id``."""
+        section = getattr(self.pages.get("mounts"), "instant_section", None)
+        if section is None:
+            self.statusBar().showMessage("Instant recovery is not available in this window", 10000)
+            return
+        self.show_area("mounts")
+        section.open_wizard(point_id)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

@@ -156,3 +156,36 @@ async def test_section_buttons_follow_role_and_connection(qtbot: Any) -> None:
         assert ok.start_button.isEnabled() and not ok.migrate_button.isEnabled()
     finally:
         await _dispose(section, ok)
+
+
+async def test_instant_recovery_from_a_restore_point_in_the_tree(qtbot: Any, live: tuple[Bench, AppServices],
+                                                                 tmp_path: Path) -> None:
+    from PySide6.QtCore import QSettings
+
+    from vmrestore.ui.main_window import MainWindow
+    from vmrestore.ui.pages import default_area_pages
+    from vmrestore.ui.restore import context
+
+    bench, services = live
+    window = MainWindow(services, QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat),
+                        area_pages=default_area_pages(services))
+    try:
+        window.resize(1024, 700)
+        window.show()
+        page: Any = window.pages["points"]
+        await until(lambda: page.tree_model.point_index(bench.vmfs_point).isValid(), timeout=20,
+                    what="the restore point in the tree")
+        index = page.tree_model.point_index(bench.vmfs_point)
+        page.tree.setCurrentIndex(index)
+        menu = context.tree_menu(page, page.tree, page.tree_model)
+        assert page.instant_action in menu.actions()
+        page.instant_action.trigger()
+        section = window.pages["mounts"].instant_section
+        assert window.stack.currentWidget() is window.pages["mounts"]
+        assert section.wizard is not None and section.wizard.isVisible()
+        await until(lambda: section.wizard.where.point.currentData() is not None, timeout=20, what="points")
+        assert section.wizard.where.point.currentData().id == bench.vmfs_point
+        section.wizard.reject()
+        menu.deleteLater()
+    finally:
+        await _dispose(window)

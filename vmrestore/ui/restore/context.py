@@ -52,8 +52,16 @@ def tree_menu(page: Any, tree: QTreeView, model: PointsTreeModel) -> QMenu:
         toggle = menu.addAction("&Collapse" if expanded else "&Expand")
         toggle.triggered.connect(lambda: tree.setExpanded(index, not expanded))
     menu.addAction(page.search_here_action)
+    if node_point(model, index) and getattr(page, "instant_action", None) is not None:
+        menu.addAction(page.instant_action)
     menu.addAction(page.refresh_action)
     return menu
+
+
+def node_point(model: PointsTreeModel, index: QModelIndex) -> str | None:
+    """The restore point the tree's node belongs to (any node below a VM), for instant recovery."""
+    node = model.node(index) if index.isValid() else None
+    return node.point.id if node is not None and node.point is not None else None
 
 
 def search_menu(page: Any) -> QMenu:

@@ -46,6 +46,7 @@ class RestorePointsPage(QWidget):
     indexFinished = Signal(object)  # the index job's handle, once it ended
     folderShown = Signal(str)  # the restore-point path whose contents the table now shows
     addRepositoryRequested = Signal()  # "Add a repository…": the window opens Settings › Repositories
+    instantRecoveryRequested = Signal(str)  # "Instant recovery…" on a point: the window opens the wizard for it
 
     def __init__(self, services: RestoreServices, parent: QWidget | None = None, *,
                  pick_folder: FolderPicker | None = None, default_target: str | None = None) -> None:
@@ -161,9 +162,17 @@ class RestorePointsPage(QWidget):
         self.search_here_action.triggered.connect(self.search_in_vm)
         self.refresh_action = QAction("Re&fresh", self)
         self.refresh_action.triggered.connect(self.refresh)
+        self.instant_action = QAction("&Instant recovery…", self)
+        self.instant_action.setToolTip("Run this restore point's VM straight from the backup (admin)")
+        self.instant_action.triggered.connect(self._request_instant)
 
         self._update_actions()
         QTimer.singleShot(0, self, self.refresh)
+
+    def _request_instant(self) -> None:
+        point = context.node_point(self.tree_model, self.tree.currentIndex())
+        if point:
+            self.instantRecoveryRequested.emit(point)
 
     # -- loading ---------------------------------------------------------------------------------------
     def refresh(self) -> None:
