@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+
+import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -11,3 +15,18 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest_plugins = [
     "tests.bench.ci_strict", "tests.bench.vcsim_fixtures", "tests.bench.disk_fixtures", "tests.bench.postgres_fixtures",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A test that runs the CLI in-process installs the app's log handlers on the root logger (one of them on
+    pytest's captured stderr, closed when that test ends). Put the root logger back after every test, so a later
+    test never writes to another test's closed stream or finds the app's logging 'already set up'."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
