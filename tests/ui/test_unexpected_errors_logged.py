@@ -17,8 +17,14 @@ from vmrestore.ui.application import _log_unexpected_errors
 def test_slot_and_task_errors_are_written_to_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = logging.getLogger()
     before = list(root.handlers)
+    # Another test of this process may have set up vmrestore's logging already (setup_logging then keeps it):
+    # start from none of ours, and put them back afterwards.
+    for handler in before:
+        if getattr(handler, "_vmrestore", False):
+            root.removeHandler(handler)
     monkeypatch.setattr(sys, "excepthook", sys.__excepthook__)
     path = setup_logging(tmp_path / "logs")
+    ours = [h for h in root.handlers if getattr(h, "_vmrestore", False)]
     loop = asyncio.new_event_loop()
     try:
         _log_unexpected_errors(loop)
@@ -28,15 +34,17 @@ def test_slot_and_task_errors_are_written_to_the_log(tmp_path: Path, monkeypatch
             sys.excepthook(*sys.exc_info())
         loop.call_exception_handler({"message": "Task exception was never retrieved",
                                      "exception": RuntimeError("a forgotten task failed")})
-        for handler in root.handlers:
+        for handler in ours:
             handler.flush()
         text = path.read_text()
     finally:
         loop.close()
-        for handler in root.handlers[:]:
-            if handler not in before:
-                root.removeHandler(handler)
-                handler.close()
+        for handler in ours:
+            root.removeHandler(handler)
+            handler.close()
+        for handler in before:
+            if handler not in root.handlers:
+                root.addHandler(handler)
     assert "ERROR vmrestore.ui.application" in text
     assert "Traceback" in text and "ValueError: a bug in a slot" in text
     assert "hunter2" not in text
