@@ -22,7 +22,7 @@ from vmrestore.app.hotadd import HotAdd, find_vm
 from vmrestore.app.hotadd_ports import MountCatalog
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.errors import InvalidInput, VmrestoreError
-from vmrestore.model import Action
+from vmrestore.model import Action, ResourceKey
 from vmrestore.vsphere import guestops, hotadd_checks
 from vmrestore.vsphere.guestops import GuestCredentials, GuestFileExists
 from vmrestore.vsphere.session import VsphereSession
@@ -78,7 +78,7 @@ class FilesPushJob:
         self._o, self.point, self.paths, self.vm, self.dest = owner, point, paths, vm, dest
         self._creds, self.if_exists = creds, if_exists
         self.title = f"Copy {len(paths)} item(s) from {point} into {vm}:{dest}"
-        self.resource_keys: tuple[str, ...] = (f"vm:{vm}",)
+        self.resource_keys: tuple[str, ...] = (str(ResourceKey.vm(vm)),)
 
     async def run(self, ctx: JobContext) -> PushResult:
         h = self._o.h

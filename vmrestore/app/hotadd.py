@@ -32,13 +32,14 @@ from vmrestore.app.guest_scripts import (
     check_letter,
     parse_letter,
 )
-from vmrestore.app.hotadd_ports import AuditPort, MountCatalog, RoleGate
+from vmrestore.app.hotadd_ports import MountCatalog
 from vmrestore.app.mount import attach_delta, ensure_nas
+from vmrestore.app.ports import AuditTrail, RoleGate
 from vmrestore.catalog.esxi_formats import esxi_can_open, require_esxi_format
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.engine.leases import LeaseStore, new_lease_id
 from vmrestore.errors import InsufficientSpace, InvalidInput, NotFound, VmrestoreError
-from vmrestore.model import Action, DiskInfo, RestorePoint, VmInfo, VolumeInfo
+from vmrestore.model import Action, DiskInfo, ResourceKey, RestorePoint, VmInfo, VolumeInfo
 from vmrestore.vsphere import hotadd_checks, inventory
 from vmrestore.vsphere.guestops import GuestCredentials
 from vmrestore.vsphere.hotadd_checks import TargetVm
@@ -155,7 +156,7 @@ class HotAdd:
     """The use cases of hot-add file restore: start (here) and the session verbs (``hotadd_session``)."""
 
     def __init__(self, connection: ConnectionService, catalog: MountCatalog, leases: LeaseStore,
-                 gate: RoleGate, audit: AuditPort) -> None:
+                 gate: RoleGate, audit: AuditTrail) -> None:
         self.connection = connection
         self.catalog = catalog
         self.leases = leases
@@ -211,7 +212,7 @@ class MountStartJob:
         self.rel_path = rel_path
         self._creds = creds
         self.title = f"Mount {point.vm} {point.created:%Y-%m-%d %H:%M} disk{request.disk} on {request.vm}"
-        self.resource_keys: tuple[str, ...] = (f"point:{point.id}", f"vm:{request.vm}")
+        self.resource_keys: tuple[str, ...] = (str(ResourceKey.point(point.id)), str(ResourceKey.vm(request.vm)))
 
     async def run(self, ctx: JobContext) -> MountSession:
         s, req = self._s, self.request

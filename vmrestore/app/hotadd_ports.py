@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from vmrestore.catalog.store import Repository
-from vmrestore.model import Action, ExtractResult, Progress, RestorePoint
-
-
-class RoleGate(Protocol):
-    def require(self, action: Action) -> None: ...
-
-
-class AuditPort(Protocol):
-    def audited(self, action: Action, target: str, **detail: Any) -> AbstractContextManager[dict[str, Any]]: ...
+from vmrestore.model import ExtractResult, Progress, RestorePoint
 
 
 class MountCatalog(Protocol):

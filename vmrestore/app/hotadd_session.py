@@ -30,7 +30,7 @@ from vmrestore.app.undo import DISK_ATTACHED, NAS_MOUNTED
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.engine.leases import ACTIVE, STOPPING, Lease
 from vmrestore.errors import InvalidInput, VmrestoreError
-from vmrestore.model import Action, GuestPath
+from vmrestore.model import Action, GuestPath, ResourceKey
 from vmrestore.vsphere.guestops import GuestCredentials
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class GuestCopyJob:
         self._h, self.lease, self.sources, self.dest, self._creds = h, lease, sources, dest, creds
         self.copy_all = copy_all
         self.title = f"Copy {len(sources)} item(s) to {dest} in {lease.data.get('vm_name')}"
-        self.resource_keys: tuple[str, ...] = (f"vm:{lease.data.get('vm_name')}",)
+        self.resource_keys: tuple[str, ...] = (str(ResourceKey.vm(str(lease.data.get('vm_name')))),)
 
     async def run(self, ctx: JobContext) -> CopyResult:
         d = self.lease.data
@@ -172,7 +172,7 @@ class MountStopJob:
     def __init__(self, h: HotAdd, lease: Lease, creds: GuestCredentials | None, reason: str) -> None:
         self._h, self.lease, self._creds, self.reason = h, lease, creds, reason
         self.title = f"Unmount session {lease.id} from {lease.data.get('vm_name')}"
-        self.resource_keys: tuple[str, ...] = (f"vm:{lease.data.get('vm_name')}",)
+        self.resource_keys: tuple[str, ...] = (str(ResourceKey.vm(str(lease.data.get('vm_name')))),)
 
     async def run(self, ctx: JobContext) -> StopResult:
         h, d = self._h, self.lease.data
@@ -184,9 +184,9 @@ class MountStopJob:
             # newest first, so after a crash the disk goes before the datastore it hangs from.
             objects: list[tuple[str, str, dict[str, Any]]] = []
             if unmount:
-                objects.append((NAS_MOUNTED, f"host:{host}", {"host": host, "name": datastore,
+                objects.append((NAS_MOUNTED, str(ResourceKey.host(host)), {"host": host, "name": datastore,
                                                               "only_if_unused": True}))
-            objects.append((DISK_ATTACHED, f"vm:{vm}", {"vm": vm, "file": delta}))
+            objects.append((DISK_ATTACHED, str(ResourceKey.vm(vm)), {"vm": vm, "file": delta}))
             ids = await ctx.run_blocking(h.leases.begin_stop, self.lease, ctx.journal, ctx.job_id, objects)
             entries = dict(zip((kind for kind, _, _ in objects), ids, strict=True))
             offline: bool | None = None

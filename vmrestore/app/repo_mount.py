@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vmrestore.app.connection import ConnectionService
-from vmrestore.app.hotadd_ports import AuditPort, MountCatalog, RoleGate
+from vmrestore.app.hotadd_ports import MountCatalog
+from vmrestore.app.ports import AuditTrail, RoleGate
 from vmrestore.errors import InvalidInput, NotFound, VmrestoreError
 from vmrestore.model import Action
 from vmrestore.vsphere import hotadd_checks, inventory, nas
@@ -27,7 +28,7 @@ class RepoMountResult:
 
 class RepoMount:
     def __init__(self, connection: ConnectionService, catalog: MountCatalog, gate: RoleGate,
-                 audit: AuditPort) -> None:
+                 audit: AuditTrail) -> None:
         self.connection, self.catalog, self.gate, self.audit = connection, catalog, gate, audit
 
     def _host(self, name: str) -> tuple[str, str]:

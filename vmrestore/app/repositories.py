@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import re
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
+from vmrestore.app.ports import AuditTrail, RoleGate
 from vmrestore.catalog.layout import discover
 from vmrestore.catalog.store import Repository
 from vmrestore.errors import InvalidInput, NotFound
@@ -26,14 +26,6 @@ __all__ = ["RepositoryAdmin", "RepositoryCheck", "parse_nfs", "validate_name"]
 
 # "host:/export" or "host:/export/sub" as ESXi's CreateNasDatastore takes them (remoteHost, remotePath).
 _NFS = re.compile(r"^(?P<host>[A-Za-z0-9._\-\[\]:]+?):(?P<path>/\S*)$")
-
-
-class RoleGate(Protocol):
-    def require(self, action: Action) -> None: ...
-
-
-class AuditPort(Protocol):
-    def audited(self, action: Action, target: str, **detail: Any) -> AbstractContextManager[dict[str, Any]]: ...
 
 
 class RepositoryCatalog(Protocol):
@@ -123,7 +115,7 @@ def check_folder(path: str) -> RepositoryCheck:
 class RepositoryAdmin:
     """Add, edit, remove and test backup repositories (admin only, audited)."""
 
-    def __init__(self, catalog: RepositoryCatalog, gate: RoleGate, audit: AuditPort) -> None:
+    def __init__(self, catalog: RepositoryCatalog, gate: RoleGate, audit: AuditTrail) -> None:
         self._catalog = catalog
         self._gate = gate
         self._audit = audit

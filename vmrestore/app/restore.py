@@ -11,13 +11,13 @@ name the operator would open. Indexing gets the same gate in both front ends.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
+from vmrestore.app.ports import AuditTrail, JobQueue, RoleGate
 from vmrestore.engine.jobcontext import JobContext, JobHandle
 from vmrestore.errors import InvalidInput
-from vmrestore.model import Action, ExtractResult, GuestPath, Progress
+from vmrestore.model import Action, ExtractResult, GuestPath, Progress, ResourceKey
 
 if TYPE_CHECKING:
     from vmrestore.app.catalog_index import IndexRepositoryJob
@@ -28,21 +28,9 @@ Conflict = Literal["keep_both", "overwrite", "skip"]
 CONFLICTS: tuple[Conflict, ...] = ("keep_both", "overwrite", "skip")
 
 
-class RoleGate(Protocol):
-    def require(self, action: Action) -> None: ...
-
-
-class AuditTrail(Protocol):
-    def audited(self, action: Action, target: str, **detail: Any) -> AbstractContextManager[dict[str, Any]]: ...
-
-
-class JobQueue(Protocol):
-    def submit(self, job: Any) -> JobHandle: ...
-
-
 def point_key(point_id: str) -> str:
     """The scheduler's resource key of a restore point: one extraction (or mount) of it at a time."""
-    return f"point:{point_id}"
+    return str(ResourceKey.point(point_id))
 
 
 @dataclass(frozen=True, slots=True)

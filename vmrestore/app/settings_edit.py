@@ -14,25 +14,17 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from vmrestore.app.ports import AuditTrail, RoleGate
 from vmrestore.app.settings import AppSettings
 from vmrestore.catalog import open_store
 from vmrestore.errors import InvalidInput, VmrestoreError
 from vmrestore.model import Action, Role
 
 APPEARANCES = ("system", "light", "dark")
-
-
-class RoleGate(Protocol):
-    def require(self, action: Action) -> None: ...
-
-
-class AuditPort(Protocol):
-    def audited(self, action: Action, target: str, **detail: Any) -> AbstractContextManager[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +120,7 @@ def admin_reason(role: Role, role_locked: bool) -> str | None:
 
 
 class SettingsEditor:
-    def __init__(self, settings: AppSettings, gate: RoleGate, audit: AuditPort) -> None:
+    def __init__(self, settings: AppSettings, gate: RoleGate, audit: AuditTrail) -> None:
         self._settings = settings
         self._gate = gate
         self._audit = audit
@@ -178,7 +170,7 @@ class PinStore(Protocol):
 class CertificatePins:
     """Pinned vCenter certificates: list them (anyone), forget one (admin, audited)."""
 
-    def __init__(self, pins: PinStore, gate: RoleGate, audit: AuditPort) -> None:
+    def __init__(self, pins: PinStore, gate: RoleGate, audit: AuditTrail) -> None:
         self._pins = pins
         self._gate = gate
         self._audit = audit

@@ -15,6 +15,7 @@ from vmrestore.app.connection import ConnectionService
 from vmrestore.app.instant.records import DISCARDED, MIGRATED, MIGRATING, RUNNING, InstantRecords, InstantVm
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.errors import InsufficientSpace, InvalidInput, VmrestoreError
+from vmrestore.model import ResourceKey
 from vmrestore.vsphere import hotadd_checks, instant_ops, instant_vm, nas
 from vmrestore.vsphere import placement as place
 from vmrestore.vsphere.session import VsphereSession
@@ -78,7 +79,7 @@ class MigrateInstantJob:
         self.datastore = datastore
         self.connect_network = connect_network
         self.title = f"Migrate {self.record.name} to {datastore}"
-        self.resource_keys: tuple[str, ...] = (f"vm:{self.record.vm}",)
+        self.resource_keys: tuple[str, ...] = (str(ResourceKey.vm(self.record.vm)),)
 
     def preflight(self) -> place.DatastoreMount:
         """Blocking checks before anything moves: target writable on the host, room for the full disks."""
@@ -174,7 +175,7 @@ class DiscardInstantJob:
         self._records = records
         self.record = _active(records, instant_id, "discarded")
         self.title = f"Discard {self.record.name}"
-        self.resource_keys: tuple[str, ...] = (f"vm:{self.record.vm}",)
+        self.resource_keys: tuple[str, ...] = (str(ResourceKey.vm(self.record.vm)),)
 
     async def run(self, ctx: JobContext) -> FinishResult:
         session, rec = self._connection.session, self.record

@@ -27,6 +27,7 @@ from vmrestore.app.instant.records import RUNNING, InstantRecords, InstantVm
 from vmrestore.app.undo import FILE_COPIED, NAS_MOUNTED, VM_CREATED
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.errors import NotFound
+from vmrestore.model import ResourceKey, ResourceKind
 from vmrestore.vsphere import instant_ops, instant_vm, nas
 from vmrestore.vsphere.instant_vm import InstantDisk, InstantVmSpec
 
@@ -70,7 +71,8 @@ class StartInstantJob:
         self.plan = plan
         self.instant_id = "ir-" + uuid.uuid4().hex[:8]
         self.title = f"Instant recovery of {plan.point.vm} as {plan.name}"
-        self.resource_keys: tuple[str, ...] = (f"point:{plan.point.id}", f"datastore:{plan.datastore.moid}")
+        self.resource_keys: tuple[str, ...] = (
+            str(ResourceKey.point(plan.point.id)), str(ResourceKey(ResourceKind.DATASTORE, plan.datastore.moid)))
 
     async def run(self, ctx: JobContext) -> StartResult:
         plan, session, journal = self.plan, self._connection.session, ctx.journal
@@ -84,7 +86,7 @@ class StartInstantJob:
         else:
             backup_ds = f"vmrestore-ir-{token}"
             ctx.progress(0.05, f"Mounting {plan.export} on {p.host_name} as {backup_ds} (read-only)")
-            entry = await ctx.run_blocking(journal.begin, ctx.job_id, NAS_MOUNTED, f"host:{p.host}",
+            entry = await ctx.run_blocking(journal.begin, ctx.job_id, NAS_MOUNTED, str(ResourceKey.host(p.host)),
                                            {"export": plan.export}, {"host": p.host, "name": backup_ds})
             entries.append(entry)
             mounted = await ctx.run_blocking(nas.mount_nas, session, p.host, plan.export, backup_ds)
@@ -128,7 +130,7 @@ class StartInstantJob:
         if plan.nvram:
             target = f"{spec.folder}/{plan.name}.nvram"
             ctx.progress(0.5, f"Copying {plan.nvram} (firmware settings) to {target}")
-            file_entry = await ctx.run_blocking(journal.begin, ctx.job_id, FILE_COPIED, f"vm:{vm}",
+            file_entry = await ctx.run_blocking(journal.begin, ctx.job_id, FILE_COPIED, str(ResourceKey.vm(vm)),
                                                 {"source": plan.nvram}, {"datacenter": p.datacenter, "path": target})
             entries.append(file_entry)
             await ctx.run_blocking(instant_vm.copy_file, session, p.datacenter,

@@ -28,7 +28,7 @@ from vmrestore.app.snapshots.types import ClassifiedSnapshot, SnapshotClass, Sna
 from vmrestore.engine import resourcelock
 from vmrestore.engine.jobcontext import JobContext, JobHandle
 from vmrestore.errors import Cancelled, InvalidInput, NotFound, Refused, VmrestoreError
-from vmrestore.model import Action
+from vmrestore.model import Action, ResourceKey, ResourceKind
 from vmrestore.vsphere.session import VsphereSession
 from vmrestore.vsphere.snapshots import ops
 
@@ -441,7 +441,7 @@ class _DatastoreCleanupJob:
         self.report = report
         self.say = say
         self.title = f"Remove {len(items)} snapshot(s) on {datastore}"
-        self.resource_keys = (f"datastore:{datastore}",)
+        self.resource_keys = (str(ResourceKey(ResourceKind.DATASTORE, datastore)),)
 
     async def run(self, ctx: JobContext) -> int:
         session = self.connection.session
