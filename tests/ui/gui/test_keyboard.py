@@ -144,3 +144,25 @@ async def test_restore_and_versions_dialogs_have_unique_keys(qtbot, real_service
     assert_unique(dialog, "restore dialog")
     assert sorted(mnemonics(dialog)) == ["b", "k", "o", "r", "s"]  # Browse, Keep both, Overwrite, Restore, Skip
     dialog.reject()
+
+
+@pytest.mark.asyncio
+async def test_context_menus_have_unique_letters(qtbot, real_services, tmp_path, backup_repo) -> None:
+    from collections import Counter
+
+    from tests.ui.restore.conftest import index_repository
+    from vmrestore.ui.restore import context
+
+    services = real_services()
+    services.catalog.add_repository("main", str(backup_repo.root), None)
+    index_repository(services)
+    window = await open_window(qtbot, services, tmp_path)
+    page = window.pages["points"]
+    await until(lambda: page.tree_model.vm_names(), what="the restore points")
+    page.tree.setCurrentIndex(page.tree_model.point_index(services.catalog.points("web01")[0].id))
+    menus = {"tree": context.tree_menu(page, page.tree, page.tree_model), "table": context.table_menu(page),
+             "search": context.search_menu(page)}
+    for name, menu in menus.items():
+        letters = [mnemonic_of(a.text()) for a in menu.actions() if not a.isSeparator()]
+        assert None not in letters, f"{name} menu: an entry without a letter"
+        assert [k for k, n in Counter(letters).items() if n > 1] == [], f"{name} menu: {letters}"

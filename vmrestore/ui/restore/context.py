@@ -64,6 +64,18 @@ def node_point(model: PointsTreeModel, index: QModelIndex) -> str | None:
     return node.point.id if node is not None and node.point is not None else None
 
 
+def table_menu(page: Any) -> QMenu:
+    menu = QMenu(page)
+    menu.setObjectName("tableMenu")
+    menu.setAccessibleName("File actions")
+    menu.addAction(page.open_action)
+    menu.addAction(page.versions_action)
+    menu.addSeparator()
+    menu.addAction(page.restore_action)
+    menu.addAction(page.restore_vm_action)
+    return menu
+
+
 def search_menu(page: Any) -> QMenu:
     menu = QMenu(page)
     menu.setObjectName("searchMenu")

@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QLabel, QMenu, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from vmrestore.app.catalog_service import SearchHit
 from vmrestore.app.restore import ExtractRequest
@@ -152,7 +152,7 @@ class RestorePointsPage(QWidget):
         self.restore_vm_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.restore_vm_action.triggered.connect(self.restore_into_vm)
         self.addAction(self.restore_vm_action)
-        self.versions_action = QAction("&Versions of this file…", self)
+        self.versions_action = QAction("V&ersions of this file…", self)  # Alt+V: "Restore into VM…"
         self.versions_action.triggered.connect(self.show_versions)
         self.open_action = QAction("&Open", self)
         self.open_action.triggered.connect(lambda: self._table_activated(self.table.currentIndex()))
@@ -284,14 +284,7 @@ class RestorePointsPage(QWidget):
     def _table_menu(self, pos: Any) -> None:
         self._last_view = self.table
         self._update_actions()
-        menu = QMenu(self)
-        menu.setAccessibleName("File actions")
-        menu.addAction(self.open_action)
-        menu.addAction(self.versions_action)
-        menu.addSeparator()
-        menu.addAction(self.restore_action)
-        menu.addAction(self.restore_vm_action)
-        menu.popup(self.table.viewport().mapToGlobal(pos))
+        context.table_menu(self).popup(self.table.viewport().mapToGlobal(pos))
 
     def _update_actions(self) -> None:
         items = self.selected_items()
