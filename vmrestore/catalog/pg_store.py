@@ -302,6 +302,10 @@ class PostgresCatalogStore:
                 "AND v.last_seq >= %(lo)s AND v.first_seq <= %(hi)s) hit "
                 "WHERE hit_seq IS NOT NULL LIMIT %(limit)s",
                 {**params, "lineages": lineages},
+                # Never a server-side prepared statement: after five runs PostgreSQL may keep a generic
+                # plan, which cannot see the pattern or the lineages and walks the trigram index blind
+                # (measured: 7 ms with the pattern's own plan, 45-107 ms with the generic one).
+                prepare=False,
             ).fetchall()
             at: dict[tuple[int, int], tuple[str, datetime]] = {}
 

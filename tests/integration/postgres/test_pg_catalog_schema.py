@@ -3,6 +3,8 @@ refused, and the pg_trgm GIN index serving the exact substring and glob predicat
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import psycopg
 import pytest
 
@@ -11,6 +13,7 @@ from vmrestore.catalog.pattern import compile_pattern, glob_to_regex, like_subst
 from vmrestore.catalog.pg_schema import LATEST, MIGRATIONS
 from vmrestore.catalog.pg_store import PostgresCatalogStore
 from vmrestore.errors import InvalidInput, Transient
+from vmrestore.model import FileEntry, FileType, RestorePoint
 
 
 def test_migrations_are_applied_once_and_recorded(pg_url: str) -> None:
@@ -61,3 +64,29 @@ def test_name_search_uses_the_trigram_index(pg_url: str, pattern: str, predicate
         found = conn.execute(f"SELECT name FROM names WHERE {test}", (value,)).fetchall()
     assert "names_lname_trgm" in plan, plan
     assert found == [("Q3-report.xlsx",)]
+
+
+def test_search_is_planned_for_its_own_pattern_every_time(pg_url: str) -> None:
+    """psycopg prepares a statement on the server after five runs, and PostgreSQL may then keep a generic
+    plan that cannot see the pattern (measured: 45-107 ms instead of 7 ms on 600,000 entries). The search
+    query must never be a prepared statement, however often it runs; its answers stay the same."""
+    store = PostgresCatalogStore(pg_url, max_connections=1)
+    try:
+        created = datetime(2024, 9, 1, 22, 0, 0, tzinfo=UTC)
+        store.upsert_points([RestorePoint(id="nas/vm1/p1", repo="nas", vm="vm1", created=created, path="/r",
+                                          status="ok")])
+        files = [FileEntry(path=f"/docs/{name}", name=name, type=FileType.FILE, size=i, mtime=created)
+                 for i, name in enumerate(("Q3-report.xlsx", "kernel32.sys", "notes.txt", "report.pdf"))]
+        store.index_volume("nas/vm1/p1", "scsi0:0", 1, files)
+        answers = {pattern: [h.path for h in store.search(pattern)] for pattern in ("report", "kernel??.sys")}
+        assert answers == {"report": ["/docs/Q3-report.xlsx", "/docs/report.pdf"],
+                           "kernel??.sys": ["/docs/kernel32.sys"]}
+        for _ in range(12):
+            for pattern, paths in answers.items():
+                assert [h.path for h in store.search(pattern)] == paths
+        with store._pool.connection() as conn:  # the pool's only connection: the one every search used
+            prepared = [r[0] for r in conn.execute("SELECT statement FROM pg_prepared_statements")]
+        assert prepared, "psycopg prepared nothing at all: the test no longer exercises its threshold"
+        assert not [s for s in prepared if "hit_seq" in s]
+    finally:
+        store.close()
