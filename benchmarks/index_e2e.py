@@ -26,6 +26,7 @@ import cProfile
 import io
 import os
 import pstats
+import shutil
 import sys
 import tempfile
 import time
@@ -99,6 +100,15 @@ def main() -> int:
     factory = DiskFactory()
     work = Path(tempfile.mkdtemp(prefix="index-e2e-"))
     print(f"{args.dirs * args.files_per_dir:,} files per volume; {load()}")
+    try:
+        run_all(args, factory, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\n{load()}")
+    return 0
+
+
+def run_all(args: argparse.Namespace, factory: DiskFactory, work: Path) -> None:
     for kind in args.fs.split(","):
         t0 = time.perf_counter()
         vmdk1 = factory.vmdk(bench_spec(kind, args.dirs, args.files_per_dir), "monolithicSparse",
@@ -147,8 +157,6 @@ def main() -> int:
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
             print("  profile of point 1 -> fresh catalog (cProfile, by own time):")
             print("\n".join("    " + row for row in out.getvalue().splitlines()[6:30] if row.strip()))
-    print(f"\n{load()}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -242,6 +243,7 @@ def main() -> int:
         Disconnect(si)
     finally:
         sim.stop()
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
