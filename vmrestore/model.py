@@ -209,6 +209,14 @@ class RestorePoint:
     reason: str | None = None  # why status is "error"/"compressed" or why it is not browsable, for the operator
 
 
+@dataclass(frozen=True)
+class GuestCredentials:
+    """A guest OS login (VMware Tools guest operations). ``repr`` never shows the password."""
+
+    username: str
+    password: str = field(repr=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Progress:
     """One progress report of a job: fraction in [0, 1] (None when unknown) and a line of text."""

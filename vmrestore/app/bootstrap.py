@@ -89,9 +89,10 @@ class AppServices:
     @cached_property
     def instant(self) -> InstantRecovery:
         """Instant VM recovery's use case, built once on first use (GUI and CLI share it)."""
+        from vmrestore.app.instant.records import InstantRecords
         from vmrestore.app.instant.service import InstantRecovery
 
-        return InstantRecovery(self)
+        return InstantRecovery(self.connection, self.catalog, InstantRecords(self.state), self.gate, self.auditor)
 
     # -- policy and audit (the same objects the use cases get) ---------------------------------------
     def require(self, action: Action) -> None:

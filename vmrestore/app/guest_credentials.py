@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from vmrestore.app.secrets import KeyringUnavailable, SecretStore
 from vmrestore.errors import InvalidInput
-from vmrestore.vsphere.guestops import GuestCredentials
+from vmrestore.model import GuestCredentials
 
 __all__ = ["GuestCredentials", "resolve_guest_credentials"]
 

@@ -22,9 +22,9 @@ from vmrestore.app.hotadd import HotAdd, find_vm
 from vmrestore.app.hotadd_ports import MountCatalog
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.errors import InvalidInput, VmrestoreError
-from vmrestore.model import Action, ResourceKey
+from vmrestore.model import Action, GuestCredentials, ResourceKey
 from vmrestore.vsphere import guestops, hotadd_checks
-from vmrestore.vsphere.guestops import GuestCredentials, GuestFileExists
+from vmrestore.vsphere.guestops import GuestFileExists
 from vmrestore.vsphere.session import VsphereSession
 
 IF_EXISTS = ("keep-both", "overwrite", "skip")

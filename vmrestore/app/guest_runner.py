@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vmrestore.app.guest_scripts import GuestCommand, command, decode_report
+from vmrestore.model import GuestCredentials
 from vmrestore.vsphere import guestops
-from vmrestore.vsphere.guestops import GuestCredentials
 from vmrestore.vsphere.session import VsphereSession
 
 log = logging.getLogger(__name__)

@@ -39,9 +39,8 @@ from vmrestore.catalog.esxi_formats import esxi_can_open, require_esxi_format
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.engine.leases import LeaseStore, new_lease_id
 from vmrestore.errors import InsufficientSpace, InvalidInput, NotFound, VmrestoreError
-from vmrestore.model import Action, DiskInfo, ResourceKey, RestorePoint, VmInfo, VolumeInfo
+from vmrestore.model import Action, DiskInfo, GuestCredentials, ResourceKey, RestorePoint, VmInfo, VolumeInfo
 from vmrestore.vsphere import hotadd_checks, inventory
-from vmrestore.vsphere.guestops import GuestCredentials
 from vmrestore.vsphere.hotadd_checks import TargetVm
 from vmrestore.vsphere.session import VsphereSession
 

@@ -30,8 +30,7 @@ from vmrestore.app.undo import DISK_ATTACHED, NAS_MOUNTED
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.engine.leases import ACTIVE, STOPPING, Lease
 from vmrestore.errors import InvalidInput, VmrestoreError
-from vmrestore.model import Action, GuestPath, ResourceKey
-from vmrestore.vsphere.guestops import GuestCredentials
+from vmrestore.model import Action, GuestCredentials, GuestPath, ResourceKey
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from vmrestore.cli.context import CliContext
 from vmrestore.cli.jobrun import run_job
 from vmrestore.cli.output import emit_table, note
 from vmrestore.errors import InvalidInput, VmrestoreError
+from vmrestore.model import GuestCredentials
 
 # The use cases (and pyVmomi under them) load when a mount command runs, not for every CLI start.
 if TYPE_CHECKING:
     from vmrestore.app.hotadd import HotAdd, MountSession
     from vmrestore.app.hotadd_session import HotAddSessions
-    from vmrestore.vsphere.guestops import GuestCredentials
 
 
 def _guest_options(p: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from pyVmomi import vim
 
 from vmrestore.errors import AuthFailed, NotFound, Refused, VmrestoreError
+from vmrestore.model import GuestCredentials
 from vmrestore.vsphere.properties import retrieve_objects
 from vmrestore.vsphere.refs import ref
 from vmrestore.vsphere.session import VsphereSession
@@ -56,14 +57,6 @@ class GuestTimeout(VmrestoreError):
     """A guest program did not finish in time."""
 
     code = "guest_timeout"
-
-
-@dataclass(frozen=True)
-class GuestCredentials:
-    """A guest OS login. ``repr`` never shows the password."""
-
-    username: str
-    password: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,9 @@ import pytest
 from tests.bench.vcsim_fixtures import VcsimFactory
 from tests.integration.vsphere.vsphere_helpers import open_pinned
 from vmrestore.errors import AuthFailed
+from vmrestore.model import GuestCredentials
 from vmrestore.vsphere import guestops
-from vmrestore.vsphere.guestops import GuestCredentials, GuestFileExists, GuestUnavailable
+from vmrestore.vsphere.guestops import GuestFileExists, GuestUnavailable
 from vmrestore.vsphere.properties import retrieve
 from vmrestore.vsphere.trust import KnownHosts
 

@@ -6,26 +6,26 @@ per start, migrate and discard (failures included), and the jobs it hands to the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from vmrestore.app.catalog_service import CatalogService
+from vmrestore.app.connection import ConnectionService
 from vmrestore.app.instant.finish import DiscardInstantJob, DiscardPlan, MigrateInstantJob, plan_discard
 from vmrestore.app.instant.plan import StartPlan, StartRequest, default_name, plan_start
 from vmrestore.app.instant.records import InstantRecords, InstantVm
 from vmrestore.app.instant.start import StartInstantJob
+from vmrestore.app.ports import AuditTrail, RoleGate
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.model import Action, HostInfo, RestorePoint
 from vmrestore.vsphere import instant_ops, inventory
 from vmrestore.vsphere.placement import HostPlacement, host_placement, resolve_host
 
-if TYPE_CHECKING:
-    from vmrestore.app.bootstrap import AppServices
-
 
 class AuditedJob:
     """Runs ``inner`` and writes one audit entry with its outcome (``ok`` or the error's code)."""
 
-    def __init__(self, services: AppServices, inner: Any, action: Action, target: str, **detail: Any) -> None:
-        self._services = services
+    def __init__(self, audit: AuditTrail, inner: Any, action: Action, target: str, **detail: Any) -> None:
+        self._audit = audit
         self.inner = inner
         self._action = action
         self._target = target
@@ -35,7 +35,7 @@ class AuditedJob:
         self.resource_keys: tuple[str, ...] = inner.resource_keys
 
     async def run(self, ctx: JobContext) -> Any:
-        with self._services.audited(self._action, self._target, **self._detail) as extra:
+        with self._audit.audited(self._action, self._target, **self._detail) as extra:
             result = await self.inner.run(ctx)
             extra.update({k: v for k, v in result.to_json().items() if k in ("id", "vm", "moref", "datastore",
                                                                               "state", "unmounted", "network")})
@@ -43,56 +43,62 @@ class AuditedJob:
 
 
 class InstantRecovery:
-    def __init__(self, services: AppServices) -> None:
-        self.services = services
-        self.records = InstantRecords(services.state)
+    """Built once by the composition root (``app/bootstrap.py``) from the narrow ports it uses."""
+
+    def __init__(self, connection: ConnectionService, catalog: CatalogService, records: InstantRecords,
+                 gate: RoleGate, audit: AuditTrail) -> None:
+        self._connection = connection
+        self._catalog = catalog
+        self.records = records
+        self._gate = gate
+        self._audit = audit
 
     # -- start -----------------------------------------------------------------------------------
     def plan_start(self, request: StartRequest) -> StartPlan:
         """Check everything a start needs (blocking); nothing is changed. Refusals: exit 3."""
-        self.services.require(Action.INSTANT_RECOVERY)
-        with self.services.audited(Action.INSTANT_RECOVERY, request.point, step="plan", host=request.host):
-            point = self.services.catalog.point(request.point)
-            repo = self.services.catalog.repository(point.repo)
-            return plan_start(self.services.connection.session, point, repo, request)
+        self._gate.require(Action.INSTANT_RECOVERY)
+        with self._audit.audited(Action.INSTANT_RECOVERY, request.point, step="plan", host=request.host):
+            point = self._catalog.point(request.point)
+            repo = self._catalog.repository(point.repo)
+            return plan_start(self._connection.session, point, repo, request)
 
     def start_job(self, plan: StartPlan) -> AuditedJob:
-        self.services.require(Action.INSTANT_RECOVERY)
-        job = StartInstantJob(self.services.connection, self.records, plan)
-        return AuditedJob(self.services, job, Action.INSTANT_RECOVERY, plan.point.id, name=plan.name,
+        self._gate.require(Action.INSTANT_RECOVERY)
+        job = StartInstantJob(self._connection, self.records, plan)
+        return AuditedJob(self._audit, job, Action.INSTANT_RECOVERY, plan.point.id, name=plan.name,
                           host=plan.placement.host_name, datastore=plan.datastore.name, instant=job.instant_id)
 
     # -- migrate ---------------------------------------------------------------------------------
     def migrate_job(self, instant_id: str, datastore: str, connect_network: bool = False) -> AuditedJob:
-        self.services.require(Action.MIGRATE)
-        job = MigrateInstantJob(self.services.connection, self.records, instant_id, datastore, connect_network)
-        return AuditedJob(self.services, job, Action.MIGRATE, f"{instant_id} {job.record.name}",
+        self._gate.require(Action.MIGRATE)
+        job = MigrateInstantJob(self._connection, self.records, instant_id, datastore, connect_network)
+        return AuditedJob(self._audit, job, Action.MIGRATE, f"{instant_id} {job.record.name}",
                           datastore=datastore, connect_network=connect_network)
 
     # -- discard ---------------------------------------------------------------------------------
     def plan_discard(self, instant_id: str) -> DiscardPlan:
-        self.services.require(Action.INSTANT_DISCARD)
-        return plan_discard(self.services.connection.session, self.records, instant_id)
+        self._gate.require(Action.INSTANT_DISCARD)
+        return plan_discard(self._connection.session, self.records, instant_id)
 
     def discard_job(self, instant_id: str) -> AuditedJob:
-        self.services.require(Action.INSTANT_DISCARD)
-        job = DiscardInstantJob(self.services.connection, self.records, instant_id)
-        return AuditedJob(self.services, job, Action.INSTANT_DISCARD, f"{instant_id} {job.record.name}")
+        self._gate.require(Action.INSTANT_DISCARD)
+        job = DiscardInstantJob(self._connection, self.records, instant_id)
+        return AuditedJob(self._audit, job, Action.INSTANT_DISCARD, f"{instant_id} {job.record.name}")
 
     # -- what the wizard offers (blocking reads) --------------------------------------------------
     def hosts(self) -> list[HostInfo]:
         """Connected hosts, by name: where an instant VM can run."""
-        return [h for h in inventory.list_hosts(self.services.connection.session)
+        return [h for h in inventory.list_hosts(self._connection.session)
                 if h.connection_state == "connected" and not h.in_maintenance]
 
     def placement(self, host: str) -> HostPlacement:
         """The host's pool, folder, datastores (with mount mode and free space) and port groups."""
-        session = self.services.connection.session
+        session = self._connection.session
         return host_placement(session, resolve_host(session, host))
 
     def points(self) -> list[RestorePoint]:
         """Restore points newest first (the wizard marks those ESXi cannot run: hosted formats)."""
-        return self.services.catalog.points()
+        return self._catalog.points()
 
     @staticmethod
     def default_name(vm: str) -> str:
@@ -105,7 +111,7 @@ class InstantRecovery:
     def live_state(self, rec: InstantVm) -> dict[str, Any]:
         """Power, Tools and IP read now (blocking; needs a connection)."""
         try:
-            g = instant_ops.guest_state(self.services.connection.session, rec.vm)
+            g = instant_ops.guest_state(self._connection.session, rec.vm)
         except Exception as exc:  # gone, or no connection: say so in the row, never fail the listing
             return {"power": "unknown", "tools": "unknown", "ip": None, "problem": str(exc)}
         return {"power": g.power, "tools": g.tools, "ip": g.ip}
