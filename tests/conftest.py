@@ -14,6 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The bench: a real vSphere API server (vcsim) and real disk images, each in its own plugin module.
 pytest_plugins = [
     "tests.bench.ci_strict", "tests.bench.vcsim_fixtures", "tests.bench.disk_fixtures", "tests.bench.postgres_fixtures",
+    "tests.bench.postgres_auth",
 ]
 
 

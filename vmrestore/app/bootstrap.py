@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from vmrestore.app.catalog_migrate import MigrateCatalog
 from vmrestore.app.catalog_service import CatalogService
+from vmrestore.app.catalog_test import TestCatalogConnection
 from vmrestore.app.connection import ConnectionService
 from vmrestore.app.governance import Auditor, SettingsRoleGate
 from vmrestore.app.paths import AppPaths, machine_policy_file, resolve_paths
@@ -70,6 +71,7 @@ class AppServices:
     settings_editor: SettingsEditor = field(init=False)
     certificates: CertificatePins = field(init=False)
     catalog_migration: MigrateCatalog = field(init=False)
+    catalog_test: TestCatalogConnection = field(init=False)
 
     def __post_init__(self) -> None:
         self.gate = SettingsRoleGate(self.settings)
@@ -80,6 +82,7 @@ class AppServices:
         self.settings_editor = SettingsEditor(self.settings, self.gate, self.auditor)
         self.certificates = CertificatePins(self.connection, self.gate, self.auditor)
         self.catalog_migration = MigrateCatalog(self.gate, self.auditor, self.catalog.location)
+        self.catalog_test = TestCatalogConnection()
 
     @cached_property
     def snapshots(self) -> SnapshotUseCases:

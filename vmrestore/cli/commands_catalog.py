@@ -24,6 +24,10 @@ def register(
     p.add_argument("--to", required=True, dest="target", metavar="postgresql://...",
                    help="the (empty) shared catalog database")
     p.set_defaults(func=catalog_migrate)
+    p = catalog.add_parser("test", parents=[common],
+                           help="try a shared PostgreSQL catalog URL (changes nothing); exit 1 when it fails")
+    p.add_argument("url", metavar="postgresql://...")
+    p.set_defaults(func=catalog_test, needs_sweep=False)
 
     points = sub.add_parser("points", help="restore points").add_subparsers(dest="verb", metavar="VERB")
     p = points.add_parser("list", parents=[common], help="restore points, newest first")
@@ -98,6 +102,16 @@ def catalog_migrate(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]
     if not args.json:
         note(f"{result.points} restore points and {result.entries} indexed entries copied to {result.target}")
     return {"points": result.points, "entries": result.entries}
+
+
+def catalog_test(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
+    result = ctx.services.catalog_test.check(args.url)
+    if not result.ok:
+        ctx.exit_code = 1
+    if not args.json:
+        note(result.message)
+    return {"ok": result.ok, "server": result.server, "version": result.version, "tls": result.tls,
+            "message": result.message}
 
 
 def points_list(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
