@@ -202,3 +202,78 @@ def merge_versions(
         args,
     ).rowcount
     return inserted, extended
+
+
+Key = tuple[str, str]
+State = tuple[int, int | None, int | None, str | None]
+
+
+def previous_states(conn: sqlite3.Connection, lineage: int, seq: int) -> dict[Key, tuple[int, State]] | None:
+    """The state of every path at the lineage's previous indexed point, when ``seq`` is its newest.
+
+    Returns ``{(dir, name): (version id, (type, size, mtime_us, target))}`` for the versions ending
+    at the previous point, or None when there is none or a later point is indexed (a point indexed
+    out of order goes through the general merge, which may split intervals).
+    """
+    (prev,) = conn.execute(
+        "SELECT max(seq) FROM indexed_volumes WHERE lineage_id = ? AND seq < ?", (lineage, seq)
+    ).fetchone()
+    (nxt,) = conn.execute(
+        "SELECT min(seq) FROM indexed_volumes WHERE lineage_id = ? AND seq > ?", (lineage, seq)
+    ).fetchone()
+    if prev is None or nxt is not None:
+        return None
+    rows = conn.execute(
+        "SELECT d.path, n.name, v.id, v.type, v.size, v.mtime_us, v.target FROM versions v "
+        "JOIN paths p ON p.id = v.path_id JOIN dirs d ON d.id = p.dir_id JOIN names n ON n.id = p.name_id "
+        "WHERE v.lineage_id = ? AND v.last_seq = ?",
+        (lineage, prev),
+    )
+    return {(d, n): (vid, (t, size, mtime, target)) for d, n, vid, t, size, mtime, target in rows}
+
+
+def stage_changes(
+    conn: sqlite3.Connection,
+    entries: Iterable[FileEntry],
+    previous: dict[Key, tuple[int, State]],
+    seq: int,
+    cancel: threading.Event | None,
+) -> tuple[int, int]:
+    """Incremental staging: extend the unchanged paths' intervals in one UPDATE, stage only the rest.
+
+    A path whose (dir, name, type, size, mtime, target) equals its version at the previous point is
+    exactly what ``merge_versions`` would extend, so it is not staged, interned nor merged; the
+    changed and new paths are staged for the general merge. Returns (entries, extended).
+    """
+    latest: dict[Key, tuple[object, ...]] = {}
+    for chunk in _batched(entries, BATCH):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("indexing was cancelled")
+        for e in chunk:
+            path = e.path.strip("/")
+            if not path:
+                continue
+            d, _, n = path.rpartition("/")
+            d = "/" + d
+            # A file listed twice (a reader quirk): the later entry wins, as in stage_entries.
+            latest[(d, n)] = (d, n, n.lower(), TYPE_CODES[e.type], e.size, to_us(e.mtime), e.target)
+    keep: list[tuple[int]] = []
+    changed: list[tuple[object, ...]] = []
+    for key, row in latest.items():
+        old = previous.get(key)
+        if old is not None and old[1] == row[3:]:
+            keep.append((old[0],))
+        else:
+            changed.append(row)
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS keep (id INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.keep")
+    conn.executemany("INSERT INTO temp.keep (id) VALUES (?)", keep)
+    extended = conn.execute(
+        "UPDATE versions SET last_seq = ? WHERE id IN (SELECT id FROM temp.keep)", (seq,)
+    ).rowcount
+    conn.execute("DELETE FROM temp.keep")
+    conn.executemany(
+        "INSERT INTO temp.stage (dir, name, lname, type, size, mtime_us, target) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        changed,
+    )
+    return len(latest), int(extended)

@@ -22,7 +22,9 @@ from vmrestore.catalog.sqlite_indexing import (
     intern_paths,
     merge_versions,
     norm_dir,
+    previous_states,
     split_path,
+    stage_changes,
     stage_entries,
     to_us,
 )
@@ -269,11 +271,19 @@ class SqliteCatalogStore:
                     "SELECT id FROM lineages WHERE vm = ? AND disk_key = ? AND volume_index = ?",
                     (vm, disk_key, volume_index),
                 ).fetchone()
-                count = stage_entries(conn, entries, cancel)
+                # The next point of a VM holds nearly the same files: reuse the previous point's.
+                previous = previous_states(conn, lineage, seq)
+                kept = 0
+                if previous is None:
+                    count = stage_entries(conn, entries, cancel)
+                else:
+                    count, kept = stage_changes(conn, entries, previous, seq, cancel)
+                    del previous
                 if cancel is not None and cancel.is_set():
                     raise Cancelled(f"indexing {point_id} {disk_key} volume {volume_index} was cancelled")
                 intern_paths(conn)
                 inserted, extended = merge_versions(conn, lineage, seq)
+                extended += kept
                 conn.execute(
                     "INSERT INTO indexed_volumes VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (point_id, disk_key, volume_index, lineage, seq, count, to_us(datetime.now(UTC))),
