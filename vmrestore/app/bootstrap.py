@@ -116,7 +116,7 @@ class AppServices:
 
     # -- crash recovery --------------------------------------------------------------------------
     def sweeper(self) -> Sweeper:
-        return Sweeper(self.journal, build_undo_handlers(self.connection))
+        return Sweeper(self.journal, build_undo_handlers(self.connection, self.state))
 
     def sweep_blocking(self) -> SweepResult:
         """Undo what a dead vmrestore process left behind (journal entries of dead owners)."""
@@ -191,7 +191,7 @@ def build_services(home: str | None = None, *, secrets: SecretStore | None = Non
     connection = ConnectionService(KnownHosts(str(paths.known_hosts)), secret_store)
     # The scheduler's safety net: whatever a finished job left open is undone right away.
     scheduler = Scheduler(state, journal, RESOURCE_LIMITS,
-                          sweeper=Sweeper(journal, build_undo_handlers(connection)))
+                          sweeper=Sweeper(journal, build_undo_handlers(connection, state)))
     location = catalog_location(paths, settings)
     # A shared (PostgreSQL) catalog keeps the audit log on its server, where an operator cannot rewrite it.
     audit: AuditStore

@@ -14,6 +14,7 @@ from vmrestore.engine.journal import JournalEntry
 
 if TYPE_CHECKING:
     from vmrestore.app.ports import SessionSource
+    from vmrestore.engine.state import StateStore
 
 # Journal kinds: one per kind of temporary vSphere object vmrestore creates.
 SNAPSHOT_CREATED = "vsphere.snapshot_created"
@@ -23,12 +24,17 @@ NAS_MOUNTED = "vsphere.nas_mounted"
 FILE_MOVED = "vsphere.datastore_file_moved"  # an orphan moved to/from the quarantine (reversed by a sweep)
 VM_CREATED = "vsphere.vm_created"  # instant recovery: a new VM whose disks are deltas over the backup
 FILE_COPIED = "vsphere.file_copied"  # a datastore file we copied (the instant VM's nvram)
+INSTANT_MIGRATING = "instant.migrating"  # a migrate in flight: the sweep finishes it or sets it back to running
+INSTANT_DISCARDING = "instant.discarding"  # a discard in flight: the sweep finishes it
 
 UndoHandler = Callable[[JournalEntry], None]
 
 
-def build_undo_handlers(connection: SessionSource) -> Mapping[str, UndoHandler]:
+def build_undo_handlers(connection: SessionSource, state: StateStore | None = None) -> Mapping[str, UndoHandler]:
     """Handlers bound to the live connection (``NotConnected`` leaves the entry pending).
+
+    ``state`` holds the instant-recovery records: with it, a migrate or discard in flight is finished
+    (or set back) by ``app.instant.recover``; without it, such entries stay pending.
 
     The vSphere adapter (and pyVmomi under it) is imported when a handler first runs, not here: every
     command builds these handlers, few ever undo anything.
@@ -69,5 +75,23 @@ def build_undo_handlers(connection: SessionSource) -> Mapping[str, UndoHandler]:
 
         undo_ops.delete_copied_file(connection.session, entry.undo)
 
-    return {SNAPSHOT_CREATED: snapshot, DISK_ATTACHED: disk, VM_REGISTERED: vm, NAS_MOUNTED: nas, FILE_MOVED: moved,
-            VM_CREATED: created_vm, FILE_COPIED: copied}
+    handlers: dict[str, UndoHandler] = {
+        SNAPSHOT_CREATED: snapshot, DISK_ATTACHED: disk, VM_REGISTERED: vm, NAS_MOUNTED: nas, FILE_MOVED: moved,
+        VM_CREATED: created_vm, FILE_COPIED: copied}
+    if state is not None:
+        records_state = state
+
+        def migrating(entry: JournalEntry) -> None:
+            from vmrestore.app.instant import recover
+            from vmrestore.app.instant.records import InstantRecords
+
+            recover.finish_migrate(connection, InstantRecords(records_state), entry)
+
+        def discarding(entry: JournalEntry) -> None:
+            from vmrestore.app.instant import recover
+            from vmrestore.app.instant.records import InstantRecords
+
+            recover.finish_discard(connection, InstantRecords(records_state), entry)
+
+        handlers.update({INSTANT_MIGRATING: migrating, INSTANT_DISCARDING: discarding})
+    return handlers

@@ -177,10 +177,14 @@ def relocate(session: VsphereSession, vm_moid: str, datastore_moid: str, on_prog
 
 
 def connect_nics(session: VsphereSession, vm_moid: str) -> int:
-    """Connect every NIC now and at power-on; returns how many were changed."""
+    """Connect every NIC now and at power-on; returns how many were changed (none already connected: a sweep
+    finishing a migrate calls it again and then reconfigures nothing)."""
     changes = []
     for device in _props(session, vm_moid, ["config.hardware.device"]).get("config.hardware.device") or ():
         if isinstance(device, _Dev.VirtualEthernetCard):
+            c = device.connectable
+            if c is not None and c.connected and c.startConnected:
+                continue
             device.connectable = _Dev.VirtualDevice.ConnectInfo(startConnected=True, connected=True,
                                                                 allowGuestControl=True)
             changes.append(_Dev.VirtualDeviceSpec(operation="edit", device=device))

@@ -13,6 +13,7 @@ from typing import Any
 
 from vmrestore.app.connection import ConnectionService
 from vmrestore.app.instant.records import DISCARDED, MIGRATED, MIGRATING, RUNNING, InstantRecords, InstantVm
+from vmrestore.app.undo import INSTANT_DISCARDING, INSTANT_MIGRATING
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.errors import InsufficientSpace, InvalidInput, VmrestoreError
 from vmrestore.model import ResourceKey
@@ -99,8 +100,17 @@ class MigrateInstantJob:
         return target
 
     async def run(self, ctx: JobContext) -> FinishResult:
-        session, rec = self._connection.session, self.record
+        session, rec, journal = self._connection.session, self.record, ctx.journal
         target = await ctx.run_blocking(self.preflight)
+        # Journaled before the first change, its step moved forward before each next one: a crash at any
+        # step is finished (or set back to running) by the sweep from what it reads back (instant/recover.py).
+        undo = {"id": rec.id, "datastore": target.name, "connect_network": self.connect_network, "step": "migrating"}
+        entry = await ctx.run_blocking(journal.begin, ctx.job_id, INSTANT_MIGRATING, str(ResourceKey.vm(rec.vm)),
+                                       {"datastore": target.name}, undo)
+
+        async def step(name: str) -> None:
+            await ctx.run_blocking(journal.update_undo, entry, {**undo, "step": name})
+
         rec = await ctx.run_blocking(lambda: self._records.update(rec.id, state=MIGRATING))
         ctx.progress(0.02, f"Storage vMotion of {rec.name} to {target.name} (consolidating off the backup)")
 
@@ -108,10 +118,12 @@ class MigrateInstantJob:
             if pct is not None:
                 ctx.progress(0.02 + 0.88 * pct / 100, f"Moving {rec.name} to {target.name}: {pct} %")
 
+        await step("relocate")
         try:
             await ctx.run_blocking(instant_ops.relocate, session, rec.vm, target.moid, on_progress, ctx.cancel_event)
         except BaseException:
             await ctx.run_blocking(lambda: self._records.update(rec.id, state=RUNNING))
+            await ctx.run_blocking(journal.released, entry)
             raise
         ctx.progress(0.9, "Checking that no disk reads from the backup any more")
         backings = await ctx.run_blocking(instant_ops.disk_backings, session, rec.vm)
@@ -119,21 +131,26 @@ class MigrateInstantJob:
         vmx = await ctx.run_blocking(instant_ops.vm_path, session, rec.vm)
         if left or instant_ops.datastore_of(vmx) == rec.backup_datastore:
             await ctx.run_blocking(lambda: self._records.update(rec.id, state=RUNNING))
+            await ctx.run_blocking(journal.released, entry)
             raise StillOnBackup(f"vCenter reported the migration of {rec.name} done, but it still uses "
                                 f"{', '.join(left or [vmx])} on the backup datastore; it keeps running from the "
                                 "backup and nothing was unmounted. Try again, or migrate it in the vSphere Client.")
         connected = 0
         if self.connect_network:
             ctx.progress(0.93, "Connecting the network")
+            await step("connect_network")
             connected = await ctx.run_blocking(instant_ops.connect_nics, session, rec.vm)
         ctx.progress(0.95, "Marking the VM migrated")
+        await step("mark_migrated")
         note = await ctx.run_blocking(instant_ops.annotation, session, rec.vm)
         await ctx.run_blocking(instant_ops.set_annotation, session, rec.vm,
                                f"{note}\nMigrated to {target.name} by vmrestore; now an ordinary VM.")
         rec = await ctx.run_blocking(lambda: self._records.update(
             rec.id, state=MIGRATED, datastore=target.name,
             network=("connected" if connected else rec.network)))
+        await step("unmount")
         unmounted = await ctx.run_blocking(unmount_if_unused, session, self._records, rec)
+        await ctx.run_blocking(journal.released, entry)
         ctx.progress(1.0, f"{rec.name} runs from {target.name}" + (f"; unmounted {unmounted}" if unmounted else ""))
         return FinishResult(id=rec.id, vm=rec.name, state=MIGRATED, datastore=target.name, unmounted=unmounted,
                             network_connected=connected, backings=tuple(f for b in backings for f in b.chain))
@@ -178,12 +195,27 @@ class DiscardInstantJob:
         self.resource_keys: tuple[str, ...] = (str(ResourceKey.vm(self.record.vm)),)
 
     async def run(self, ctx: JobContext) -> FinishResult:
-        session, rec = self._connection.session, self.record
+        session, rec, journal = self._connection.session, self.record, ctx.journal
+        # Journaled before anything changes: a crash at any step is finished by the sweep (instant/recover.py).
+        undo = {"id": rec.id, "step": "destroy"}
+        entry = await ctx.run_blocking(journal.begin, ctx.job_id, INSTANT_DISCARDING, str(ResourceKey.vm(rec.vm)),
+                                       {"datastore": rec.datastore}, undo)
+
+        async def step(name: str) -> None:
+            await ctx.run_blocking(journal.update_undo, entry, {**undo, "step": name})
+
         ctx.progress(0.1, f"Powering off {rec.name} and deleting its files on {rec.datastore}")
-        deleted = await ctx.run_blocking(instant_ops.discard_vm, session, rec.vm, rec.backup_datastore)
+        try:
+            deleted = await ctx.run_blocking(instant_ops.discard_vm, session, rec.vm, rec.backup_datastore)
+        except BaseException:  # said to the operator, who may stop it again (discard_vm is idempotent)
+            await ctx.run_blocking(journal.released, entry)
+            raise
+        await step("mark_discarded")
         rec = await ctx.run_blocking(lambda: self._records.update(rec.id, state=DISCARDED))
         ctx.progress(0.8, "Unmounting the backup if nothing else uses it")
+        await step("unmount")
         unmounted = await ctx.run_blocking(unmount_if_unused, session, self._records, rec)
+        await ctx.run_blocking(journal.released, entry)
         ctx.progress(1.0, f"{rec.name} discarded" + (f"; unmounted {unmounted}" if unmounted else ""))
         return FinishResult(id=rec.id, vm=rec.name, state=DISCARDED, datastore=rec.datastore, unmounted=unmounted,
                             deleted=tuple(deleted))
