@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vmrestore.model import format_size
 from vmrestore.ui.instant.model import (
     COL_DATASTORE,
     COL_HOST,
@@ -43,7 +44,6 @@ from vmrestore.ui.instant.wizard import InstantWizard
 from vmrestore.ui.tasks import TaskSet, ask, call_io
 
 REFRESH_MS = 10_000
-GiB = 1024**3
 
 
 def _named(widget: Any, name: str) -> Any:
@@ -63,7 +63,7 @@ class MigrateDialog(QDialog):
         self.datastore = _named(QComboBox(), "migrateDatastore")
         self.datastore.setAccessibleName("Production datastore")
         for d in datastores:
-            self.datastore.addItem(f"{d.name} — {d.free_space / GiB:,.1f} GiB free", d.name)
+            self.datastore.addItem(f"{d.name} — {format_size(d.free_space)} free", d.name)
         self.connect_network = _named(QCheckBox("&Connect the network afterwards"), "migrateConnect")
         self.connect_network.setChecked(rec.network != "isolated")
         text = QLabel(f"Storage vMotion moves <b>{rec.name}</b> off the backup while it runs: every disk is "

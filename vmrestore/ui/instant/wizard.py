@@ -23,16 +23,16 @@ from PySide6.QtWidgets import (
 )
 
 from vmrestore.app.instant.plan import ISOLATED, StartRequest
+from vmrestore.model import format_size
 from vmrestore.ui.formatting import local_time
 from vmrestore.ui.instant.ports import InstantPort, SubmitPort
 from vmrestore.ui.tasks import TaskSet, call_io
 
-GiB = 1024**3
 ESXI_FORMATS = {"vmfs", "vmfssparse", "sesparse"}
 
 
 def _size(n: int) -> str:
-    return f"{n / GiB:,.1f} GiB"
+    return format_size(n)  # the app's one size format: a 4 MiB test disk is not "0.0 GiB"
 
 
 def _label(text: str = "", name: str = "") -> QLabel:
