@@ -28,6 +28,7 @@ from vmrestore.app.settings_edit import CertificatePins, SettingsEditor
 from vmrestore.app.undo import build_undo_handlers
 from vmrestore.catalog import is_server_url, open_store
 from vmrestore.engine.audit import AuditLog, AuditStore
+from vmrestore.engine.heartbeat import Heartbeat
 from vmrestore.engine.jobs import Scheduler
 from vmrestore.engine.journal import Journal
 from vmrestore.engine.leases import LeaseStore
@@ -63,6 +64,7 @@ class AppServices:
     secrets: SecretStore
     catalog: CatalogService
     extras: dict[str, Any] = field(default_factory=dict)
+    heartbeat: Heartbeat | None = None
     # The narrow ports use cases receive (app.ports): built from the fields above, once.
     gate: SettingsRoleGate = field(init=False)
     auditor: Auditor = field(init=False)
@@ -142,6 +144,8 @@ class AppServices:
 
     def close(self) -> None:
         self.connection.close_blocking()
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         self.owner.close()
         self.catalog.store.close()
         self.state.close()
@@ -202,6 +206,7 @@ def build_services(home: str | None = None, *, secrets: SecretStore | None = Non
     else:
         audit = AuditLog(paths.audit_log, head_store=state)
     catalog = CatalogService(open_store(location), location)
+    # While this process runs, its journal entries and leases show a fresh heartbeat (engine.heartbeat).
     return AppServices(paths=paths, settings=settings, state=state, owner=owner, journal=journal,
                        scheduler=scheduler, audit=audit, connection=connection, secrets=secret_store,
-                       catalog=catalog)
+                       catalog=catalog, heartbeat=Heartbeat(journal.owners, owner).start())

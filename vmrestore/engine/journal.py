@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from vmrestore.engine.heartbeat import OwnerInfo, OwnerRegistry, owner_columns, owner_info_from
 from vmrestore.engine.owner import ProcessOwner
 from vmrestore.engine.state import StateStore
 from vmrestore.errors import NotFound
@@ -63,6 +64,9 @@ class JournalEntry:
     updated: datetime
     error: str | None
     object_created: bool = False
+    #: Who wrote ``owner`` (workstation, OS user, pid, start, heartbeat); ``None`` for entries older
+    #: than the owners table.
+    owner_info: OwnerInfo | None = None
 
     @property
     def is_open(self) -> bool:
@@ -102,7 +106,13 @@ def _entry(row: sqlite3.Row) -> JournalEntry:
         updated=datetime.fromisoformat(row["updated"]),
         error=row["error"],
         object_created=bool(row["object_created"]),
+        owner_info=owner_info_from(row, "o_"),
     )
+
+
+# Every read of the journal carries its owner's identity.
+_SELECT = (f"SELECT journal.*, {owner_columns('owners', 'o_')} FROM journal"
+           " LEFT JOIN owners ON owners.token = journal.owner")
 
 
 class Journal:
@@ -115,6 +125,8 @@ class Journal:
     def __init__(self, state: StateStore, owner: ProcessOwner) -> None:
         self.state = state
         self.owner = owner
+        self.owners = OwnerRegistry(state)
+        self.owners.register(owner)
 
     def begin(
         self, job_id: str, kind: str, resource: str, params: Mapping[str, Any], undo: Mapping[str, Any]
@@ -177,7 +189,7 @@ class Journal:
         )
 
     def get(self, entry_id: int) -> JournalEntry:
-        rows = self.state.query("SELECT * FROM journal WHERE id = ?", (entry_id,))
+        rows = self.state.query(f"{_SELECT} WHERE journal.id = ?", (entry_id,))
         if not rows:
             raise NotFound(f"journal entry {entry_id} does not exist")
         return _entry(rows[0])
@@ -185,13 +197,13 @@ class Journal:
     def pending(self) -> list[JournalEntry]:
         """Entries not released yet, any owner, oldest first."""
         rows = self.state.query(
-            "SELECT * FROM journal WHERE state IN (?, ?) ORDER BY id", OPEN_STATES
+            f"{_SELECT} WHERE journal.state IN (?, ?) ORDER BY journal.id", OPEN_STATES
         )
         return [_entry(r) for r in rows]
 
     def for_job(self, job_id: str) -> list[JournalEntry]:
         """Every entry of one job, oldest first."""
-        rows = self.state.query("SELECT * FROM journal WHERE job_id = ? ORDER BY id", (job_id,))
+        rows = self.state.query(f"{_SELECT} WHERE journal.job_id = ? ORDER BY journal.id", (job_id,))
         return [_entry(r) for r in rows]
 
     def orphaned(self) -> list[JournalEntry]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from vmrestore.engine.heartbeat import OwnerInfo, owner_columns, owner_info_from
 from vmrestore.engine.journal import DONE, OPEN_STATES, Journal
 from vmrestore.engine.state import StateStore
 from vmrestore.errors import InvalidInput, NotFound
@@ -43,6 +44,10 @@ CREATE TABLE IF NOT EXISTS leases (
     data TEXT NOT NULL
 )
 """
+# Added with the owners table: the process that created the lease (its journal entries' owner).
+_CREATOR = "ALTER TABLE leases ADD COLUMN creator TEXT NOT NULL DEFAULT ''"
+_SELECT = (f"SELECT leases.*, {owner_columns('owners', 'c_')} FROM leases"
+           " LEFT JOIN owners ON owners.token = leases.creator")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class Lease:
     expires: datetime
     owner: str
     data: dict[str, Any]
+    #: The process that created the lease (workstation, OS user, pid, start, heartbeat), if known.
+    creator: OwnerInfo | None = None
 
     def expired(self, now: datetime | None = None) -> bool:
         return (now or datetime.now(UTC)) >= self.expires
@@ -73,7 +80,8 @@ def workstation_name() -> str:
 def _row(row: Any) -> Lease:
     return Lease(id=row["id"], kind=row["kind"], state=row["state"], user=row["user"],
                  workstation=row["workstation"], created=datetime.fromisoformat(row["created"]),
-                 expires=datetime.fromisoformat(row["expires"]), owner=row["owner"], data=json.loads(row["data"]))
+                 expires=datetime.fromisoformat(row["expires"]), owner=row["owner"], data=json.loads(row["data"]),
+                 creator=owner_info_from(row, "c_"))
 
 
 class LeaseStore:
@@ -81,7 +89,10 @@ class LeaseStore:
 
     def __init__(self, state: StateStore) -> None:
         self.state = state
-        state.execute(_SCHEMA)
+        with state.transaction() as conn:
+            conn.execute(_SCHEMA)
+            if "creator" not in {r["name"] for r in conn.execute("PRAGMA table_info(leases)")}:
+                conn.execute(_CREATOR)
 
     def adopt(self, lease_id: str, kind: str, user: str, ttl: timedelta, data: Mapping[str, Any],
               journal_entries: Iterable[int]) -> Lease:
@@ -93,11 +104,13 @@ class LeaseStore:
         now = datetime.now(UTC)
         ids = list(journal_entries)
         with self.state.transaction() as conn:
+            # The creator is the process that journalled the objects (the one adopting them).
+            first = conn.execute("SELECT owner FROM journal WHERE id = ?", ids[:1]).fetchone() if ids else None
             conn.execute(
-                "INSERT INTO leases (id, kind, state, user, workstation, created, expires, updated, data)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO leases (id, kind, state, user, workstation, created, expires, updated, data, creator)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (lease_id, kind, ACTIVE, user, workstation_name(), now.isoformat(), (now + ttl).isoformat(),
-                 now.isoformat(), json.dumps(dict(data), sort_keys=True)),
+                 now.isoformat(), json.dumps(dict(data), sort_keys=True), first["owner"] if first else ""),
             )
             for entry_id in ids:
                 changed = conn.execute(
@@ -110,21 +123,21 @@ class LeaseStore:
         return self.get(lease_id)
 
     def get(self, lease_id: str) -> Lease:
-        rows = self.state.query("SELECT * FROM leases WHERE id = ?", (lease_id,))
+        rows = self.state.query(f"{_SELECT} WHERE leases.id = ?", (lease_id,))
         if not rows:
             raise NotFound(f"No mount session {lease_id!r} (see 'vmrestore mount list')")
         return _row(rows[0])
 
     def list_leases(self, kind: str | None = None, *, include_stopped: bool = False) -> list[Lease]:
-        sql = "SELECT * FROM leases WHERE 1 = 1"
+        sql = f"{_SELECT} WHERE 1 = 1"
         params: list[Any] = []
         if kind:
-            sql += " AND kind = ?"
+            sql += " AND leases.kind = ?"
             params.append(kind)
         if not include_stopped:
-            sql += " AND state != ?"
+            sql += " AND leases.state != ?"
             params.append(STOPPED)
-        return [_row(r) for r in self.state.query(sql + " ORDER BY created", params)]
+        return [_row(r) for r in self.state.query(sql + " ORDER BY leases.created", params)]
 
     def extend(self, lease_id: str, ttl: timedelta) -> Lease:
         """New expiry = now + ``ttl`` (only for an active lease)."""

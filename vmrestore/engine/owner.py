@@ -9,11 +9,13 @@ journal records as ``owner``.
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 import socket
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from vmrestore.engine import oslock
@@ -26,6 +28,14 @@ def _safe_host() -> str:
     return re.sub(r"[^A-Za-z0-9.-]", "_", host)[:40]
 
 
+def os_user() -> str:
+    """The OS account running this process (``USERNAME`` on Windows); ``?`` if the OS will not say."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name, no USER/USERNAME variable
+        return "?"
+
+
 class ProcessOwner:
     """This process's identity in the journal; holds its owner lock until :meth:`close`."""
 
@@ -35,6 +45,8 @@ class ProcessOwner:
         self.owners_dir.mkdir(parents=True, exist_ok=True)
         self.host = _safe_host()
         self.pid = os.getpid()
+        self.user = os_user()
+        self.started = datetime.now(UTC)
         self.token = f"{self.host}-{self.pid}-{uuid.uuid4().hex[:12]}"
         self._fd: int | None = self._acquire()
         if prune:

@@ -24,7 +24,7 @@ from typing import Any
 from vmrestore.errors import VmrestoreError
 from vmrestore.sqlite_wal import enable_wal
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each migration moves the schema from version N to N + 1 (index N). Never edit a shipped entry:
 # append a new one, so an older state file upgrades step by step.
@@ -85,6 +85,17 @@ _MIGRATIONS: tuple[str, ...] = (
         detail TEXT NOT NULL DEFAULT '{}'
     );
     CREATE INDEX instant_vms_state ON instant_vms(state);
+    """,
+    # 2 -> 3: who owns journal entries and leases (engine.heartbeat): identity and a heartbeat per process.
+    """
+    CREATE TABLE owners (
+        token TEXT PRIMARY KEY,
+        workstation TEXT NOT NULL,
+        user TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started TEXT NOT NULL,
+        heartbeat TEXT NOT NULL
+    );
     """,
 )
 

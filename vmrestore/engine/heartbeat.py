@@ -1,0 +1,137 @@
+"""Who a journal entry or lease belongs to, and a heartbeat that says its owner still runs.
+
+The owner lock (:mod:`vmrestore.engine.owner`) answers "alive?" only on the machine that holds it.
+A colleague's desk cannot test another workstation's file lock, so every process also records its
+identity (workstation, OS user, pid, start time) in the state store's ``owners`` table and refreshes
+``heartbeat`` every few seconds from a daemon thread. A heartbeat older than
+:func:`heartbeat_limit` (3 beats by default) means the owner stopped beating: it died, or its
+machine did. Local sweeps keep using the lock; the heartbeat is what another desk can see.
+
+``VMRESTORE_HEARTBEAT_SECONDS`` sets the beat (tests use a fraction of a second).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from vmrestore.engine.owner import ProcessOwner
+from vmrestore.engine.state import StateStore
+
+__all__ = ["Heartbeat", "OwnerInfo", "OwnerRegistry", "heartbeat_interval", "heartbeat_limit"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL = 30.0
+#: A heartbeat older than this many beats means the owner is gone.
+MISSED_BEATS = 3
+
+
+def heartbeat_interval() -> float:
+    """Seconds between beats: ``VMRESTORE_HEARTBEAT_SECONDS`` or 30."""
+    raw = os.environ.get("VMRESTORE_HEARTBEAT_SECONDS", "")
+    try:
+        value = float(raw) if raw else DEFAULT_INTERVAL
+    except ValueError:
+        value = DEFAULT_INTERVAL
+    return value if value > 0 else DEFAULT_INTERVAL
+
+
+def heartbeat_limit() -> timedelta:
+    """How old a heartbeat may be before its owner counts as dead (3 beats)."""
+    return timedelta(seconds=heartbeat_interval() * MISSED_BEATS)
+
+
+@dataclass(frozen=True)
+class OwnerInfo:
+    """The process behind an owner token, as it recorded itself."""
+
+    token: str
+    workstation: str
+    user: str
+    pid: int
+    started: datetime
+    heartbeat: datetime
+
+    def beating(self, now: datetime | None = None, limit: timedelta | None = None) -> bool:
+        """``True`` while the last beat is younger than ``limit`` (default :func:`heartbeat_limit`)."""
+        return (now or datetime.now(UTC)) - self.heartbeat < (limit or heartbeat_limit())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"token": self.token, "workstation": self.workstation, "user": self.user, "pid": self.pid,
+                "started": self.started.isoformat(), "heartbeat": self.heartbeat.isoformat()}
+
+
+def owner_info_from(row: Any, prefix: str = "") -> OwnerInfo | None:
+    """An :class:`OwnerInfo` from a row that joined ``owners`` (columns ``<prefix>workstation`` ...)."""
+    if row[f"{prefix}workstation"] is None:
+        return None
+    return OwnerInfo(token=row[f"{prefix}token"], workstation=row[f"{prefix}workstation"],
+                     user=row[f"{prefix}user"], pid=int(row[f"{prefix}pid"]),
+                     started=datetime.fromisoformat(row[f"{prefix}started"]),
+                     heartbeat=datetime.fromisoformat(row[f"{prefix}heartbeat"]))
+
+
+def owner_columns(table: str, prefix: str) -> str:
+    """The select list that :func:`owner_info_from` reads, for a join of ``owners`` aliased ``table``."""
+    return ", ".join(f"{table}.{c} AS {prefix}{c}"
+                     for c in ("token", "workstation", "user", "pid", "started", "heartbeat"))
+
+
+class OwnerRegistry:
+    """The ``owners`` table: one row per process start that wrote to this state store."""
+
+    def __init__(self, state: StateStore) -> None:
+        self.state = state
+
+    def register(self, owner: ProcessOwner) -> None:
+        """Record this process's identity (idempotent); its first heartbeat is now."""
+        now = datetime.now(UTC).isoformat()
+        self.state.execute(
+            "INSERT OR IGNORE INTO owners (token, workstation, user, pid, started, heartbeat)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (owner.token, owner.host, owner.user, owner.pid, owner.started.isoformat(), now),
+        )
+
+    def beat(self, token: str) -> None:
+        self.state.execute("UPDATE owners SET heartbeat = ? WHERE token = ?", (datetime.now(UTC).isoformat(), token))
+
+    def get(self, token: str) -> OwnerInfo | None:
+        rows = self.state.query(f"SELECT {owner_columns('owners', '')} FROM owners WHERE token = ?", (token,))
+        return owner_info_from(rows[0]) if rows else None
+
+
+class Heartbeat:
+    """A daemon thread refreshing one owner's heartbeat every ``interval`` seconds until :meth:`stop`."""
+
+    def __init__(self, registry: OwnerRegistry, owner: ProcessOwner, interval: float | None = None) -> None:
+        self.registry = registry
+        self.owner = owner
+        self.interval = interval if interval is not None else heartbeat_interval()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Heartbeat:
+        if self._thread is None:
+            self.registry.register(self.owner)
+            self._thread = threading.Thread(target=self._run, name="vmrestore-heartbeat", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.registry.beat(self.owner.token)
+            except Exception:  # a closed store at shutdown, a locked file: the next beat retries
+                log.debug("heartbeat of %s failed", self.owner.token, exc_info=True)
+
+    def stop(self) -> None:
+        """Stop beating (idempotent); waits for the thread so no beat hits a closed store."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
