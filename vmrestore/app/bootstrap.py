@@ -27,6 +27,7 @@ from vmrestore.app.settings import AppSettings, load_settings
 from vmrestore.app.settings_edit import CertificatePins, SettingsEditor
 from vmrestore.app.undo import build_undo_handlers
 from vmrestore.catalog import is_server_url, open_store
+from vmrestore.engine import resourcelock
 from vmrestore.engine.audit import AuditLog, AuditStore
 from vmrestore.engine.heartbeat import Heartbeat
 from vmrestore.engine.jobs import Scheduler
@@ -146,6 +147,7 @@ class AppServices:
         self.connection.close_blocking()
         if self.heartbeat is not None:
             self.heartbeat.stop()
+        resourcelock.use_shared_locks(None)
         self.owner.close()
         self.catalog.store.close()
         self.state.close()
@@ -203,6 +205,10 @@ def build_services(home: str | None = None, *, secrets: SecretStore | None = Non
         from vmrestore.engine.audit_pg import PgAuditLog  # psycopg loads only for a shared catalog
 
         audit = PgAuditLog(location)
+        from vmrestore.catalog.pg_locks import PgResourceLocks
+
+        # Cleanup per datastore is serialised across workstations too (their homes, so OS locks, differ).
+        resourcelock.use_shared_locks(PgResourceLocks(location))
     else:
         audit = AuditLog(paths.audit_log, head_store=state)
     catalog = CatalogService(open_store(location), location)

@@ -118,6 +118,7 @@ LOCK_SPACE = 0x766D7273
 LOCK_MIGRATE = 1
 LOCK_POINTS = 2
 LOCK_CLAIM = 0x766D7274  # session locks "vmrt" + hashtext(point id): who indexes which restore point
+LOCK_RESOURCE = 0x766D7275  # session locks "vmru" + hashtext(resource key): cleanup per datastore, across desks
 
 # A temp table per indexing transaction (dropped at its end, commit or rollback): the staged volume.
 STAGE = """

@@ -4,6 +4,11 @@ The scheduler serialises jobs per resource key inside one process; two processes
 scheduled ``vmrestore snapshots cleanup``, or two shells) need the operating system's help. One file
 per key under ``<home>/locks``, held with an OS lock (:mod:`oslock`): the kernel releases it the instant
 the holder dies, however it dies, so a crashed process never leaves a datastore locked.
+
+Several workstations with a shared (PostgreSQL) catalog have different homes, so their file locks never
+meet. The app then installs :class:`SharedLocks` (:func:`use_shared_locks`; the catalog's server
+advisory locks) and :func:`resource_lock` takes that lock too, after the OS lock: two desks never
+overlap either, and a dead desk's lock goes with its database session.
 """
 
 from __future__ import annotations
@@ -13,15 +18,44 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from vmrestore.engine import oslock
 from vmrestore.errors import Cancelled, Transient
 from vmrestore.model import ResourceKey
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class SharedLock(Protocol):
+    """One key's lock on a server every workstation sees."""
+
+    def try_acquire(self) -> bool:
+        """Take the lock if free; ``False`` while another holder has it."""
+
+    def release(self) -> None:
+        """Let go (idempotent); also when it was never acquired."""
+
+
+class SharedLocks(Protocol):
+    def lock(self, key: str) -> SharedLock:
+        """A handle on ``key``'s lock (not yet taken)."""
+
+
+_shared: SharedLocks | None = None
+
+
+def use_shared_locks(locks: SharedLocks | None) -> None:
+    """Make every :func:`resource_lock` of this process also take ``locks`` (``None``: OS locks only)."""
+    global _shared
+    _shared = locks
+
+
+def shared_locks() -> SharedLocks | None:
+    return _shared
 
 
 def lock_path(home: str | Path, key: str) -> Path:
@@ -47,23 +81,35 @@ def resource_lock(
     """
     path = lock_path(home, key)
     path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = None if timeout is None else time.monotonic() + timeout
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.005
-        while not oslock.try_lock(fd):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled(f"Cancelled while waiting for {on_wait or key}")
-            if deadline is not None and time.monotonic() >= deadline:
-                raise Transient(f"{on_wait or key} is busy in another vmrestore process; try again later")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+        _wait(lambda: oslock.try_lock(fd), key, deadline, cancel, on_wait, "another vmrestore process")
         try:
-            yield
+            shared = _shared.lock(key) if _shared is not None else None
+            try:
+                if shared is not None:
+                    _wait(shared.try_acquire, key, deadline, cancel, on_wait, "another workstation")
+                yield
+            finally:
+                if shared is not None:
+                    shared.release()
         finally:
             oslock.unlock(fd)
     finally:
         os.close(fd)
+
+
+def _wait(take: Callable[[], bool], key: str, deadline: float | None, cancel: threading.Event | None,
+          on_wait: str | None, holder: str) -> None:
+    delay = 0.005
+    while not take():
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"Cancelled while waiting for {on_wait or key}")
+        if deadline is not None and time.monotonic() >= deadline:
+            raise Transient(f"{on_wait or key} is busy in {holder}; try again later")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 def datastore_key(server: str, datastore: str) -> str:
