@@ -6,6 +6,7 @@ Split from ``sqlite_store`` because this is the one intricate part (the dedup al
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -204,16 +205,17 @@ def merge_versions(
     return inserted, extended
 
 
-Key = tuple[str, str]
-State = tuple[int, int | None, int | None, str | None]
+
+# A previous version: (path, version id, type code, size, mtime_us, target), as the query returns it.
+Previous = tuple[str, int, int, int | None, int | None, str | None]
 
 
-def previous_states(conn: sqlite3.Connection, lineage: int, seq: int) -> dict[Key, tuple[int, State]] | None:
-    """The state of every path at the lineage's previous indexed point, when ``seq`` is its newest.
+def previous_states(conn: sqlite3.Connection, lineage: int, seq: int) -> dict[str, Previous] | None:
+    """The version of every path at the lineage's previous indexed point, when ``seq`` is its newest.
 
-    Returns ``{(dir, name): (version id, (type, size, mtime_us, target))}`` for the versions ending
-    at the previous point, or None when there is none or a later point is indexed (a point indexed
-    out of order goes through the general merge, which may split intervals).
+    Keyed by the path as the scan spells it ("/dir/name"). None when there is no previous point or a
+    later point is indexed: a point indexed out of order goes through the general merge, which may
+    split intervals.
     """
     (prev,) = conn.execute(
         "SELECT max(seq) FROM indexed_volumes WHERE lineage_id = ? AND seq < ?", (lineage, seq)
@@ -224,56 +226,67 @@ def previous_states(conn: sqlite3.Connection, lineage: int, seq: int) -> dict[Ke
     if prev is None or nxt is not None:
         return None
     rows = conn.execute(
-        "SELECT d.path, n.name, v.id, v.type, v.size, v.mtime_us, v.target FROM versions v "
+        "SELECT CASE d.path WHEN '/' THEN '/' || n.name ELSE d.path || '/' || n.name END, "
+        "v.id, v.type, v.size, v.mtime_us, v.target FROM versions v "
         "JOIN paths p ON p.id = v.path_id JOIN dirs d ON d.id = p.dir_id JOIN names n ON n.id = p.name_id "
         "WHERE v.lineage_id = ? AND v.last_seq = ?",
         (lineage, prev),
     )
-    return {(d, n): (vid, (t, size, mtime, target)) for d, n, vid, t, size, mtime, target in rows}
+    return {row[0]: row for row in rows}
 
 
 def stage_changes(
     conn: sqlite3.Connection,
     entries: Iterable[FileEntry],
-    previous: dict[Key, tuple[int, State]],
+    previous: dict[str, Previous],
     seq: int,
     cancel: threading.Event | None,
 ) -> tuple[int, int]:
     """Incremental staging: extend the unchanged paths' intervals in one UPDATE, stage only the rest.
 
-    A path whose (dir, name, type, size, mtime, target) equals its version at the previous point is
-    exactly what ``merge_versions`` would extend, so it is not staged, interned nor merged; the
-    changed and new paths are staged for the general merge. Returns (entries, extended).
+    A path whose (type, size, mtime, target) equals its version at the previous point is exactly what
+    ``merge_versions`` would extend (``_SAME``), so it is neither staged, interned nor merged; changed
+    and new paths are staged for the general merge. Returns (entries, extended).
     """
-    latest: dict[Key, tuple[object, ...]] = {}
+    keep: dict[str, int] = {}  # path -> the previous version's id
+    changed: dict[tuple[str, str], tuple[object, ...]] = {}
+    changed_paths: set[str] = set()  # the keys of ``changed``, spelt as ``previous`` spells them
+    micros: dict[datetime, int | None] = {}  # readers share one datetime per distinct mtime
+    codes = TYPE_CODES
     for chunk in _batched(entries, BATCH):
         if cancel is not None and cancel.is_set():
             raise Cancelled("indexing was cancelled")
         for e in chunk:
-            path = e.path.strip("/")
-            if not path:
+            mt = e.mtime
+            if mt is None:
+                us = None
+            elif (us := micros.get(mt)) is None:
+                us = micros[mt] = to_us(mt)
+            p = e.path
+            old = previous.get(p)
+            if (old is not None and old[3] == e.size and old[4] == us and old[2] == codes[e.type]
+                    and old[5] == e.target):
+                if p in changed_paths:  # a path listed twice (a reader quirk): the later entry wins
+                    d, _, n = p.rpartition("/")
+                    del changed[(d or "/", n)]
+                    changed_paths.discard(p)
+                keep[p] = old[1]
                 continue
+            path = p.strip("/")
+            if not path:
+                continue  # the volume root itself has no name and no row
             d, _, n = path.rpartition("/")
             d = "/" + d
-            # A file listed twice (a reader quirk): the later entry wins, as in stage_entries.
-            latest[(d, n)] = (d, n, n.lower(), TYPE_CODES[e.type], e.size, to_us(e.mtime), e.target)
-    keep: list[tuple[int]] = []
-    changed: list[tuple[object, ...]] = []
-    for key, row in latest.items():
-        old = previous.get(key)
-        if old is not None and old[1] == row[3:]:
-            keep.append((old[0],))
-        else:
-            changed.append(row)
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS keep (id INTEGER PRIMARY KEY)")
-    conn.execute("DELETE FROM temp.keep")
-    conn.executemany("INSERT INTO temp.keep (id) VALUES (?)", keep)
+            key = f"{d}/{n}" if d != "/" else f"/{n}"
+            keep.pop(key, None)
+            changed_paths.add(key)
+            changed[(d, n)] = (d, n, n.lower(), codes[e.type], e.size, us, e.target)
+    ids = sorted(keep.values())  # in rowid order: the UPDATE walks the table forward
     extended = conn.execute(
-        "UPDATE versions SET last_seq = ? WHERE id IN (SELECT id FROM temp.keep)", (seq,)
+        "UPDATE versions SET last_seq = ? WHERE id IN (SELECT value FROM json_each(?))", (seq, json.dumps(ids))
     ).rowcount
-    conn.execute("DELETE FROM temp.keep")
     conn.executemany(
         "INSERT INTO temp.stage (dir, name, lname, type, size, mtime_us, target) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        changed,
+        list(changed.values()),
     )
-    return len(latest), int(extended)
+    return len(keep) + len(changed), int(extended)

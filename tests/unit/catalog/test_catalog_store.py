@@ -310,3 +310,24 @@ def test_reads_from_another_thread_while_open(store: CatalogStore) -> None:
     t.start()
     t.join()
     assert found == [1]
+
+
+def test_next_point_listing_a_path_twice_keeps_the_later_entry(store: CatalogStore) -> None:
+    """The incremental path (previous point indexed) resolves duplicates as staging does: later wins."""
+    p0, p1, p2 = point("dup01", 0), point("dup01", 1), point("dup01", 2)
+    store.upsert_points([p0, p1, p2])
+    base = [d("/a"), f("/a/same.txt", 10), f("/a/changed.txt", 20), f("/top.txt", 30)]
+    store.index_volume(p0.id, "scsi0:0", 1, base)
+    # Unchanged then changed, changed then unchanged, and a root-level file twice unchanged.
+    twice = [d("/a"), f("/a/same.txt", 10), f("/a/same.txt", 11), f("/a/changed.txt", 21),
+             f("/a/changed.txt", 20), f("/top.txt", 30), f("/top.txt", 30), f("/a/new.txt", 5)]
+    stats = store.index_volume(p1.id, "scsi0:0", 1, twice)
+    assert (stats.entries, stats.inserted, stats.extended) == (5, 2, 3)
+    assert {e.name: e.size for e in store.list_dir(p1.id, "scsi0:0", 1, "/a")} == {
+        "same.txt": 11, "changed.txt": 20, "new.txt": 5}
+    assert [e.name for e in store.list_dir(p1.id, "scsi0:0", 1, "/")] == ["a", "top.txt"]
+    assert [(v.point_id, v.size, v.changed) for v in store.versions(p1.id, "scsi0:0", 1, "/a/changed.txt")] == [
+        (p1.id, 20, False), (p0.id, 20, True)]
+    store.index_volume(p2.id, "scsi0:0", 1, base)
+    assert [(v.point_id, v.size) for v in store.versions(p2.id, "scsi0:0", 1, "/a/same.txt")] == [
+        (p2.id, 10), (p1.id, 11), (p0.id, 10)]
