@@ -36,6 +36,7 @@ from vmrestore.app.hotadd_ports import MountCatalog
 from vmrestore.app.mount import attach_delta, ensure_nas
 from vmrestore.app.ports import AuditTrail, RoleGate
 from vmrestore.catalog.esxi_formats import esxi_can_open, require_esxi_format
+from vmrestore.engine.heartbeat import OwnerInfo
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.engine.leases import LeaseStore, new_lease_id
 from vmrestore.errors import InsufficientSpace, InvalidInput, NotFound, VmrestoreError
@@ -85,6 +86,8 @@ class MountSession:
     workstation: str
     expires: datetime
     state: str
+    #: The process that made the mount (workstation, OS user, pid, start, last heartbeat), if recorded.
+    creator: OwnerInfo | None = None
 
 
 def find_vm(session: VsphereSession, name: str) -> tuple[str, str, str | None]:
@@ -273,4 +276,4 @@ def session_of(lease: Any) -> MountSession:
     return MountSession(session=lease.id, vm=str(d.get("vm_name", "")), vm_moid=str(d.get("vm", "")),
                         letter=d.get("letter"), point=str(d.get("point", "")), disk=int(d.get("disk", 0)),
                         datastore=str(d.get("datastore", "")), user=lease.user, workstation=lease.workstation,
-                        expires=lease.expires, state=lease.state)
+                        expires=lease.expires, state=lease.state, creator=lease.creator)

@@ -133,7 +133,7 @@ def _creds_if_available(ctx: CliContext, args: argparse.Namespace) -> GuestCrede
 def _session_json(m: MountSession) -> dict[str, Any]:
     return {"session": m.session, "vm": m.vm, "letter": m.letter, "point": m.point, "user": m.user,
             "workstation": m.workstation, "expires": m.expires, "state": m.state, "disk": m.disk,
-            "datastore": m.datastore}
+            "datastore": m.datastore, "owner": m.creator.as_dict() if m.creator else None}
 
 
 # ------------------------------------------------------------------------------------------- commands

@@ -8,6 +8,7 @@ folder (bench -nas). Every scenario hashes the backup files before and after: th
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Iterator
 from datetime import datetime
@@ -106,6 +107,10 @@ def test_mount_copy_extend_stop_with_the_exact_guest_programs(scenario: tuple[Cl
     assert [(m["session"], m["vm"], m["letter"], m["point"], m["state"]) for m in listed] == [
         (session_id, TARGET, "R", points["FS01"], "active")]
     assert {"user", "workstation", "expires"} <= set(listed[0])
+    # Which process made the mount: the 'mount start' run (its OS user, pid and start; heartbeat since).
+    owner = listed[0]["owner"]
+    assert owner["user"] == getpass.getuser() and f"-{owner['pid']}-" in owner["token"]
+    assert owner["workstation"] and owner["started"] <= owner["heartbeat"]
 
     copied = cli.run("mount", "copy", session_id, "/disk0/vol1/Users/alice/Documents",
                      "R:\\Users\\bob\\b.txt", "--dest", "C:\\Restore")
