@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from vmrestore.app.catalog_migrate import MigrateCatalog
+from vmrestore.app.catalog_secret import connect_url, stored_password
 from vmrestore.app.catalog_service import CatalogService
 from vmrestore.app.catalog_test import TestCatalogConnection
 from vmrestore.app.connection import ConnectionService
@@ -26,7 +27,7 @@ from vmrestore.app.secrets import KeyringSecretStore, SecretStore
 from vmrestore.app.settings import AppSettings, load_settings
 from vmrestore.app.settings_edit import CertificatePins, SettingsEditor
 from vmrestore.app.undo import build_undo_handlers
-from vmrestore.catalog import is_server_url, open_store
+from vmrestore.catalog import is_server_url, open_store, with_password
 from vmrestore.engine import resourcelock
 from vmrestore.engine.audit import AuditLog, AuditStore
 from vmrestore.engine.heartbeat import Heartbeat
@@ -82,10 +83,10 @@ class AppServices:
         # Built once here: the GUI and the CLI call the same instances (role gate, audit, jobs).
         self.restore = FileRestore(self.catalog, self.gate, self.auditor, self.scheduler)
         self.repositories = RepositoryAdmin(self.catalog, self.gate, self.auditor)
-        self.settings_editor = SettingsEditor(self.settings, self.gate, self.auditor)
+        self.settings_editor = SettingsEditor(self.settings, self.gate, self.auditor, self.secrets)
         self.certificates = CertificatePins(self.connection, self.gate, self.auditor)
         self.catalog_migration = MigrateCatalog(self.gate, self.auditor, self.catalog.location)
-        self.catalog_test = TestCatalogConnection()
+        self.catalog_test = TestCatalogConnection(self.secrets)
 
     @cached_property
     def snapshots(self) -> SnapshotUseCases:
@@ -204,14 +205,16 @@ def build_services(home: str | None = None, *, secrets: SecretStore | None = Non
     if is_server_url(location):
         from vmrestore.engine.audit_pg import PgAuditLog  # psycopg loads only for a shared catalog
 
-        audit = PgAuditLog(location)
+        audit = PgAuditLog(connect_url(location, secret_store))
         from vmrestore.catalog.pg_locks import PgResourceLocks
 
         # Cleanup per datastore is serialised across workstations too (their homes, so OS locks, differ).
-        resourcelock.use_shared_locks(PgResourceLocks(location))
+        resourcelock.use_shared_locks(PgResourceLocks(connect_url(location, secret_store)))
     else:
         audit = AuditLog(paths.audit_log, head_store=state)
-    catalog = CatalogService(open_store(location), location)
+    password = stored_password(location, secret_store)  # the keyring's, when the URL carries none
+    catalog = CatalogService(open_store(location, password), location,
+                             connect_url=with_password(location, password))
     # While this process runs, its journal entries and leases show a fresh heartbeat (engine.heartbeat).
     return AppServices(paths=paths, settings=settings, state=state, owner=owner, journal=journal,
                        scheduler=scheduler, audit=audit, connection=connection, secrets=secret_store,

@@ -43,9 +43,10 @@ class RepositoryInfo:
 
 
 class CatalogService:
-    def __init__(self, store: CatalogStore, catalog_location: str) -> None:
+    def __init__(self, store: CatalogStore, catalog_location: str, *, connect_url: str | None = None) -> None:
         self.store = store
-        self.location = catalog_location
+        self.location = catalog_location  # as saved and shown: never holds the keyring's password
+        self._connect_url = connect_url or catalog_location  # what index workers open (memory only)
 
     # -- repositories and points -----------------------------------------------------------------
     def add_repository(self, name: str, path: str, nfs: str | None) -> Repository:
@@ -80,7 +81,7 @@ class CatalogService:
         """The job that discovers and indexes ``repos`` (submit it to the scheduler)."""
         from vmrestore.app.catalog_index import IndexRepositoryJob
 
-        return IndexRepositoryJob(self.store, self.location, repos)
+        return IndexRepositoryJob(self.store, self._connect_url, repos)
 
     def points(self, vm: str | None = None, repo: str | None = None) -> list[RestorePoint]:
         return self.store.list_points(vm=vm, repo=repo)

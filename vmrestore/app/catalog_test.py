@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
+from vmrestore.app.catalog_secret import stored_password
+from vmrestore.app.secrets import SecretStore
 from vmrestore.catalog import display_url, is_server_url
 from vmrestore.catalog.pg_probe import ProbeResult, probe
 
@@ -19,12 +21,15 @@ class TestCatalogConnection:
 
     __test__ = False  # not a pytest class, whatever its name
 
+    def __init__(self, secrets: SecretStore | None = None) -> None:
+        self._secrets = secrets  # a URL without a password is tried with the keyring's
+
     def check(self, url: str, password: str | None = None) -> ProbeResult:
         """Blocking: one connection attempt (at most ~10 s per address)."""
         if not is_server_url(url):
             return ProbeResult(False, "", None, False,
                                f"Not a shared catalog URL: {display_url(url)!r} (expected postgresql://…)")
-        return probe(url, password)
+        return probe(url, password or stored_password(url, self._secrets))
 
     async def check_async(self, url: str, password: str | None = None) -> ProbeResult:
         """The same, on an executor thread: the GUI's loop keeps running while the server answers."""

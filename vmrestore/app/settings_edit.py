@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from vmrestore.app.catalog_secret import save_password, stored_password
 from vmrestore.app.ports import AuditTrail, RoleGate
+from vmrestore.app.secrets import SecretStore
 from vmrestore.app.settings import AppSettings
-from vmrestore.catalog import open_store
+from vmrestore.catalog import open_store, split_password, with_password
 from vmrestore.errors import InvalidInput, VmrestoreError
 from vmrestore.model import Action, Role
 
@@ -120,35 +122,61 @@ def admin_reason(role: Role, role_locked: bool) -> str | None:
 
 
 class SettingsEditor:
-    def __init__(self, settings: AppSettings, gate: RoleGate, audit: AuditTrail) -> None:
+    def __init__(self, settings: AppSettings, gate: RoleGate, audit: AuditTrail,
+                 secrets: SecretStore | None = None) -> None:
         self._settings = settings
         self._gate = gate
         self._audit = audit
+        self._secrets = secrets  # the shared catalog's password goes here, never into settings.json
 
     def validate(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Every change parsed, or ``InvalidInput`` naming the first bad one (nothing is written)."""
+        return self._validate(changes)[0]
+
+    def _validate(self, changes: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """The parsed changes (a catalog URL without its password) and the catalog password to keep."""
         parsed: dict[str, Any] = {}
+        password: str | None = None
         for key, value in changes.items():
             rule = RULES.get(key)
             if rule is None:
                 raise InvalidInput(f"There is no setting named {key!r}; settings are: {', '.join(RULES)}.")
-            parsed[key] = rule.parse(value)
-        return parsed
+            if key == "catalog_location" and value is not None:
+                url, password = split_password(str(value).strip())
+                known = password or stored_password(url, self._secrets)
+                parsed[key] = split_password(rule.parse(with_password(url, known)) or "")[0] or None
+            else:
+                parsed[key] = rule.parse(value)
+        return parsed, password
 
     def update(self, changes: Mapping[str, Any]) -> list[str]:
-        """Validate all, check the role for admin-only keys, write, audit; returns the keys that changed."""
-        parsed = self.validate(changes)
+        """Validate all, check the role for admin-only keys, write, audit; returns the keys that changed.
+
+        A catalog URL's password is taken out: the URL is saved without it, the password goes to the
+        keyring (a new password for the same URL counts as a change of ``catalog_password``).
+        """
+        parsed, password = self._validate(changes)
         changed = {k: v for k, v in parsed.items() if getattr(self._settings, k) != v}
-        if not changed:
+        url = parsed.get("catalog_location")
+        new_password = password is not None and url is not None and password != stored_password(url, self._secrets)
+        if not changed and not new_password:
             return []
-        if any(RULES[k].admin_only for k in changed):
+        if new_password or any(RULES[k].admin_only for k in changed):
             self._gate.require(Action.SETTINGS)  # RoleDenied (exit 3) before anything is written
-        with self._audit.audited(Action.SETTINGS, ", ".join(sorted(changed)), **{
-                k: (v if k != "catalog_location" else _redact_url(v)) for k, v in changed.items()}):
+        keys = sorted(changed) + (["catalog_password"] if new_password else [])
+        details = {k: (v if k != "catalog_location" else _redact_url(v)) for k, v in changed.items()}
+        if new_password:
+            details["catalog_password"] = "saved in the keyring"
+        with self._audit.audited(Action.SETTINGS, ", ".join(keys), **details):
+            if new_password and url is not None and password is not None:
+                if self._secrets is None:
+                    raise InvalidInput("No password store is available to keep the catalog password.")
+                save_password(url, password, self._secrets)  # KeyringUnavailable: nothing is written
             for key, value in changed.items():
                 setattr(self._settings, key, value)
-            self._settings.save()
-        return sorted(changed)
+            if changed:
+                self._settings.save()
+        return keys
 
     def values(self) -> dict[str, Any]:
         return {key: getattr(self._settings, key) for key in RULES}

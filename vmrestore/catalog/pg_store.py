@@ -59,6 +59,12 @@ class PostgresCatalogStore:
 
     def __init__(self, url: str, *, max_connections: int = 8, timeout: float = 15.0) -> None:
         self.url = url
+        try:  # one plain connection first: a wrong password fails now, in words, not after the pool's retries
+            psycopg.connect(url, connect_timeout=max(1, int(timeout))).close()
+        except psycopg.Error as exc:
+            from vmrestore.catalog.pg_probe import plain_reason
+
+            raise Transient(f"Cannot open the shared catalog: {plain_reason(str(exc))}") from None
         self._pool = ConnectionPool(url, min_size=1, max_size=max_connections, open=False, timeout=timeout,
                                     name="vmrestore-catalog")
         try:
