@@ -48,6 +48,15 @@ class MigrateCatalogJob:
         return MigrationResult(points=report.points, entries=report.entries, target=shown)
 
 
+@dataclass(frozen=True, slots=True)
+class MigrationPlan:
+    """What "Migrate this catalog to the shared server…" shows before it copies anything."""
+
+    source: str
+    points: int
+    entries: int
+
+
 class MigrateCatalog:
     """Checks the role and the two locations, then hands out the job to run."""
 
@@ -55,6 +64,20 @@ class MigrateCatalog:
         self._gate = gate
         self._audit = audit
         self._source = source
+
+    @property
+    def local(self) -> bool:
+        """True when this workstation's catalog is a local file (something to migrate)."""
+        return not is_server_url(self._source)
+
+    def plan(self) -> MigrationPlan:
+        """Blocking (an executor): the points and entries the copy would take, read from the local file."""
+        from vmrestore.catalog.migrate import source_counts
+
+        if not self.local:
+            raise InvalidInput("This workstation already uses a shared PostgreSQL catalog: nothing local to copy")
+        points, entries = source_counts(self._source)
+        return MigrationPlan(self._source, points, entries)
 
     def job(self, target_url: str) -> MigrateCatalogJob:
         self._gate.require(Action.CATALOG_MIGRATE)

@@ -27,3 +27,8 @@ def connect_url(url: str, secrets: SecretStore | None) -> str:
 def save_password(url: str, password: str, secrets: SecretStore) -> None:
     """Put ``password`` in the keyring for ``url``'s server and user (``KeyringUnavailable`` if there is none)."""
     secrets.set(str(server_key(url)), url_user(url), password)
+
+
+def location_with_password(url: str, password: str) -> str:
+    """What a form with a URL and a password field hands to ``SettingsEditor`` (which splits it again)."""
+    return with_password(url.strip(), password) if password else url.strip()

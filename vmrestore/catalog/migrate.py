@@ -104,3 +104,16 @@ def _count(pg: psycopg.Connection[Any], table: str) -> int:
     row = pg.execute(f"SELECT count(*) FROM {table}").fetchone()
     assert row is not None
     return int(row[0])
+
+
+def source_counts(source: str) -> tuple[int, int]:
+    """What a migration of ``source`` would copy: (restore points, indexed entries); read-only."""
+    if not Path(source).is_file():
+        raise NotFound(f"There is no local catalog at {source}")
+    lite = sqlite3.connect(f"file:{source}?mode=ro", uri=True, isolation_level=None)
+    try:
+        points = lite.execute("SELECT count(*) FROM points").fetchone()[0]
+        entries = lite.execute("SELECT coalesce(sum(entries), 0) FROM indexed_volumes").fetchone()[0]
+        return int(points), int(entries)
+    finally:
+        lite.close()

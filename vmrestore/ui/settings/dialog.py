@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
@@ -39,6 +38,7 @@ from vmrestore.app.settings_edit import APPEARANCES, RULES, admin_reason
 
 from ..errors import describe, show_error
 from ..tasks import TaskSet
+from .catalog_tab import CatalogTab
 from .repositories_tab import RepositoriesTab, reason_label
 from .repository_form import FolderPicker
 
@@ -76,7 +76,9 @@ class SettingsDialog(QDialog):
         self.repositories.changed.connect(self.repositoriesChanged)
         self.tabs.addTab(self.repositories, "&Repositories")
         self.tabs.addTab(self._vcenter_tab(), "v&Center")
-        self.tabs.addTab(self._catalog_tab(), "Cata&log")
+        self.catalog = CatalogTab(services, self.reason, self)
+        self.catalog_edit = self.catalog.file_edit  # the embedded file field (its name before the shared choice)
+        self.tabs.addTab(self.catalog, "Cata&log")
         self.tabs.addTab(self._snapshots_tab(), "S&napshots")
         self.tabs.addTab(self._leases_tab(), "Lea&ses")
         self.tabs.addTab(self._appearance_tab(), "&Appearance")
@@ -190,22 +192,6 @@ class SettingsDialog(QDialog):
             return
         await self.reload_pins()
 
-    def _catalog_tab(self) -> QWidget:
-        settings = self._services.settings
-        page, form = self._form_tab(
-            "The catalog indexes every file of every restore point for search. It can live on this computer "
-            "(a SQLite file) or be shared by several workstations (a postgresql:// URL). "
-            f"In use now: {self._services.catalog.location}. A change takes effect at the next start.", True)
-        self.catalog_edit = QLineEdit(settings.catalog_location or "", page)
-        self.catalog_edit.setObjectName("catalogLocation")
-        self.catalog_edit.setAccessibleName("Catalog location")
-        self.catalog_edit.setPlaceholderText("empty: catalog.sqlite in the data folder")
-        self.catalog_edit.setEnabled(self.reason is None)
-        label = QLabel("Catalog &file or URL:", page)
-        label.setBuddy(self.catalog_edit)
-        form.addRow(label, self.catalog_edit)
-        return page
-
     def _snapshots_tab(self) -> QWidget:
         settings = self._services.settings
         page, form = self._form_tab(
@@ -283,7 +269,7 @@ class SettingsDialog(QDialog):
         values: dict[str, Any] = {"appearance": self.appearance_combo.currentData()}
         if self.reason is None:
             values.update(
-                catalog_location=self.catalog_edit.text(),
+                catalog_location=self.catalog.location(),
                 snapshot_watch_minutes=self.watch_spin.value(),
                 snapshot_max_age_days=self.age_spin.value(),
                 snapshot_cleanup_min_age_hours=self.min_age_spin.value(),
@@ -294,7 +280,7 @@ class SettingsDialog(QDialog):
 
     def _field_of(self, key: str) -> tuple[str, QWidget]:
         return {
-            "catalog_location": ("catalog", self.catalog_edit),
+            "catalog_location": ("catalog", self.catalog.field()),
             "snapshot_watch_minutes": ("snapshots", self.watch_spin),
             "snapshot_max_age_days": ("snapshots", self.age_spin),
             "snapshot_cleanup_min_age_hours": ("snapshots", self.min_age_spin),
@@ -307,8 +293,8 @@ class SettingsDialog(QDialog):
         loop = asyncio.get_running_loop()
         # Validate field by field first, to point at the bad one; then save all at once (or nothing).
         for key, value in changes.items():
-            try:
-                self.editor.validate({key: value})
+            try:  # off the Qt thread: a shared catalog's URL is checked by connecting to it
+                await loop.run_in_executor(None, self.editor.validate, {key: value})
             except Exception as exc:
                 tab, widget = self._field_of(key)
                 self.tabs.setCurrentIndex(TABS.index(tab))
