@@ -98,6 +98,11 @@ async def test_shared_catalog_test_and_migrate_with_keys(qtbot, real_services, t
     assert pg_tls_server.psql("SELECT count(*) FROM points", database=db).strip() == "3"
     assert pg_tls_server.psql("SELECT sum(entries) FROM indexed_volumes", database=db).strip() == str(entries)
     assert PASSWORD not in tab.result_label.text()
+    runs = [h for h in services.scheduler.jobs() if h.kind == "catalog.migrate"]  # the job the Jobs view lists
+    assert len(runs) == 1 and runs[0].state == "done" and PASSWORD not in runs[0].title
+    model = window.jobs_model
+    shown = [str(model.data(model.index(r, c))) for r in range(model.rowCount()) for c in range(model.columnCount())]
+    assert any("Copy the catalog to" in text for text in shown) and not any(PASSWORD in text for text in shown)
 
     assert await dialog.save(close=True) == ["catalog_location", "catalog_password"]
     assert services.settings.catalog_location == clean
