@@ -201,3 +201,20 @@ async def test_built_areas_replace_their_placeholder(
     assert isinstance(window.pages["points"], PlaceholderPage)
     window.show_area("snapshots")
     assert window.stack.currentWidget() is window.pages["snapshots"]
+
+
+async def test_the_window_fits_the_screen_first_time_and_after_a_bigger_monitor(
+    qtbot: QtBot, services: FakeServices, ui_settings: QSettings
+) -> None:
+    """Seen under Xvfb at 1024x700: the first window came up 1180x720, so "Restore to this computer…" lay off
+    screen. The default size and a geometry saved on a bigger monitor are both fitted to the free area."""
+    window = await make_window(qtbot, services, ui_settings)
+    area = window.screen().availableGeometry()  # the offscreen platform's screen is 800x800
+    assert area.width() < 1180
+    assert window.width() <= area.width() and window.height() <= area.height()
+
+    window.resize(area.width() + 600, area.height() + 400)  # as if saved on a bigger monitor
+    with qtbot.waitSignal(window.closed, timeout=1000):
+        window.close()
+    again = await make_window(qtbot, services, ui_settings)
+    assert again.width() <= area.width() and again.height() <= area.height()

@@ -380,8 +380,21 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1180, 720)
+        self._fit_on_screen()
         last = self._settings.value("mainWindow/lastArea", "points")
         self.show_area(last if last in AREA_KEYS else "points")
+
+    def _fit_on_screen(self) -> None:
+        """Never larger than the screen's free area: on a 1024x700 desktop (or a saved geometry from a bigger
+        monitor) the right-hand buttons would otherwise lie off screen, out of reach of the mouse."""
+        screen = self.screen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        if self.width() > area.width() or self.height() > area.height():
+            self.resize(min(self.width(), area.width()), min(self.height(), area.height()))
+        if not area.contains(self.frameGeometry().topLeft()):
+            self.move(area.topLeft())
 
     def save_ui_state(self) -> None:
         self._settings.setValue("mainWindow/geometry", self.saveGeometry())

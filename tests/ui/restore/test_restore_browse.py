@@ -306,6 +306,12 @@ async def test_main_window_shows_the_page_for_real_services(qtbot, backup_repo, 
     assert isinstance(page, RestorePointsPage)
     window.show_area("points")
     await until(lambda: page.reloads > 0 and page.tree_model.vm_names() == ["db01", "web01"], what="points")
+    # The whole window fits a 1024x700 screen with a Windows frame around it (8 px a side), the widest row
+    # ("Add a repository…" shown) included: it was 1029 px wide at its minimum.
+    page.add_repo_button.setVisible(True)
+    window.show()
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1024 - 16 and hint.height() <= 700 - 40, hint
     # Work the page started is still under way when the window closes: closing the window stops it.
     task = page._tasks.spawn(asyncio.sleep(3600), name="still-running")
     window.close()

@@ -33,7 +33,7 @@ class Toolbar:
         self.repo_combo = QComboBox(parent)
         self.repo_combo.setObjectName("repositoryFilter")
         self.repo_combo.setAccessibleName("Repository")
-        self.repo_combo.setMinimumContentsLength(18)
+        self.repo_combo.setMinimumContentsLength(10)  # the window must fit 1024 px with "Add a repository…" shown
         self.repo_combo.addItem("All repositories", None)
         repo_label = QLabel("Re&pository:", parent)
         repo_label.setBuddy(self.repo_combo)
