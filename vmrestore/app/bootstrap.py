@@ -115,7 +115,7 @@ class AppServices:
         """Mounts (and other temporary objects) kept on purpose past this process (engine/leases.py)."""
         store = self.extras.get("leases")
         if store is None:
-            store = self.extras["leases"] = LeaseStore(self.state)
+            store = self.extras["leases"] = LeaseStore(self.state, self.journal)
         return store
 
     # -- crash recovery --------------------------------------------------------------------------
@@ -205,11 +205,17 @@ def build_services(home: str | None = None, *, secrets: SecretStore | None = Non
     if is_server_url(location):
         from vmrestore.engine.audit_pg import PgAuditLog  # psycopg loads only for a shared catalog
 
-        audit = PgAuditLog(connect_url(location, secret_store))
+        server_url = connect_url(location, secret_store)
+        audit = PgAuditLog(server_url)
         from vmrestore.catalog.pg_locks import PgResourceLocks
 
         # Cleanup per datastore is serialised across workstations too (their homes, so OS locks, differ).
-        resourcelock.use_shared_locks(PgResourceLocks(connect_url(location, secret_store)))
+        resourcelock.use_shared_locks(PgResourceLocks(server_url))
+        from vmrestore.engine.shared_pg import PgSharedJournal
+
+        # Entries of shared (vCenter) objects are also on the server: another desk's sweep sees them, and
+        # undoes them only once this process stopped beating.
+        journal.use_mirror(PgSharedJournal(server_url))
     else:
         audit = AuditLog(paths.audit_log, head_store=state)
     password = stored_password(location, secret_store)  # the keyring's, when the URL carries none
@@ -218,4 +224,6 @@ def build_services(home: str | None = None, *, secrets: SecretStore | None = Non
     # While this process runs, its journal entries and leases show a fresh heartbeat (engine.heartbeat).
     return AppServices(paths=paths, settings=settings, state=state, owner=owner, journal=journal,
                        scheduler=scheduler, audit=audit, connection=connection, secrets=secret_store,
-                       catalog=catalog, heartbeat=Heartbeat(journal.owners, owner).start())
+                       catalog=catalog,
+                       heartbeat=Heartbeat(journal.owners, owner,
+                                           also=[journal.mirror.beat] if journal.mirror else []).start())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -108,9 +109,12 @@ class OwnerRegistry:
 class Heartbeat:
     """A daemon thread refreshing one owner's heartbeat every ``interval`` seconds until :meth:`stop`."""
 
-    def __init__(self, registry: OwnerRegistry, owner: ProcessOwner, interval: float | None = None) -> None:
+    def __init__(self, registry: OwnerRegistry, owner: ProcessOwner, interval: float | None = None,
+                 also: Sequence[Callable[[str], None]] = ()) -> None:
+        """``also``: more places to beat (the shared catalog's server, where other desks look)."""
         self.registry = registry
         self.owner = owner
+        self.also = tuple(also)
         self.interval = interval if interval is not None else heartbeat_interval()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -124,10 +128,11 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            try:
-                self.registry.beat(self.owner.token)
-            except Exception:  # a closed store at shutdown, a locked file: the next beat retries
-                log.debug("heartbeat of %s failed", self.owner.token, exc_info=True)
+            for beat in (self.registry.beat, *self.also):
+                try:
+                    beat(self.owner.token)
+                except Exception:  # a closed store at shutdown, a server away: the next beat retries
+                    log.debug("heartbeat of %s failed", self.owner.token, exc_info=True)
 
     def stop(self) -> None:
         """Stop beating (idempotent); waits for the thread so no beat hits a closed store."""

@@ -20,14 +20,17 @@ Entry states:
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from vmrestore.engine.heartbeat import OwnerInfo, OwnerRegistry, owner_columns, owner_info_from
 from vmrestore.engine.owner import ProcessOwner
+from vmrestore.engine.shared import SharedJournal
 from vmrestore.engine.state import StateStore
 from vmrestore.errors import NotFound
 
@@ -35,6 +38,8 @@ __all__ = [
     "ABANDONED", "DONE", "FAILED_UNDO", "OPEN_STATES", "PENDING", "UNDONE", "Journal", "JournalEntry",
     "ProcessOwner",
 ]
+
+log = logging.getLogger(__name__)
 
 PENDING = "pending"
 DONE = "done"
@@ -67,6 +72,8 @@ class JournalEntry:
     #: Who wrote ``owner`` (workstation, OS user, pid, start, heartbeat); ``None`` for entries older
     #: than the owners table.
     owner_info: OwnerInfo | None = None
+    #: Read from the shared server (another desk's entry), not from this workstation's journal.
+    shared: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -127,18 +134,49 @@ class Journal:
         self.owner = owner
         self.owners = OwnerRegistry(state)
         self.owners.register(owner)
+        #: The server copy of shared objects' entries (a shared catalog), see :mod:`engine.shared`.
+        self.mirror: SharedJournal | None = None
+        # Names this journal on the server: one per workstation and home.
+        self.origin = f"{owner.host}:{os.path.abspath(state.path)}"
+
+    def use_mirror(self, mirror: SharedJournal | None) -> None:
+        self.mirror = mirror
+        if mirror is not None:
+            mirror.register(self.owner)
+
+    def sync(self, entry_id: int) -> None:
+        """Copy an entry changed outside this class (a lease took it over) to the server, best effort."""
+        self._mirror(entry_id)
+
+    def _mirror(self, entry_id: int, *, strict: bool = False) -> None:
+        """Copy one entry to the server. ``strict`` (a new entry): failing raises, so the object is not
+        created without a record every desk can see; later changes are best effort (logged)."""
+        if self.mirror is None:
+            return
+        try:
+            self.mirror.record(self.origin, self.get(entry_id))
+        except Exception:
+            if strict:
+                raise
+            log.warning("journal entry %s: the shared copy was not updated", entry_id, exc_info=True)
+
+    def shared_orphans(self, limit: timedelta) -> list[JournalEntry]:
+        """Other desks' open entries whose owner stopped beating (none without a shared catalog)."""
+        return self.mirror.orphaned(limit, self.origin) if self.mirror is not None else []
 
     def begin(
         self, job_id: str, kind: str, resource: str, params: Mapping[str, Any], undo: Mapping[str, Any]
     ) -> int:
         """Record the intent to create an object; call *before* the vSphere call. Returns the entry id."""
         now = _now()
-        return self.state.insert(
+        entry_id = self.state.insert(
             "INSERT INTO journal (job_id, kind, resource, params, undo, state, owner, created, updated)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (job_id, kind, resource, _dump(params, "params"), _dump(undo, "undo"), PENDING,
              self.owner.token, now, now),
         )
+        self._mirror(entry_id, strict=True)
+        return entry_id
 
     def update_undo(self, entry_id: int, undo: Mapping[str, Any]) -> None:
         """Replace the undo data, e.g. once the task returned the new object's moref."""
@@ -176,10 +214,13 @@ class Journal:
         and a ``vmrestore sweep`` in a terminal) never run the same undo twice, and if *this* sweeper
         dies mid-undo, the entry is orphaned again under its token and the next sweep retries.
         """
-        return bool(self.state.execute(
+        taken = bool(self.state.execute(
             "UPDATE journal SET owner = ?, updated = ? WHERE id = ? AND owner = ? AND state IN (?, ?)",
             (self.owner.token, _now(), entry.id, entry.owner, *OPEN_STATES),
         ))
+        if taken:
+            self._mirror(entry.id)
+        return taken
 
     def unclaim(self, entry: JournalEntry) -> None:
         """Hand a claimed entry back to its dead owner so that it shows as orphaned again."""
@@ -231,3 +272,4 @@ class Journal:
                 if row is None:
                     raise NotFound(f"journal entry {entry_id} does not exist")
                 raise ValueError(f"journal entry {entry_id} is {row['state']}; cannot change it that way")
+        self._mirror(entry_id)

@@ -87,8 +87,10 @@ def _row(row: Any) -> Lease:
 class LeaseStore:
     """The ``leases`` table of the state store (created on first use)."""
 
-    def __init__(self, state: StateStore) -> None:
+    def __init__(self, state: StateStore, journal: Journal | None = None) -> None:
+        """``journal``: whose shared copy (a shared catalog) hears that a lease took entries over."""
         self.state = state
+        self.journal = journal
         with state.transaction() as conn:
             conn.execute(_SCHEMA)
             if "creator" not in {r["name"] for r in conn.execute("PRAGMA table_info(leases)")}:
@@ -120,6 +122,9 @@ class LeaseStore:
                 ).rowcount
                 if changed != 1:
                     raise NotFound(f"journal entry {entry_id} is not open; cannot hand it to a lease")
+        if self.journal is not None:
+            for entry_id in ids:
+                self.journal.sync(entry_id)  # other desks' sweeps must not take a leased mount for a crash
         return self.get(lease_id)
 
     def get(self, lease_id: str) -> Lease:
@@ -174,6 +179,8 @@ class LeaseStore:
                      json.dumps(dict(undo), sort_keys=True), journal.owner.token, now, now))
                 assert cursor.lastrowid is not None
                 ids.append(cursor.lastrowid)
+        for entry_id in ids:
+            journal.sync(entry_id)
         return ids
 
     def finish_stop(self, lease_id: str) -> None:

@@ -11,7 +11,8 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from vmrestore.engine.journal import Journal, JournalEntry
+from vmrestore.engine.heartbeat import heartbeat_limit
+from vmrestore.engine.journal import FAILED_UNDO, UNDONE, Journal, JournalEntry
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,9 @@ class Sweeper:
         self.handlers = dict(handlers)
 
     def find(self) -> list[JournalEntry]:
-        """Orphaned entries (their owner process is dead), oldest first."""
-        return self.journal.orphaned()
+        """Orphaned entries (their owner process is dead), oldest first; with a shared catalog also other
+        desks' entries whose owner's heartbeat expired (never a live colleague's)."""
+        return self.journal.orphaned() + self.journal.shared_orphans(heartbeat_limit())
 
     def sweep(self) -> SweepResult:
         """Undo every orphaned entry, in reverse creation order.
@@ -73,6 +75,9 @@ class Sweeper:
                 self.journal.mark_failed(entry.id, reason, attempted=False)
                 result.failed.append((entry, reason))
                 continue
+            if entry.shared:
+                self._undo_shared(entry, handler, result)
+                continue
             if claim and not self.journal.claim(entry):
                 log.info("journal entry %s is being swept by another process", entry.id)
                 continue
@@ -89,3 +94,22 @@ class Sweeper:
             self.journal.mark_undone(entry.id)
             result.undone.append(self.journal.get(entry.id))
         return result
+
+    def _undo_shared(self, entry: JournalEntry, handler: UndoHandler, result: SweepResult) -> None:
+        """Another desk's entry whose owner died: claimed and settled on the server (it has no local row)."""
+        mirror = self.journal.mirror
+        assert mirror is not None
+        if not mirror.claim(entry, self.journal.owner.token):
+            log.info("shared journal entry %s is being swept by another desk", entry.id)
+            return
+        try:
+            handler(entry)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            log.warning("undo of %s %s (left by %s) failed: %s", entry.kind, entry.resource,
+                        entry.owner_info.workstation if entry.owner_info else entry.owner, reason)
+            mirror.settle(entry, FAILED_UNDO, reason)
+            result.failed.append((entry, reason))
+            return
+        mirror.settle(entry, UNDONE, None)
+        result.undone.append(entry)

@@ -1,0 +1,38 @@
+"""The journal of shared objects as every workstation sees it (a shared catalog's server).
+
+vCenter objects (NFS datastores, attached disks, instant VMs, app-made snapshots, quarantine moves) are
+seen by every desk; the local journal in ``state.sqlite`` is not. With a shared catalog each journal
+entry is also written to the server (:class:`SharedJournal`, implemented in the catalog adapter) with
+the owner and a heartbeat kept by the server's clock. Another desk's sweep undoes such an entry only
+when its owner stopped beating for longer than :func:`~vmrestore.engine.heartbeat.heartbeat_limit`:
+never a live colleague's mount.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from vmrestore.engine.journal import JournalEntry
+    from vmrestore.engine.owner import ProcessOwner
+
+
+class SharedJournal(Protocol):
+    def register(self, owner: ProcessOwner) -> None:
+        """Record this process (workstation, user, pid, start) with a first heartbeat."""
+
+    def beat(self, token: str) -> None:
+        """Refresh the heartbeat of ``token`` (server time)."""
+
+    def record(self, origin: str, entry: JournalEntry) -> None:
+        """Insert or update the copy of a local entry; ``origin`` names the local journal."""
+
+    def orphaned(self, limit: timedelta, origin: str) -> list[JournalEntry]:
+        """Open entries of other journals whose owner's heartbeat is older than ``limit`` (``shared=True``)."""
+
+    def claim(self, entry: JournalEntry, token: str) -> bool:
+        """Compare-and-set the owner of a shared entry; ``False`` if another sweeper took it."""
+
+    def settle(self, entry: JournalEntry, state: str, error: str | None) -> None:
+        """Write the outcome of an undo of a shared entry."""
