@@ -52,7 +52,8 @@ def register(
     _guest_options(p)
     p.set_defaults(func=mount_copy)
     p = mount.add_parser("list", parents=[common], help="live mount sessions")
-    p.add_argument("--all", action="store_true", help="also stopped ones")
+    p.add_argument("--all", action="store_true",
+                   help="also stopped ones, and with a shared catalog other workstations' live ones")
     p.set_defaults(func=mount_list)
     p = mount.add_parser("extend", parents=[common], help="extend a session's lease")
     p.add_argument("session")
@@ -174,6 +175,8 @@ def mount_list(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]
         from vmrestore.app.hotadd import LEASE_KIND, session_of
 
         sessions = [session_of(lease) for lease in ctx.services.leases.list_leases(LEASE_KIND, include_stopped=True)]
+        # With a shared catalog: colleagues' live mounts too (their workstation and process in "owner").
+        sessions += [session_of(lease) for lease in ctx.services.leases.colleagues(LEASE_KIND)]
     rows = [_session_json(m) for m in sessions]
     if not args.json:
         emit_table(rows, ["session", "vm", "letter", "point", "user", "workstation", "expires", "state"])

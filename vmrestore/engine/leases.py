@@ -14,6 +14,7 @@ a kind, a few strings and a JSON ``data`` dict with what the feature needs to fi
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import socket
 from collections.abc import Iterable, Mapping
@@ -25,6 +26,8 @@ from vmrestore.engine.heartbeat import OwnerInfo, owner_columns, owner_info_from
 from vmrestore.engine.journal import DONE, OPEN_STATES, Journal
 from vmrestore.engine.state import StateStore
 from vmrestore.errors import InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
 
 ACTIVE = "active"
 STOPPING = "stopping"
@@ -125,7 +128,25 @@ class LeaseStore:
         if self.journal is not None:
             for entry_id in ids:
                 self.journal.sync(entry_id)  # other desks' sweeps must not take a leased mount for a crash
+        self._share(lease_id)
         return self.get(lease_id)
+
+    def _share(self, lease_id: str) -> None:
+        """Copy a lease to the shared catalog's server (best effort): colleagues see it in ``--all``."""
+        mirror = self.journal.mirror if self.journal is not None else None
+        if mirror is None or self.journal is None:
+            return
+        try:
+            mirror.record_lease(self.journal.origin, self.get(lease_id))
+        except Exception:
+            log.warning("lease %s: the shared copy was not updated", lease_id, exc_info=True)
+
+    def colleagues(self, kind: str) -> list[Lease]:
+        """Leases of other workstations (homes) on the shared catalog that are not stopped; none without one."""
+        mirror = self.journal.mirror if self.journal is not None else None
+        if mirror is None or self.journal is None:
+            return []
+        return mirror.leases(kind, self.journal.origin)
 
     def get(self, lease_id: str) -> Lease:
         rows = self.state.query(f"{_SELECT} WHERE leases.id = ?", (lease_id,))
@@ -154,6 +175,7 @@ class LeaseStore:
         if not changed:
             lease = self.get(lease_id)
             raise InvalidInput(f"Mount session {lease_id} is {lease.state}; only an active one can be extended")
+        self._share(lease_id)
         return self.get(lease_id)
 
     def begin_stop(self, lease: Lease, journal: Journal, job_id: str,
@@ -181,11 +203,13 @@ class LeaseStore:
                 ids.append(cursor.lastrowid)
         for entry_id in ids:
             journal.sync(entry_id)
+        self._share(lease.id)
         return ids
 
     def finish_stop(self, lease_id: str) -> None:
         self.state.execute("UPDATE leases SET state = ?, updated = ? WHERE id = ?",
                            (STOPPED, datetime.now(UTC).isoformat(), lease_id))
+        self._share(lease_id)
 
     def settle(self, journal: Journal) -> list[str]:
         """Close ``stopping`` leases whose stopping process died and whose objects the sweep removed."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from vmrestore.engine.journal import JournalEntry
+    from vmrestore.engine.leases import Lease
     from vmrestore.engine.owner import ProcessOwner
 
 
@@ -36,3 +37,9 @@ class SharedJournal(Protocol):
 
     def settle(self, entry: JournalEntry, state: str, error: str | None) -> None:
         """Write the outcome of an undo of a shared entry."""
+
+    def record_lease(self, origin: str, lease: Lease) -> None:
+        """Insert or update the copy of a local lease (what ``mount list --all`` shows other desks)."""
+
+    def leases(self, kind: str, origin: str) -> list[Lease]:
+        """Other journals' leases of ``kind`` that are not stopped."""

@@ -17,6 +17,7 @@ import psycopg
 
 from vmrestore.engine.heartbeat import OwnerInfo
 from vmrestore.engine.journal import OPEN_STATES, JournalEntry
+from vmrestore.engine.leases import STOPPED, Lease
 from vmrestore.engine.owner import ProcessOwner
 from vmrestore.errors import Transient
 
@@ -30,6 +31,10 @@ CREATE TABLE IF NOT EXISTS desk_journal (
     object_created BOOLEAN NOT NULL, owner TEXT NOT NULL, created TIMESTAMPTZ NOT NULL,
     updated TIMESTAMPTZ NOT NULL, error TEXT, UNIQUE (origin, local_id));
 CREATE INDEX IF NOT EXISTS desk_journal_state ON desk_journal (state);
+CREATE TABLE IF NOT EXISTS desk_leases (
+    id TEXT PRIMARY KEY, origin TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL, os_user TEXT NOT NULL,
+    workstation TEXT NOT NULL, creator TEXT NOT NULL, created TIMESTAMPTZ NOT NULL, expires TIMESTAMPTZ NOT NULL,
+    data TEXT NOT NULL);
 """
 _LOCK_SCHEMA = 0x766D7276  # "vmrv": one creator of the tables at a time
 
@@ -111,3 +116,29 @@ class PgSharedJournal:
         """The outcome; a failed undo goes back to the dead owner so that the next sweep, any desk, retries."""
         self._run("UPDATE desk_journal SET state = %s, error = %s, owner = %s, updated = now() WHERE id = %s",
                   (state, error, entry.owner, entry.id))
+
+    def record_lease(self, origin: str, lease: Lease) -> None:
+        self._run(
+            "INSERT INTO desk_leases VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE"
+            " SET state = EXCLUDED.state, expires = EXCLUDED.expires, data = EXCLUDED.data",
+            (lease.id, origin, lease.kind, lease.state, lease.user, lease.workstation,
+             lease.creator.token if lease.creator else "", lease.created, lease.expires,
+             json.dumps(lease.data, sort_keys=True)),
+        )
+
+    def leases(self, kind: str, origin: str) -> list[Lease]:
+        """Other journals' leases of ``kind`` that are not stopped, with their creator's identity."""
+        try:
+            with self._conn() as conn:
+                rows = conn.execute(
+                    "SELECT l.id, l.kind, l.state, l.os_user, l.workstation, l.created, l.expires, l.data, l.creator,"
+                    " o.workstation, o.os_user, o.pid, o.started, o.heartbeat FROM desk_leases l"
+                    " LEFT JOIN desk_owners o ON o.token = l.creator"
+                    " WHERE l.kind = %s AND l.origin <> %s AND l.state <> %s ORDER BY l.created",
+                    (kind, origin, STOPPED)).fetchall()
+        except psycopg.Error as exc:
+            raise Transient(f"The catalog server failed (shared journal): {_reason(exc)}") from exc
+        return [Lease(id=r[0], kind=r[1], state=r[2], user=r[3], workstation=r[4], created=r[5], expires=r[6],
+                      owner="", data=json.loads(r[7]),
+                      creator=OwnerInfo(token=r[8], workstation=r[9], user=r[10], pid=r[11], started=r[12],
+                                        heartbeat=r[13]) if r[9] is not None else None) for r in rows]

@@ -6,10 +6,12 @@ expired (issue 12 §2). The simulator's state is read back through the real API.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,10 @@ from tests.integration.app.test_mount_crash_sweep import (
     _target,
     _vm_disk_files,
 )
+from vmrestore.app.bootstrap import build_services
+from vmrestore.app.secrets import MemorySecretStore
+
+ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.vcsim
 
@@ -85,3 +91,38 @@ def test_a_live_colleagues_mount_survives_and_a_dead_ones_is_swept(vcsim_factory
             states = [r[0] for r in conn.execute("SELECT state FROM desk_journal ORDER BY id")]
         assert states == ["undone", "undone"]
         assert _sweep(desk_b)["found"] == []  # settled: nothing left for any desk
+
+
+def test_mount_list_all_shows_a_colleagues_live_mount(pg_url: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Desk A leases a mount (journal entries handed to a lease, as 'mount start' does); desk B's
+    ``mount list --all`` shows it with A's workstation and process, plain ``mount list`` only B's own; once
+    A stops it, it is gone from B's list too. B's sweep never counts a leased mount as a crash."""
+    monkeypatch.setenv("VMRESTORE_CATALOG", pg_url)
+    a = build_services(str(tmp_path / "a"), secrets=MemorySecretStore())
+    try:
+        nas = a.journal.begin("job1", "vsphere.nas_mounted", "host:h1", {}, {"host": "h1", "name": "vmrestore-x"})
+        disk = a.journal.begin("job1", "vsphere.disk_attached", "vm:vm1", {}, {"vm": "vm1", "file": "[x] d.vmdk"})
+        lease = a.leases.adopt("m-0a0b0c0d", "mount", "alice", timedelta(hours=2),
+                               {"vm_name": "web01", "letter": "R", "point": "p1", "disk": 0}, [nas, disk])
+        env = {**os.environ, "VMRESTORE_HOME": str(tmp_path / "b"), "VMRESTORE_CATALOG": pg_url,
+               "PYTHONPATH": str(ROOT)}
+
+        def listed(*flags: str) -> list[dict[str, Any]]:
+            out = subprocess.run([sys.executable, "-m", "vmrestore", "mount", "list", *flags, "--json"], env=env,
+                                 capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, out.stderr
+            return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+        assert listed() == []
+        (seen,) = listed("--all")
+        assert (seen["session"], seen["vm"], seen["letter"], seen["user"], seen["state"]) == (
+            "m-0a0b0c0d", "web01", "R", "alice", "active")
+        assert seen["owner"]["pid"] == os.getpid() and seen["owner"]["token"] == a.owner.token
+        assert seen["workstation"] == lease.workstation
+        assert _sweep(env)["found"] == []  # leased on purpose: no desk sweeps it
+
+        a.leases.finish_stop(lease.id)
+        assert listed("--all") == []
+    finally:
+        a.close()
