@@ -211,16 +211,17 @@ def build_services(home: str | None = None, *, secrets: SecretStore | None = Non
 
         # Cleanup per datastore is serialised across workstations too (their homes, so OS locks, differ).
         resourcelock.use_shared_locks(PgResourceLocks(server_url))
-        from vmrestore.engine.shared_pg import PgSharedJournal
-
-        # Entries of shared (vCenter) objects are also on the server: another desk's sweep sees them, and
-        # undoes them only once this process stopped beating.
-        journal.use_mirror(PgSharedJournal(server_url))
     else:
         audit = AuditLog(paths.audit_log, head_store=state)
     password = stored_password(location, secret_store)  # the keyring's, when the URL carries none
     catalog = CatalogService(open_store(location, password), location,
                              connect_url=with_password(location, password))
+    if is_server_url(location):  # after open_store: its migrations made the shared journal's tables
+        from vmrestore.engine.shared_pg import PgSharedJournal
+
+        # Entries of shared (vCenter) objects are also on the server: another desk's sweep sees them, and
+        # undoes them only once this process stopped beating.
+        journal.use_mirror(PgSharedJournal(connect_url(location, secret_store)))
     # While this process runs, its journal entries and leases show a fresh heartbeat (engine.heartbeat).
     return AppServices(paths=paths, settings=settings, state=state, owner=owner, journal=journal,
                        scheduler=scheduler, audit=audit, connection=connection, secrets=secret_store,

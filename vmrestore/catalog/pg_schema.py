@@ -108,6 +108,21 @@ CREATE TRIGGER audit_log_no_update_delete BEFORE UPDATE OR DELETE ON audit_log
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 """),
+    (3, "shared journal, owners with heartbeat, leases of several workstations (engine.shared_pg)", """
+CREATE TABLE desk_owners (
+    token TEXT PRIMARY KEY, workstation TEXT NOT NULL, os_user TEXT NOT NULL, pid INTEGER NOT NULL,
+    started TIMESTAMPTZ NOT NULL, heartbeat TIMESTAMPTZ NOT NULL);
+CREATE TABLE desk_journal (
+    id BIGSERIAL PRIMARY KEY, origin TEXT NOT NULL, local_id BIGINT NOT NULL, job_id TEXT NOT NULL,
+    kind TEXT NOT NULL, resource TEXT NOT NULL, params TEXT NOT NULL, undo TEXT NOT NULL, state TEXT NOT NULL,
+    object_created BOOLEAN NOT NULL, owner TEXT NOT NULL, created TIMESTAMPTZ NOT NULL,
+    updated TIMESTAMPTZ NOT NULL, error TEXT, UNIQUE (origin, local_id));
+CREATE INDEX desk_journal_state ON desk_journal (state);
+CREATE TABLE desk_leases (
+    id TEXT PRIMARY KEY, origin TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL, os_user TEXT NOT NULL,
+    workstation TEXT NOT NULL, creator TEXT NOT NULL, created TIMESTAMPTZ NOT NULL, expires TIMESTAMPTZ NOT NULL,
+    data TEXT NOT NULL);
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -1,10 +1,11 @@
 """The shared journal on the catalog's PostgreSQL server (:class:`vmrestore.engine.shared.SharedJournal`).
 
-Two tables, created on first use: ``desk_owners`` (one row per process start: workstation, OS user, pid,
-start, and ``heartbeat`` in *server* time, so desks with skewed clocks agree on "expired") and
-``desk_journal`` (a copy of each local journal entry, keyed by the local journal's ``origin`` and id).
-A sweep on another desk picks open entries whose owner's heartbeat is older than the limit, claims them
-by compare-and-set on ``owner`` and writes the outcome back.
+Three tables from the catalog's migration 3 (``catalog.pg_schema``): ``desk_owners`` (one row per process
+start: workstation, OS user, pid, start, and ``heartbeat`` in *server* time, so desks with skewed clocks agree
+on "expired"), ``desk_journal`` (a copy of each local journal entry, keyed by the local journal's ``origin``
+and id) and ``desk_leases`` (what ``mount list --all`` shows of other desks). A sweep on another desk picks
+open entries whose owner's heartbeat is older than the limit, claims them by compare-and-set on ``owner``
+and writes the outcome back.
 """
 
 from __future__ import annotations
@@ -21,23 +22,6 @@ from vmrestore.engine.leases import STOPPED, Lease
 from vmrestore.engine.owner import ProcessOwner
 from vmrestore.errors import Transient
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS desk_owners (
-    token TEXT PRIMARY KEY, workstation TEXT NOT NULL, os_user TEXT NOT NULL, pid INTEGER NOT NULL,
-    started TIMESTAMPTZ NOT NULL, heartbeat TIMESTAMPTZ NOT NULL);
-CREATE TABLE IF NOT EXISTS desk_journal (
-    id BIGSERIAL PRIMARY KEY, origin TEXT NOT NULL, local_id BIGINT NOT NULL, job_id TEXT NOT NULL,
-    kind TEXT NOT NULL, resource TEXT NOT NULL, params TEXT NOT NULL, undo TEXT NOT NULL, state TEXT NOT NULL,
-    object_created BOOLEAN NOT NULL, owner TEXT NOT NULL, created TIMESTAMPTZ NOT NULL,
-    updated TIMESTAMPTZ NOT NULL, error TEXT, UNIQUE (origin, local_id));
-CREATE INDEX IF NOT EXISTS desk_journal_state ON desk_journal (state);
-CREATE TABLE IF NOT EXISTS desk_leases (
-    id TEXT PRIMARY KEY, origin TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL, os_user TEXT NOT NULL,
-    workstation TEXT NOT NULL, creator TEXT NOT NULL, created TIMESTAMPTZ NOT NULL, expires TIMESTAMPTZ NOT NULL,
-    data TEXT NOT NULL);
-"""
-_LOCK_SCHEMA = 0x766D7276  # "vmrv": one creator of the tables at a time
-
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
@@ -48,12 +32,8 @@ class PgSharedJournal:
     """Short connections per call: journal writes are rare, and a process must not hold the pool's slots."""
 
     def __init__(self, url: str) -> None:
+        """The tables come with the catalog's migration 3 (created by the schema's owner, granted to operators)."""
         self.url = url
-        with self._conn() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_SCHEMA,))
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
 
     def _conn(self) -> psycopg.Connection[Any]:
         try:
