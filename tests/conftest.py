@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Iterator
@@ -31,3 +32,13 @@ def _root_logging_restored() -> Iterator[None]:
             root.removeHandler(handler)
             handler.close()
     root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _garbage_collected_on_the_main_thread() -> Iterator[None]:
+    """Collect each test's reference cycles on the main thread as it ends. A qasync loop or a Qt object left in
+    a cycle is otherwise freed whenever the collector next runs, possibly in a worker thread of a later test,
+    and Qt then warns "Timers cannot be stopped from another thread", which fails that unrelated test
+    (seen in tests/unit/engine/test_scheduler.py when it ran after the integration tests)."""
+    yield
+    gc.collect()
