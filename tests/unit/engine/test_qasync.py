@@ -6,8 +6,6 @@ import asyncio
 import threading
 from typing import Any
 
-import pytest
-
 from vmrestore import model
 from vmrestore.engine import JobContext, Journal, Scheduler, StateStore
 
@@ -31,8 +29,10 @@ class BlockingJob:
 
 
 def test_scheduler_runs_under_qasync(state: StateStore, journal: Journal) -> None:
-    qtwidgets = pytest.importorskip("PySide6.QtWidgets")
-    qasync = pytest.importorskip("qasync")
+    # Plain imports: PySide6 and qasync are test requirements, and a missing one must fail, never skip.
+    import qasync
+    from PySide6 import QtWidgets as qtwidgets
+
     app = qtwidgets.QApplication.instance() or qtwidgets.QApplication([])
     loop = qasync.QEventLoop(app)
     seen: list[tuple[str, float | None, bool]] = []
