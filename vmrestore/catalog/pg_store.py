@@ -20,16 +20,15 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from vmrestore.catalog.pattern import compile_pattern, glob_to_regex, like_substring
+from vmrestore.catalog.pattern import glob_to_regex, like_substring
 from vmrestore.catalog.pg_schema import LOCK_CLAIM, LOCK_POINTS, LOCK_SPACE, STAGE, migrate
+from vmrestore.catalog.rows import TYPES_BY_CODE, dir_listing, search_terms
 from vmrestore.catalog.sqlite_indexing import from_us, merge_versions, norm_dir, split_path, to_us
 from vmrestore.catalog.sqlite_schema import TYPE_CODES
 from vmrestore.catalog.store import IndexStats, Repository, SearchHit, VersionInfo, disks_from_json, disks_to_json
-from vmrestore.errors import Cancelled, InvalidInput, NotFound, Transient
-from vmrestore.model import FileEntry, FileType, RestorePoint
+from vmrestore.errors import Cancelled, NotFound, Transient
+from vmrestore.model import FileEntry, RestorePoint
 
-_TYPES_BY_CODE = {code: FileType(name) for name, code in TYPE_CODES.items()}
-_FAR_PAST, _FAR_FUTURE = -(2**62), 2**62
 _LINEAGE_LOCK_BASE = 0x766D << 48  # one-bigint advisory keys: this base + the lineage id
 BATCH = 5000
 
@@ -263,11 +262,7 @@ class PostgresCatalogStore:
                 "JOIN names n ON n.id = p.name_id WHERE d.path = %s",
                 (lineage, seq, seq, directory),
             ).fetchall()
-        base = directory.rstrip("/")
-        out = [FileEntry(path=f"{base}/{r[0]}", name=r[0], type=_TYPES_BY_CODE[r[1]], size=r[2] or 0,
-                         mtime=from_us(r[3]), target=r[4]) for r in rows]
-        out.sort(key=lambda e: (e.type is not FileType.DIR, e.name.lower(), e.name))
-        return out
+        return dir_listing(directory, rows)
 
     def search(
         self,
@@ -277,13 +272,7 @@ class PostgresCatalogStore:
         until: datetime | None = None,
         limit: int = 100,
     ) -> list[SearchHit]:
-        try:
-            pat = compile_pattern(pattern)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from exc
-        since_us, until_us = to_us(since), to_us(until)
-        lo = since_us // 1_000_000 if since_us is not None else _FAR_PAST
-        hi = -(-until_us // 1_000_000) if until_us is not None else _FAR_FUTURE
+        pat, lo, hi = search_terms(pattern, since, until)
         # Both tests are answered from the pg_trgm GIN index on names.lname when the pattern has a
         # literal run of three characters or more; shorter ones scan the distinct names.
         name_test = "n.lname ~ %(regex)s" if pat.is_glob else "n.lname LIKE %(like)s"
@@ -331,7 +320,7 @@ class PostgresCatalogStore:
                 point_id, created = point_at(lineage, hit_seq)
                 hits.append(SearchHit(
                     point_id=point_id, vm=hvm, created=created, disk_key=disk_key, volume_index=volume_index,
-                    path=f"{dir_path.rstrip('/')}/{name}", name=name, type=_TYPES_BY_CODE[typ], size=size,
+                    path=f"{dir_path.rstrip('/')}/{name}", name=name, type=TYPES_BY_CODE[typ], size=size,
                     mtime=from_us(mtime_us), first_seen=point_at(lineage, first)[1], last_seen=created,
                 ))
         hits.sort(key=lambda h: (-h.created.timestamp(), h.path))
@@ -357,7 +346,7 @@ class PostgresCatalogStore:
             if row is not None:
                 created = from_us(created_us)
                 assert created is not None
-                out.append(VersionInfo(point_id=pid, created=created, type=_TYPES_BY_CODE[row[1]], size=row[2],
+                out.append(VersionInfo(point_id=pid, created=created, type=TYPES_BY_CODE[row[1]], size=row[2],
                                        mtime=from_us(row[3]), changed=current != previous))
             previous = current
         out.reverse()

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vmrestore.catalog.pattern import compile_pattern, fts_query
+from vmrestore.catalog.pattern import fts_query
+from vmrestore.catalog.rows import TYPES_BY_CODE, dir_listing, search_terms
 from vmrestore.catalog.sqlite_indexing import (
     from_us,
     intern_paths,
@@ -28,14 +29,11 @@ from vmrestore.catalog.sqlite_indexing import (
     stage_entries,
     to_us,
 )
-from vmrestore.catalog.sqlite_schema import SCHEMA, SCHEMA_VERSION, STAGE, TYPE_CODES
+from vmrestore.catalog.sqlite_schema import SCHEMA, SCHEMA_VERSION, STAGE
 from vmrestore.catalog.store import IndexStats, Repository, SearchHit, VersionInfo, disks_from_json, disks_to_json
 from vmrestore.errors import Cancelled, InvalidInput, NotFound
-from vmrestore.model import FileEntry, FileType, RestorePoint
+from vmrestore.model import FileEntry, RestorePoint
 from vmrestore.sqlite_wal import enable_wal
-
-_TYPES_BY_CODE = {code: FileType(name) for name, code in TYPE_CODES.items()}
-_FAR_PAST, _FAR_FUTURE = -(2**62), 2**62
 
 
 class _LocalClaim:
@@ -328,20 +326,7 @@ class SqliteCatalogStore:
             )
             .fetchall()
         )
-        base = directory.rstrip("/")
-        out = [
-            FileEntry(
-                path=f"{base}/{r[0]}",
-                name=r[0],
-                type=_TYPES_BY_CODE[r[1]],
-                size=r[2] or 0,
-                mtime=from_us(r[3]),
-                target=r[4],
-            )
-            for r in rows
-        ]
-        out.sort(key=lambda e: (e.type is not FileType.DIR, e.name.lower(), e.name))
-        return out
+        return dir_listing(directory, rows)
 
     def search(
         self,
@@ -351,13 +336,7 @@ class SqliteCatalogStore:
         until: datetime | None = None,
         limit: int = 100,
     ) -> list[SearchHit]:
-        try:
-            pat = compile_pattern(pattern)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from exc
-        since_us, until_us = to_us(since), to_us(until)
-        lo = since_us // 1_000_000 if since_us is not None else _FAR_PAST
-        hi = -(-until_us // 1_000_000) if until_us is not None else _FAR_FUTURE
+        pat, lo, hi = search_terms(pattern, since, until)
         conn = self._conn()
         # Resolve the VM and date filters to lineages first: when nothing can match (unknown VM, no
         # point in the range) we answer at once instead of walking every name match to find out.
@@ -435,7 +414,7 @@ class SqliteCatalogStore:
                     volume_index=volume_index,
                     path=f"{dir_path.rstrip('/')}/{name}",
                     name=name,
-                    type=_TYPES_BY_CODE[typ],
+                    type=TYPES_BY_CODE[typ],
                     size=size,
                     mtime=from_us(mtime_us),
                     first_seen=point_at(lineage, first)[1],
@@ -473,7 +452,7 @@ class SqliteCatalogStore:
                     VersionInfo(
                         point_id=pid,
                         created=created,
-                        type=_TYPES_BY_CODE[row[1]],
+                        type=TYPES_BY_CODE[row[1]],
                         size=row[2],
                         mtime=from_us(row[3]),
                         changed=current != previous,

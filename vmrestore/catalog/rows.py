@@ -1,0 +1,41 @@
+"""What both catalog stores (SQLite and PostgreSQL) do with a query before and after their own SQL.
+
+The two backends differ only in SQL; how a search's pattern and date window are read, and how a folder's
+rows become sorted ``FileEntry`` values, is one rule, so the backends cannot drift apart on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from vmrestore.catalog.pattern import NamePattern, compile_pattern
+from vmrestore.catalog.sqlite_indexing import from_us, to_us
+from vmrestore.catalog.sqlite_schema import TYPE_CODES
+from vmrestore.errors import InvalidInput
+from vmrestore.model import FileEntry, FileType
+
+TYPES_BY_CODE = {code: FileType(name) for name, code in TYPE_CODES.items()}
+FAR_PAST, FAR_FUTURE = -(2**62), 2**62
+
+
+def search_terms(pattern: str, since: datetime | None, until: datetime | None) -> tuple[NamePattern, int, int]:
+    """The compiled name pattern and the creation window of points, in whole seconds (``until`` rounded up)."""
+    try:
+        pat = compile_pattern(pattern)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    since_us, until_us = to_us(since), to_us(until)
+    lo = since_us // 1_000_000 if since_us is not None else FAR_PAST
+    hi = -(-until_us // 1_000_000) if until_us is not None else FAR_FUTURE
+    return pat, lo, hi
+
+
+def dir_listing(directory: str, rows: Iterable[Sequence[Any]]) -> list[FileEntry]:
+    """Rows of ``(name, type code, size, mtime_us, target)`` in ``directory``: directories first, then by name."""
+    base = directory.rstrip("/")
+    out = [FileEntry(path=f"{base}/{r[0]}", name=r[0], type=TYPES_BY_CODE[r[1]], size=r[2] or 0,
+                     mtime=from_us(r[3]), target=r[4]) for r in rows]
+    out.sort(key=lambda e: (e.type is not FileType.DIR, e.name.lower(), e.name))
+    return out
