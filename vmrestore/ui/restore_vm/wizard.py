@@ -151,7 +151,7 @@ class RestoreIntoVmWizard(QDialog):
         self.lease_spin.setAccessibleName("Lease in hours")
         self.lease_spin.setRange(1, 72)
         self.lease_spin.setSuffix(" h")
-        self.lease_spin.setValue(int(getattr(self._services.settings, "default_lease_hours", 4) or 4))
+        self.lease_spin.setValue(self._services.settings.default_lease_hours)  # Settings › Leases
         self.dest_edit = QLineEdit("C:\\Restore", page)
         self.dest_edit.setAccessibleName("Destination folder in the guest")
         self.if_exists = QComboBox(page)
