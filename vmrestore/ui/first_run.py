@@ -31,7 +31,7 @@ from vmrestore.model import JobState
 
 from .errors import describe
 from .settings.repository_form import FolderPicker, RepositoryForm
-from .tasks import TaskSet
+from .tasks import TaskSet, call_io
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,7 @@ class RepositoryPage(QWizardPage):
         next_button = self._wizard.button(QWizard.WizardButton.NextButton)
         next_button.setEnabled(False)
         try:
-            self.added = await asyncio.get_running_loop().run_in_executor(
-                None, self._admin.add, name, path, nfs or None)
+            self.added = await call_io(self._admin.add, name, path, nfs or None)
         except Exception as exc:
             self.error_label.setText(describe(exc).text)
             (self.form.name_edit if "name" in str(exc).lower() else self.form.path_edit).setFocus()
@@ -161,7 +160,7 @@ class IndexPage(QWizardPage):
     async def _start(self) -> None:
         catalog = self._services.catalog
         try:
-            infos = await asyncio.get_running_loop().run_in_executor(None, catalog.repositories)
+            infos = await call_io(catalog.repositories)
             repos = [i.repo for i in infos]
             if not repos:
                 self.state.setText("No repository to index yet: add one in Tools › Settings › Repositories.")
@@ -250,5 +249,5 @@ async def first_run_needed(services: Any) -> bool:
     """Shown while the first run was never finished and no repository is registered (blocking reads)."""
     if getattr(services.settings, "first_run_done", True) or getattr(services, "catalog", None) is None:
         return False
-    infos = await asyncio.get_running_loop().run_in_executor(None, services.catalog.repositories)
+    infos = await call_io(services.catalog.repositories)
     return not infos

@@ -10,7 +10,6 @@ with the reason; testing is open to every role.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -29,7 +28,7 @@ from vmrestore.app.catalog_secret import location_with_password
 from vmrestore.model import JobState
 
 from ..errors import describe
-from ..tasks import TaskSet
+from ..tasks import TaskSet, call_io
 from .repositories_tab import reason_label
 
 SHARED_PREFIXES = ("postgresql://", "postgres://")
@@ -162,7 +161,7 @@ class CatalogTab(QWidget):
     async def show_plan(self) -> None:
         use = self._services.catalog_migration
         try:
-            plan = await asyncio.get_running_loop().run_in_executor(None, use.plan)
+            plan = await call_io(use.plan)
         except Exception as exc:
             self.result_label.setText(describe(exc).text)
             return

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 from vmrestore.app.settings_edit import APPEARANCES, RULES, admin_reason
 
 from ..errors import describe, show_error
-from ..tasks import TaskSet
+from ..tasks import TaskSet, call_io
 from .catalog_tab import CatalogTab
 from .repositories_tab import RepositoriesTab, reason_label
 from .repository_form import FolderPicker
@@ -168,7 +168,7 @@ class SettingsDialog(QDialog):
 
     async def reload_pins(self) -> None:
         try:
-            pins = await asyncio.get_running_loop().run_in_executor(None, self.pins.list)
+            pins = await call_io(self.pins.list)
         except Exception:
             log.warning("Could not read the pinned certificates", exc_info=True)
             return
@@ -186,7 +186,7 @@ class SettingsDialog(QDialog):
             return
         server = item.text()
         try:
-            await asyncio.get_running_loop().run_in_executor(None, self.pins.forget, server)
+            await call_io(self.pins.forget, server)
         except Exception as exc:
             show_error(self, exc, context="The certificate stays pinned.")
             return
@@ -290,11 +290,11 @@ class SettingsDialog(QDialog):
 
     async def save(self, *, close: bool) -> list[str] | None:
         changes = self.changes()
-        loop = asyncio.get_running_loop()
+        asyncio.get_running_loop()
         # Validate field by field first, to point at the bad one; then save all at once (or nothing).
         for key, value in changes.items():
             try:  # off the Qt thread: a shared catalog's URL is checked by connecting to it
-                await loop.run_in_executor(None, self.editor.validate, {key: value})
+                await call_io(self.editor.validate, {key: value})
             except Exception as exc:
                 tab, widget = self._field_of(key)
                 self.tabs.setCurrentIndex(TABS.index(tab))
@@ -302,7 +302,7 @@ class SettingsDialog(QDialog):
                 self.error_label.setText(f"{RULES[key].label}: {describe(exc).text}")
                 return None
         try:
-            changed: list[str] = await loop.run_in_executor(None, self.editor.update, changes)
+            changed: list[str] = await call_io(self.editor.update, changes)
         except Exception as exc:
             self.error_label.setText(describe(exc).text)
             return None

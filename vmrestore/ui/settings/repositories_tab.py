@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from vmrestore.app.repositories import RepositoryAdmin
 
 from ..errors import describe, show_error
-from ..tasks import TaskSet, ask
+from ..tasks import TaskSet, ask, call_io
 from .repository_form import FolderPicker, RepositoryDialog
 
 
@@ -119,9 +119,9 @@ class RepositoriesTab(QWidget):
             button.setToolTip(self._reason or "")
 
     async def reload(self, select: str | None = None) -> None:
-        loop = asyncio.get_running_loop()
+        asyncio.get_running_loop()
         try:
-            infos = await loop.run_in_executor(None, self._services.catalog.repositories)
+            infos = await call_io(self._services.catalog.repositories)
         except Exception as exc:
             self.status.setText(f"Could not read the catalog: {describe(exc).text}")
             return
@@ -177,8 +177,8 @@ class RepositoriesTab(QWidget):
     async def remove(self, repo: Any) -> bool:
         from PySide6.QtWidgets import QMessageBox
 
-        loop = asyncio.get_running_loop()
-        points = len(await loop.run_in_executor(None, lambda: self._services.catalog.points(repo=repo.name)))
+        asyncio.get_running_loop()
+        points = len(await call_io(lambda: self._services.catalog.points(repo=repo.name)))
         box = QMessageBox(QMessageBox.Icon.Question, "Remove repository",
                           f"Forget the repository {repo.name} ({repo.path}) and its {points} restore point(s) "
                           "in the catalog?\n\nThe backup files are not touched; adding the folder again and "
@@ -193,7 +193,7 @@ class RepositoriesTab(QWidget):
             return False
         box.deleteLater()
         try:
-            forgotten = await loop.run_in_executor(None, self._admin.remove, repo.name)
+            forgotten = await call_io(self._admin.remove, repo.name)
         except Exception as exc:
             show_error(self, exc, context="The repository was not removed.")
             return False
@@ -207,7 +207,7 @@ class RepositoriesTab(QWidget):
         if repo is None:
             return None
         self.status.setText(f"Testing {repo.path}…")
-        check = await asyncio.get_running_loop().run_in_executor(None, self._admin.test, repo.path)
+        check = await call_io(self._admin.test, repo.path)
         self.status.setText(("✔ " if check.ok else "✖ ") + check.message)
         return check
 

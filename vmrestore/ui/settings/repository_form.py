@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..errors import describe
-from ..tasks import TaskSet
+from ..tasks import TaskSet, call_io
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class RepositoryForm(QWidget):
         self.test_button.setEnabled(False)
         self.show_result("Reading the folder…", True)
         try:
-            check = await asyncio.get_running_loop().run_in_executor(None, self._admin.test, path)
+            check = await call_io(self._admin.test, path)
         except Exception as exc:
             log.exception("Testing the repository folder failed")
             self.show_result(describe(exc).text, False)
@@ -209,13 +209,11 @@ class RepositoryDialog(QDialog):
         name, path, nfs = self.form.values()
         self.save_button.setEnabled(False)
         self.error_label.setText("")
-        loop = asyncio.get_running_loop()
         try:
             if self._existing is None:
-                repo = await loop.run_in_executor(None, self._admin.add, name, path, nfs or None)
+                repo = await call_io(self._admin.add, name, path, nfs or None)
             else:
-                repo = await loop.run_in_executor(
-                    None, lambda: self._admin.edit(name, path, nfs or None, clear_nfs=not nfs))
+                repo = await call_io(lambda: self._admin.edit(name, path, nfs or None, clear_nfs=not nfs))
         except Exception as exc:
             if not hasattr(exc, "code"):
                 log.exception("Saving the repository failed")
