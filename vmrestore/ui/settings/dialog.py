@@ -9,7 +9,6 @@ gets the focus).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -290,7 +289,6 @@ class SettingsDialog(QDialog):
 
     async def save(self, *, close: bool) -> list[str] | None:
         changes = self.changes()
-        asyncio.get_running_loop()
         # Validate field by field first, to point at the bad one; then save all at once (or nothing).
         for key, value in changes.items():
             try:  # off the Qt thread: a shared catalog's URL is checked by connecting to it

@@ -6,7 +6,6 @@ role and writes the audit entry. Removing forgets the repository in the catalog;
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -119,7 +118,6 @@ class RepositoriesTab(QWidget):
             button.setToolTip(self._reason or "")
 
     async def reload(self, select: str | None = None) -> None:
-        asyncio.get_running_loop()
         try:
             infos = await call_io(self._services.catalog.repositories)
         except Exception as exc:
@@ -177,7 +175,6 @@ class RepositoriesTab(QWidget):
     async def remove(self, repo: Any) -> bool:
         from PySide6.QtWidgets import QMessageBox
 
-        asyncio.get_running_loop()
         points = len(await call_io(lambda: self._services.catalog.points(repo=repo.name)))
         box = QMessageBox(QMessageBox.Icon.Question, "Remove repository",
                           f"Forget the repository {repo.name} ({repo.path}) and its {points} restore point(s) "
