@@ -128,6 +128,23 @@ class Transient(VmrestoreError):
     code = "transient"
 
 
+class ResourceBusy(Transient):
+    """Another vmrestore process holds the resource (a VM being mounted, a datastore being cleaned): try later.
+
+    ``holder`` names it when the shared catalog's server can say (workstation, user, pid, token), so the
+    operator knows whom to ask; ``None`` for a process of this same workstation and home.
+    """
+
+    code = "resource_busy"
+
+    def __init__(self, message: str, holder: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "holder": self.holder}
+
+
 class Cancelled(VmrestoreError):
     """The operator cancelled the job."""
 

@@ -132,6 +132,12 @@ class ResourceKey:
         return cls(ResourceKind.VM, moid)
 
     @classmethod
+    def vm_of(cls, server: ServerKey | str, moid: str) -> ResourceKey:
+        """One VM of one vCenter (moids repeat across vCenters): the cross-desk lock of a mount onto it."""
+        key = server if isinstance(server, ServerKey) else ServerKey.parse(server)
+        return cls(ResourceKind.VM, f"{key}/{moid}")
+
+    @classmethod
     def host(cls, moid: str) -> ResourceKey:
         return cls(ResourceKind.HOST, moid)
 

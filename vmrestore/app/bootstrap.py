@@ -209,8 +209,9 @@ def build_services(home: str | None = None, *, secrets: SecretStore | None = Non
         audit = PgAuditLog(server_url)
         from vmrestore.catalog.pg_locks import PgResourceLocks
 
-        # Cleanup per datastore is serialised across workstations too (their homes, so OS locks, differ).
-        resourcelock.use_shared_locks(PgResourceLocks(server_url))
+        # Cleanup per datastore and mount per VM are serialised across workstations too (their homes, so
+        # OS locks, differ); a desk refused a lock is told who holds it (this process's owner token).
+        resourcelock.use_shared_locks(PgResourceLocks(server_url, owner.token))
     else:
         audit = AuditLog(paths.audit_log, head_store=state)
     password = stored_password(location, secret_store)  # the keyring's, when the URL carries none

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from vmrestore.app.connection import ConnectionService
@@ -35,6 +35,7 @@ from vmrestore.app.guest_scripts import (
 from vmrestore.app.hotadd_ports import MountCatalog
 from vmrestore.app.mount import attach_delta, ensure_nas
 from vmrestore.app.ports import AuditTrail, RoleGate
+from vmrestore.app.vm_lock import vm_locked
 from vmrestore.catalog.esxi_formats import esxi_can_open, require_esxi_format
 from vmrestore.engine.heartbeat import OwnerInfo
 from vmrestore.engine.jobcontext import JobContext
@@ -158,12 +159,15 @@ class HotAdd:
     """The use cases of hot-add file restore: start (here) and the session verbs (``hotadd_session``)."""
 
     def __init__(self, connection: ConnectionService, catalog: MountCatalog, leases: LeaseStore,
-                 gate: RoleGate, audit: AuditTrail) -> None:
+                 gate: RoleGate, audit: AuditTrail, lock_home: Path) -> None:
+        """``lock_home``: where this workstation's per-VM lock files live (the app's home); with a shared
+        catalog the lock is also the server's, so a mount onto a VM never overlaps another desk's."""
         self.connection = connection
         self.catalog = catalog
         self.leases = leases
         self.gate = gate
         self.audit = audit
+        self.lock_home = lock_home
 
     def target_vms(self) -> list[VmInfo]:
         """Every VM, for the wizard's target list (blocking: call from an executor)."""
@@ -223,51 +227,54 @@ class MountStartJob:
                              letter=self.letter, ttl_seconds=int(req.ttl.total_seconds())) as detail:
             ctx.progress(0.02, f"Checking {req.vm}")
             vm, vm_name, _ = await ctx.run_blocking(find_vm, session, req.vm)
-            target = await ctx.run_blocking(hotadd_checks.read_target, session, vm)
-            await ctx.run_blocking(preflight, session, target, f"] {self.rel_path}")
-            volume = await ctx.run_blocking(main_volume, self.point, req.disk)
-            ctx.check_cancelled()
-            assert target.host is not None and target.free_slot is not None
+            # One mount onto a VM at a time, across processes and desks: refused at once, naming the holder.
+            async with vm_locked(ctx, s.lock_home, str(session.server), vm, vm_name):
+                target = await ctx.run_blocking(hotadd_checks.read_target, session, vm)
+                await ctx.run_blocking(preflight, session, target, f"] {self.rel_path}")
+                volume = await ctx.run_blocking(main_volume, self.point, req.disk)
+                ctx.check_cancelled()
+                assert target.host is not None and target.free_slot is not None
 
-            token = ctx.job_id.replace("-", "")[:12]
-            ctx.progress(0.1, f"Mounting the repository {self.export} read-only on the host")
-            use = await ensure_nas(ctx, session, target.host, self.export, token, self.point.repo)
-            ctx.check_cancelled()
-            parent = f"[{use.datastore}] {self.rel_path}"
-            capacity = self.point.disks[req.disk].capacity
-            ctx.progress(0.35, f"Attaching the backup disk to {vm_name} as a linked delta (the backup is read only)")
-            disk, disk_entry = await attach_delta(ctx, session, vm, parent, capacity, token)
-            ctx.check_cancelled()
+                token = ctx.job_id.replace("-", "")[:12]
+                ctx.progress(0.1, f"Mounting the repository {self.export} read-only on the host")
+                use = await ensure_nas(ctx, session, target.host, self.export, token, self.point.repo)
+                ctx.check_cancelled()
+                parent = f"[{use.datastore}] {self.rel_path}"
+                capacity = self.point.disks[req.disk].capacity
+                ctx.progress(0.35, f"Attaching the backup disk to {vm_name} as a linked delta "
+                                   "(the backup is read only)")
+                disk, disk_entry = await attach_delta(ctx, session, vm, parent, capacity, token)
+                ctx.check_cancelled()
 
-            ctx.progress(0.6, "Bringing the disk online in the guest")
-            env = {"VMR_SCSI_TARGET": str(disk.unit), "VMR_SCSI_BUS": str(target.free_slot.bus),
-                   "VMR_SIZE": str(capacity), "VMR_VOLUME_OFFSET": str(volume.offset),
-                   "VMR_LETTER": (self.letter or "R").lower() if target.is_linux else (self.letter or ""),
-                   "VMR_WRITABLE": "1" if req.writable else "0"}
-            script = LINUX_MOUNT if target.is_linux else WINDOWS_MOUNT
-            result = await ctx.run_blocking(run_script, session, vm, self._creds, script, not target.is_linux, env)
-            if result.report:
-                for line in result.report.splitlines():
-                    ctx.log(line)
-            if result.exit_code != 0:
-                raise GuestStepFailed("Bringing the disk online", result.exit_code, result.report)
-            letter = self.letter or (env["VMR_LETTER"].upper() if target.is_linux else parse_letter(result.report))
+                ctx.progress(0.6, "Bringing the disk online in the guest")
+                env = {"VMR_SCSI_TARGET": str(disk.unit), "VMR_SCSI_BUS": str(target.free_slot.bus),
+                       "VMR_SIZE": str(capacity), "VMR_VOLUME_OFFSET": str(volume.offset),
+                       "VMR_LETTER": (self.letter or "R").lower() if target.is_linux else (self.letter or ""),
+                       "VMR_WRITABLE": "1" if req.writable else "0"}
+                script = LINUX_MOUNT if target.is_linux else WINDOWS_MOUNT
+                result = await ctx.run_blocking(run_script, session, vm, self._creds, script, not target.is_linux, env)
+                if result.report:
+                    for line in result.report.splitlines():
+                        ctx.log(line)
+                if result.exit_code != 0:
+                    raise GuestStepFailed("Bringing the disk online", result.exit_code, result.report)
+                letter = self.letter or (env["VMR_LETTER"].upper() if target.is_linux else parse_letter(result.report))
 
-            lease_id = new_lease_id()
-            identity = s.connection.identity
-            data: dict[str, Any] = {
-                "vm": vm, "vm_name": vm_name, "host": target.host, "point": self.point.id, "disk": req.disk,
-                "volume": volume.index, "volume_offset": volume.offset, "letter": letter,
-                "datastore": use.datastore, "datastore_created": use.created, "delta": disk.file, "parent": parent,
-                "capacity": capacity, "scsi_target": disk.unit, "scsi_bus": target.free_slot.bus,
-                "linux": target.is_linux, "writable": req.writable,
-            }
-            entries = [e for e in (use.entry, disk_entry) if e is not None]
-            lease = await ctx.run_blocking(s.leases.adopt, lease_id, LEASE_KIND,
-                                           identity.user if identity else "", req.ttl, data, entries)
-            detail.update(session=lease.id, letter=letter, datastore=use.datastore, delta=disk.file)
-            ctx.progress(1.0, f"Mounted as {letter + ':' if letter else 'a new drive'} in {vm_name} "
-                              f"until {lease.expires:%H:%M} UTC (session {lease.id})")
+                lease_id = new_lease_id()
+                identity = s.connection.identity
+                data: dict[str, Any] = {
+                    "vm": vm, "vm_name": vm_name, "host": target.host, "point": self.point.id, "disk": req.disk,
+                    "volume": volume.index, "volume_offset": volume.offset, "letter": letter,
+                    "datastore": use.datastore, "datastore_created": use.created, "delta": disk.file, "parent": parent,
+                    "capacity": capacity, "scsi_target": disk.unit, "scsi_bus": target.free_slot.bus,
+                    "linux": target.is_linux, "writable": req.writable,
+                }
+                entries = [e for e in (use.entry, disk_entry) if e is not None]
+                lease = await ctx.run_blocking(s.leases.adopt, lease_id, LEASE_KIND,
+                                               identity.user if identity else "", req.ttl, data, entries)
+                detail.update(session=lease.id, letter=letter, datastore=use.datastore, delta=disk.file)
+                ctx.progress(1.0, f"Mounted as {letter + ':' if letter else 'a new drive'} in {vm_name} "
+                                  f"until {lease.expires:%H:%M} UTC (session {lease.id})")
         return session_of(lease)
 
 

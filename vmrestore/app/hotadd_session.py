@@ -27,6 +27,7 @@ from vmrestore.app.guest_scripts import (
 from vmrestore.app.hotadd import LEASE_KIND, HotAdd, MountSession, session_of
 from vmrestore.app.mount import AUTO_DATASTORE, detach_delta, unmount_nas_if_unused
 from vmrestore.app.undo import DISK_ATTACHED, NAS_MOUNTED
+from vmrestore.app.vm_lock import vm_locked
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.engine.leases import ACTIVE, STOPPING, Lease
 from vmrestore.errors import InvalidInput, VmrestoreError
@@ -178,36 +179,38 @@ class MountStopJob:
         session = h.connection.session
         vm, delta, host, datastore = str(d["vm"]), str(d["delta"]), str(d["host"]), str(d["datastore"])
         unmount = bool(d.get("datastore_created")) or bool(AUTO_DATASTORE.match(datastore))
-        with h.audit.audited(Action.MOUNT, f"{self.lease.id} {d.get('vm_name')}", verb=self.reason) as detail:
-            # Journal order = creation order (the datastore before the disk on it): the sweep undoes
-            # newest first, so after a crash the disk goes before the datastore it hangs from.
-            objects: list[tuple[str, str, dict[str, Any]]] = []
-            if unmount:
-                objects.append((NAS_MOUNTED, str(ResourceKey.host(host)), {"host": host, "name": datastore,
-                                                              "only_if_unused": True}))
-            objects.append((DISK_ATTACHED, str(ResourceKey.vm(vm)), {"vm": vm, "file": delta}))
-            ids = await ctx.run_blocking(h.leases.begin_stop, self.lease, ctx.journal, ctx.job_id, objects)
-            entries = dict(zip((kind for kind, _, _ in objects), ids, strict=True))
-            offline: bool | None = None
-            if self._creds is not None:
-                ctx.progress(0.1, "Taking the volume offline in the guest")
-                linux = bool(d.get("linux"))
-                env = {"VMR_SCSI_TARGET": str(d.get("scsi_target")), "VMR_SIZE": str(d.get("capacity")),
-                       "VMR_LETTER": str(d.get("letter") or "").lower() if linux else str(d.get("letter") or "")}
-                try:
-                    run = await ctx.run_blocking(run_script, session, vm, self._creds,
-                                                 LINUX_UNMOUNT if linux else WINDOWS_UNMOUNT, not linux, env)
-                    offline = run.exit_code == 0
-                except VmrestoreError as exc:  # the detach below removes the disk anyway
-                    ctx.log(f"could not take the volume offline in the guest: {exc}")
-                    offline = False
-            ctx.progress(0.4, "Detaching the disk (only our delta file is deleted)")
-            await detach_delta(ctx, session, vm, delta, entries[DISK_ATTACHED])
-            unmounted = False
-            if unmount:
-                ctx.progress(0.7, f"Unmounting {datastore} if nothing else uses it")
-                unmounted = await unmount_nas_if_unused(ctx, session, host, datastore, entries[NAS_MOUNTED])
-            await ctx.run_blocking(h.leases.finish_stop, self.lease.id)
-            detail.update(unmounted=unmounted, guest_offline=offline)
-            ctx.progress(1.0, "Unmounted")
+        # Never while another process (or desk) mounts onto or unmounts from this VM.
+        async with vm_locked(ctx, h.lock_home, str(session.server), vm, str(d.get("vm_name") or vm)):
+            with h.audit.audited(Action.MOUNT, f"{self.lease.id} {d.get('vm_name')}", verb=self.reason) as detail:
+                # Journal order = creation order (the datastore before the disk on it): the sweep undoes
+                # newest first, so after a crash the disk goes before the datastore it hangs from.
+                objects: list[tuple[str, str, dict[str, Any]]] = []
+                if unmount:
+                    objects.append((NAS_MOUNTED, str(ResourceKey.host(host)), {"host": host, "name": datastore,
+                                                                  "only_if_unused": True}))
+                objects.append((DISK_ATTACHED, str(ResourceKey.vm(vm)), {"vm": vm, "file": delta}))
+                ids = await ctx.run_blocking(h.leases.begin_stop, self.lease, ctx.journal, ctx.job_id, objects)
+                entries = dict(zip((kind for kind, _, _ in objects), ids, strict=True))
+                offline: bool | None = None
+                if self._creds is not None:
+                    ctx.progress(0.1, "Taking the volume offline in the guest")
+                    linux = bool(d.get("linux"))
+                    env = {"VMR_SCSI_TARGET": str(d.get("scsi_target")), "VMR_SIZE": str(d.get("capacity")),
+                           "VMR_LETTER": str(d.get("letter") or "").lower() if linux else str(d.get("letter") or "")}
+                    try:
+                        run = await ctx.run_blocking(run_script, session, vm, self._creds,
+                                                     LINUX_UNMOUNT if linux else WINDOWS_UNMOUNT, not linux, env)
+                        offline = run.exit_code == 0
+                    except VmrestoreError as exc:  # the detach below removes the disk anyway
+                        ctx.log(f"could not take the volume offline in the guest: {exc}")
+                        offline = False
+                ctx.progress(0.4, "Detaching the disk (only our delta file is deleted)")
+                await detach_delta(ctx, session, vm, delta, entries[DISK_ATTACHED])
+                unmounted = False
+                if unmount:
+                    ctx.progress(0.7, f"Unmounting {datastore} if nothing else uses it")
+                    unmounted = await unmount_nas_if_unused(ctx, session, host, datastore, entries[NAS_MOUNTED])
+                await ctx.run_blocking(h.leases.finish_stop, self.lease.id)
+                detail.update(unmounted=unmounted, guest_offline=offline)
+                ctx.progress(1.0, "Unmounted")
         return StopResult(self.lease.id, True, unmounted, offline)

@@ -96,7 +96,7 @@ def _hotadd(ctx: CliContext) -> HotAdd:
     from vmrestore.app.hotadd import HotAdd
 
     s = ctx.services
-    return HotAdd(s.connection, s.catalog, s.leases, s, s)
+    return HotAdd(s.connection, s.catalog, s.leases, s, s, s.paths.home)
 
 
 def _sessions(ctx: CliContext) -> HotAddSessions:

@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from vmrestore.engine import oslock
-from vmrestore.errors import Cancelled, Transient
+from vmrestore.errors import Cancelled, ResourceBusy
 from vmrestore.model import ResourceKey
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -38,6 +38,9 @@ class SharedLock(Protocol):
 
     def release(self) -> None:
         """Let go (idempotent); also when it was never acquired."""
+
+    def holder(self) -> dict[str, Any] | None:
+        """Who holds the lock now (``workstation``, ``user``, ``pid``, ``token``), if the server can say."""
 
 
 class SharedLocks(Protocol):
@@ -76,7 +79,8 @@ def resource_lock(
 ) -> Iterator[None]:
     """Hold the cross-process lock of ``key`` for the ``with`` block (blocking: call it off the UI thread).
 
-    Waits while another process holds it: forever unless ``timeout`` (then ``Transient``), and
+    Waits while another process holds it: forever unless ``timeout`` (then :class:`ResourceBusy`, naming
+    the holding workstation when the lock is the shared catalog's; ``timeout=0`` refuses at once), and
     ``cancel`` set while waiting raises ``Cancelled``. ``on_wait`` is only for the error message.
     """
     path = lock_path(home, key)
@@ -84,12 +88,12 @@ def resource_lock(
     deadline = None if timeout is None else time.monotonic() + timeout
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        _wait(lambda: oslock.try_lock(fd), key, deadline, cancel, on_wait, "another vmrestore process")
+        _wait(lambda: oslock.try_lock(fd), key, deadline, cancel, on_wait, None)
         try:
             shared = _shared.lock(key) if _shared is not None else None
             try:
                 if shared is not None:
-                    _wait(shared.try_acquire, key, deadline, cancel, on_wait, "another workstation")
+                    _wait(shared.try_acquire, key, deadline, cancel, on_wait, shared)
                 yield
             finally:
                 if shared is not None:
@@ -101,17 +105,37 @@ def resource_lock(
 
 
 def _wait(take: Callable[[], bool], key: str, deadline: float | None, cancel: threading.Event | None,
-          on_wait: str | None, holder: str) -> None:
+          on_wait: str | None, shared: SharedLock | None) -> None:
     delay = 0.005
     while not take():
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"Cancelled while waiting for {on_wait or key}")
         if deadline is not None and time.monotonic() >= deadline:
-            raise Transient(f"{on_wait or key} is busy in {holder}; try again later")
+            raise _busy(on_wait or key, shared)
         time.sleep(delay)
         delay = min(delay * 2, 0.1)
+
+
+def _busy(what: str, shared: SharedLock | None) -> ResourceBusy:
+    """The refusal, naming the holder when the server can (a colleague to ask, not a vague "someone")."""
+    if shared is None:
+        return ResourceBusy(f"{what} is busy in another vmrestore process; try again later")
+    try:
+        holder = shared.holder()
+    except Exception:  # the server went away while we asked: the refusal still stands
+        holder = None
+    if holder is None:
+        return ResourceBusy(f"{what} is busy in another workstation; try again later")
+    return ResourceBusy(f"{what} is busy in another workstation: {holder.get('user') or '?'} on "
+                        f"{holder.get('workstation') or '?'} (process {holder.get('pid') or '?'}); try again later",
+                        holder)
 
 
 def datastore_key(server: str, datastore: str) -> str:
     """The lock key of one datastore of one vCenter."""
     return str(ResourceKey.datastore(server, datastore))
+
+
+def vm_key(server: str, vm: str) -> str:
+    """The lock key of one VM (its moid) of one vCenter: a mount onto it, an unmount from it."""
+    return str(ResourceKey.vm_of(server, vm))

@@ -126,7 +126,8 @@ class MountedPage(QWidget):
     def __init__(self, services: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._services = services
-        self.hotadd = HotAdd(services.connection, services.catalog, services.leases, services, services)
+        self.hotadd = HotAdd(services.connection, services.catalog, services.leases, services, services,
+                             services.paths.home)
         self.sessions = HotAddSessions(self.hotadd)
         self._tasks = TaskSet()
         self.setAccessibleName("Mounted disks and instant VMs")

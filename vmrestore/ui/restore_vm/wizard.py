@@ -61,7 +61,8 @@ class RestoreIntoVmWizard(QDialog):
         self._services = services
         self.point = point
         self.paths = paths
-        self.hotadd = HotAdd(services.connection, services.catalog, services.leases, services, services)
+        self.hotadd = HotAdd(services.connection, services.catalog, services.leases, services, services,
+                             services.paths.home)
         self.disk = int(paths[0].split("/")[1][4:]) if paths and paths[0].startswith("/disk") else 0
         self._tasks = TaskSet()
         self.handle: Any = None
