@@ -30,7 +30,7 @@ from vmrestore.app.undo import build_undo_handlers
 from vmrestore.catalog import is_server_url, open_store, with_password
 from vmrestore.engine import resourcelock
 from vmrestore.engine.audit import AuditLog, AuditStore
-from vmrestore.engine.heartbeat import Heartbeat
+from vmrestore.engine.heartbeat import Heartbeat, owner_grace
 from vmrestore.engine.jobs import Scheduler
 from vmrestore.engine.journal import Journal
 from vmrestore.engine.leases import LeaseStore
@@ -99,7 +99,8 @@ class AppServices:
         from vmrestore.app.instant.records import InstantRecords
         from vmrestore.app.instant.service import InstantRecovery
 
-        return InstantRecovery(self.connection, self.catalog, InstantRecords(self.state), self.gate, self.auditor)
+        return InstantRecovery(self.connection, self.catalog, InstantRecords(self.state, self.journal), self.gate,
+                               self.auditor)
 
     # -- policy and audit (the same objects the use cases get) ---------------------------------------
     def require(self, action: Action) -> None:
@@ -120,20 +121,29 @@ class AppServices:
 
     # -- crash recovery --------------------------------------------------------------------------
     def sweeper(self) -> Sweeper:
-        return Sweeper(self.journal, build_undo_handlers(self.connection, self.state))
+        return Sweeper(self.journal, build_undo_handlers(self.connection, self.state, self.journal))
 
     def sweep_blocking(self) -> SweepResult:
-        """Undo what a dead vmrestore process left behind (journal entries of dead owners)."""
+        """Undo what a dead vmrestore process left behind (journal entries of dead owners), then forget the
+        owners that died long ago and own nothing any more (``owner_grace``)."""
         sweeper = self.sweeper()
         found = sweeper.find()
         if not found:
             self.leases.settle(self.journal)
-            return SweepResult(found=[], undone=[], failed=[])
+            return SweepResult(found=[], undone=[], failed=[], owners_pruned=self._prune_owners())
         with self.audited(Action.SWEEP, f"{len(found)} journal entries") as detail:
             result = sweeper.sweep()
             detail.update(undone=len(result.undone), failed=len(result.failed))
         self.leases.settle(self.journal)  # a stop that crashed: its objects are gone now, close its lease
+        result.owners_pruned = self._prune_owners()
         return result
+
+    def _prune_owners(self) -> int:
+        try:
+            return self.journal.prune_owners(owner_grace())
+        except Exception:  # housekeeping: never the reason a sweep fails
+            log.warning("pruning dead owners failed", exc_info=True)
+            return 0
 
     async def sweep(self) -> SweepResult:
         loop = asyncio.get_running_loop()
@@ -198,7 +208,7 @@ def build_services(home: str | None = None, *, secrets: SecretStore | None = Non
     connection = ConnectionService(KnownHosts(str(paths.known_hosts)), secret_store)
     # The scheduler's safety net: whatever a finished job left open is undone right away.
     scheduler = Scheduler(state, journal, RESOURCE_LIMITS,
-                          sweeper=Sweeper(journal, build_undo_handlers(connection, state)))
+                          sweeper=Sweeper(journal, build_undo_handlers(connection, state, journal)))
     location = catalog_location(paths, settings)
     # A shared (PostgreSQL) catalog keeps the audit log on its server, where an operator cannot rewrite it.
     audit: AuditStore

@@ -14,6 +14,7 @@ from vmrestore.engine.journal import JournalEntry
 
 if TYPE_CHECKING:
     from vmrestore.app.ports import SessionSource
+    from vmrestore.engine.journal import Journal
     from vmrestore.engine.state import StateStore
 
 # Journal kinds: one per kind of temporary vSphere object vmrestore creates.
@@ -30,11 +31,13 @@ INSTANT_DISCARDING = "instant.discarding"  # a discard in flight: the sweep fini
 UndoHandler = Callable[[JournalEntry], None]
 
 
-def build_undo_handlers(connection: SessionSource, state: StateStore | None = None) -> Mapping[str, UndoHandler]:
+def build_undo_handlers(connection: SessionSource, state: StateStore | None = None,
+                        journal: Journal | None = None) -> Mapping[str, UndoHandler]:
     """Handlers bound to the live connection (``NotConnected`` leaves the entry pending).
 
     ``state`` holds the instant-recovery records: with it, a migrate or discard in flight is finished
-    (or set back) by ``app.instant.recover``; without it, such entries stay pending.
+    (or set back) by ``app.instant.recover``; without it, such entries stay pending. ``journal`` (a shared
+    catalog's mirror) lets that recovery see colleagues' instant VMs before it unmounts a backup datastore.
 
     The vSphere adapter (and pyVmomi under it) is imported when a handler first runs, not here: every
     command builds these handlers, few ever undo anything.
@@ -85,13 +88,13 @@ def build_undo_handlers(connection: SessionSource, state: StateStore | None = No
             from vmrestore.app.instant import recover
             from vmrestore.app.instant.records import InstantRecords
 
-            recover.finish_migrate(connection, InstantRecords(records_state), entry)
+            recover.finish_migrate(connection, InstantRecords(records_state, journal), entry)
 
         def discarding(entry: JournalEntry) -> None:
             from vmrestore.app.instant import recover
             from vmrestore.app.instant.records import InstantRecords
 
-            recover.finish_discard(connection, InstantRecords(records_state), entry)
+            recover.finish_discard(connection, InstantRecords(records_state, journal), entry)
 
         handlers.update({INSTANT_MIGRATING: migrating, INSTANT_DISCARDING: discarding})
     return handlers

@@ -123,6 +123,26 @@ CREATE TABLE desk_leases (
     workstation TEXT NOT NULL, creator TEXT NOT NULL, created TIMESTAMPTZ NOT NULL, expires TIMESTAMPTZ NOT NULL,
     data TEXT NOT NULL);
 """),
+    (4, "instant VMs of several workstations; pruning owners that died and own nothing (engine.shared_pg)", """
+CREATE TABLE desk_instant (
+    id TEXT PRIMARY KEY, origin TEXT NOT NULL, state TEXT NOT NULL, creator TEXT NOT NULL, host TEXT NOT NULL,
+    backup_datastore TEXT NOT NULL, mounted_by_us BOOLEAN NOT NULL, updated TIMESTAMPTZ NOT NULL, data TEXT NOT NULL);
+CREATE INDEX desk_instant_datastore ON desk_instant (host, backup_datastore);
+-- Operators may not DELETE owner rows; this function (run with its owner's rights) deletes only rows whose
+-- process stopped beating longer than grace ago and that no open journal entry, live lease or active
+-- instant VM names any more.
+CREATE FUNCTION desk_owners_prune(grace interval) RETURNS integer LANGUAGE sql SECURITY DEFINER
+SET search_path = public, pg_temp AS $$
+    WITH gone AS (
+        DELETE FROM desk_owners o WHERE o.heartbeat < now() - greatest(grace, interval '0')
+        AND NOT EXISTS (SELECT 1 FROM desk_journal j WHERE j.owner = o.token AND j.state IN ('pending', 'failed_undo'))
+        AND NOT EXISTS (SELECT 1 FROM desk_leases l WHERE l.creator = o.token AND l.state <> 'stopped')
+        AND NOT EXISTS (SELECT 1 FROM desk_instant i WHERE i.creator = o.token
+                        AND i.state IN ('running', 'migrating', 'discarding'))
+        RETURNING 1)
+    SELECT count(*)::integer FROM gone
+$$;
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     p.add_argument("--dry-run", action="store_true", help="check everything and print the plan; change nothing")
     p.set_defaults(func=start)
     p = verbs.add_parser("list", parents=[common], help="instant VMs started from this workstation")
-    p.add_argument("--all", action="store_true", help="also migrated and discarded ones")
+    p.add_argument("--all", action="store_true",
+                   help="also migrated and discarded ones, and with a shared catalog other workstations' active ones")
     p.set_defaults(func=list_cmd)
     p = verbs.add_parser("migrate", parents=[common], help="Storage vMotion to production storage (admin)")
     p.add_argument("id", metavar="ID")
@@ -74,13 +75,14 @@ def start(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
 
 def list_cmd(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
     use = _use_case(ctx)
-    rows = [r.to_json() for r in use.list(include_finished=args.all)]
+    records = use.list(include_finished=args.all, colleagues=args.all)
+    rows = [r.to_json() for r in records]
     if rows and _can_connect(ctx):
         ctx.connect()
-        for row, rec in zip(rows, use.list(include_finished=args.all), strict=True):
+        for row, rec in zip(rows, records, strict=True):
             row.update(use.live_state(rec))
     if not args.json:
-        emit_table(rows, ["id", "vm", "state", "host", "datastore", "point", "started"])
+        emit_table(rows, ["id", "vm", "state", "host", "datastore", "point", "started", "workstation"])
     return rows
 
 

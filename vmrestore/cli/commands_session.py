@@ -45,12 +45,13 @@ def sweep(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
         from vmrestore.cli.commands_mount import sweep_expired  # lazy: only this flag needs the mount code
 
         expired, expired_failed = sweep_expired(ctx)
-    out = {
+    out: dict[str, Any] = {
         "found": [_entry(e) for e in result.found] + expired + [e for e, _ in expired_failed],
         "undone": [_entry(e) for e in result.undone] + expired,
         "failed": [{**_entry(e), "reason": reason} for e, reason in result.failed]
         + [{**e, "reason": reason} for e, reason in expired_failed],
         "expired": [e["id"] for e in expired],
+        "owners_pruned": result.owners_pruned,
     }
     if not args.json:
         emit_table(out["found"], ["id", "kind", "resource", "job_id", "created"])

@@ -8,6 +8,11 @@ identity (workstation, OS user, pid, start time) in the state store's ``owners``
 machine did. Local sweeps keep using the lock; the heartbeat is what another desk can see.
 
 ``VMRESTORE_HEARTBEAT_SECONDS`` sets the beat (tests use a fraction of a second).
+
+Every process start adds an owner row. A row is deleted (:meth:`OwnerRegistry.prune`, and on a shared
+catalog the server's ``desk_owners_prune``) once its process stopped beating longer than
+:func:`owner_grace` ago (``VMRESTORE_OWNER_GRACE_SECONDS``, 7 days) and nothing open names it any more: no
+pending journal entry, no live lease, no active instant VM. Until then the row says who made what.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 from vmrestore.engine.owner import ProcessOwner
 from vmrestore.engine.state import StateStore
 
-__all__ = ["Heartbeat", "OwnerInfo", "OwnerRegistry", "heartbeat_interval", "heartbeat_limit"]
+__all__ = ["Heartbeat", "OwnerInfo", "OwnerRegistry", "heartbeat_interval", "heartbeat_limit", "owner_grace"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,20 @@ def heartbeat_interval() -> float:
 def heartbeat_limit() -> timedelta:
     """How old a heartbeat may be before its owner counts as dead (3 beats)."""
     return timedelta(seconds=heartbeat_interval() * MISSED_BEATS)
+
+
+DEFAULT_OWNER_GRACE = timedelta(days=7)
+
+
+def owner_grace() -> timedelta:
+    """How long a dead owner's row is kept once it owns nothing: ``VMRESTORE_OWNER_GRACE_SECONDS`` or 7 days
+    (never less than the heartbeat limit: a row must not go while its owner may still be beating)."""
+    raw = os.environ.get("VMRESTORE_OWNER_GRACE_SECONDS", "")
+    try:
+        grace = timedelta(seconds=float(raw)) if raw else DEFAULT_OWNER_GRACE
+    except ValueError:
+        grace = DEFAULT_OWNER_GRACE
+    return max(grace, heartbeat_limit())
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,27 @@ class OwnerRegistry:
 
     def beat(self, token: str) -> None:
         self.state.execute("UPDATE owners SET heartbeat = ? WHERE token = ?", (datetime.now(UTC).isoformat(), token))
+
+    def prune(self, grace: timedelta, is_alive: Callable[[str], bool]) -> int:
+        """Delete the rows of owners that stopped beating more than ``grace`` ago, are dead by their OS lock,
+        and own nothing open here: no pending journal entry, no lease that is not stopped, no active instant
+        VM. Returns how many went."""
+        cutoff = (datetime.now(UTC) - grace).isoformat()
+        with self.state.transaction() as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            sql = ("SELECT token FROM owners o WHERE heartbeat < ? AND NOT EXISTS (SELECT 1 FROM journal j"
+                   " WHERE j.owner = o.token AND j.state IN ('pending', 'failed_undo'))")
+            if "leases" in tables:  # made by the first LeaseStore
+                sql += (" AND NOT EXISTS (SELECT 1 FROM leases l WHERE (l.creator = o.token OR l.owner = o.token)"
+                        " AND l.state <> 'stopped')")
+            if "instant_vms" in tables:
+                sql += (" AND NOT EXISTS (SELECT 1 FROM instant_vms i WHERE json_extract(CASE WHEN"
+                        " json_valid(i.detail) THEN i.detail ELSE '{}' END, '$.creator') = o.token"
+                        " AND i.state IN ('running', 'migrating', 'discarding'))")
+            tokens = [r[0] for r in conn.execute(sql, (cutoff,))]
+            gone = [t for t in tokens if not is_alive(t)]
+            conn.executemany("DELETE FROM owners WHERE token = ?", [(t,) for t in gone])
+        return len(gone)
 
     def get(self, token: str) -> OwnerInfo | None:
         rows = self.state.query(f"SELECT {owner_columns('owners', '')} FROM owners WHERE token = ?", (token,))

@@ -160,6 +160,17 @@ class Journal:
                 raise
             log.warning("journal entry %s: the shared copy was not updated", entry_id, exc_info=True)
 
+    def prune_owners(self, grace: timedelta) -> int:
+        """Forget owners that died more than ``grace`` ago and own nothing open (here, and on the shared
+        catalog's server, best effort); returns how many rows went."""
+        removed = self.owners.prune(grace, self.owner.is_alive)
+        if self.mirror is not None:
+            try:
+                removed += self.mirror.prune_owners(grace)
+            except Exception:
+                log.warning("the shared catalog's owner rows were not pruned", exc_info=True)
+        return removed
+
     def shared_orphans(self, limit: timedelta) -> list[JournalEntry]:
         """Other desks' open entries whose owner stopped beating (none without a shared catalog)."""
         return self.mirror.orphaned(limit, self.origin) if self.mirror is not None else []

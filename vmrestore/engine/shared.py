@@ -10,13 +10,28 @@ never a live colleague's mount.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from vmrestore.engine.heartbeat import OwnerInfo
     from vmrestore.engine.journal import JournalEntry
     from vmrestore.engine.leases import Lease
     from vmrestore.engine.owner import ProcessOwner
+
+
+@dataclass(frozen=True)
+class SharedRecord:
+    """A record another desk keeps on purpose (an instant VM), as the server holds its copy."""
+
+    id: str
+    origin: str
+    state: str
+    data: dict[str, Any]
+    #: The process that made it (workstation, OS user, pid, start, heartbeat), if its owner row is still there.
+    creator: OwnerInfo | None
 
 
 class SharedJournal(Protocol):
@@ -43,3 +58,14 @@ class SharedJournal(Protocol):
 
     def leases(self, kind: str, origin: str) -> list[Lease]:
         """Other journals' leases of ``kind`` that are not stopped."""
+
+    def record_instant(self, origin: str, record_id: str, state: str, creator: str,
+                       data: Mapping[str, Any]) -> None:
+        """Insert or update the copy of an instant VM record (``data``: the record, with ``host``,
+        ``backup_datastore`` and ``mounted_by_us``)."""
+
+    def instants(self, *, exclude_origin: str | None = None, record_id: str | None = None) -> list[SharedRecord]:
+        """Instant VM records on the server, every desk's (or all but one journal's, or one by id)."""
+
+    def prune_owners(self, grace: timedelta) -> int:
+        """Delete owner rows whose process stopped beating more than ``grace`` ago and that own nothing open."""

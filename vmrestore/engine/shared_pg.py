@@ -11,6 +11,7 @@ and writes the outcome back.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from vmrestore.engine.heartbeat import OwnerInfo
 from vmrestore.engine.journal import OPEN_STATES, JournalEntry
 from vmrestore.engine.leases import STOPPED, Lease
 from vmrestore.engine.owner import ProcessOwner
+from vmrestore.engine.shared import SharedRecord
 from vmrestore.errors import Transient
 
 
@@ -122,3 +124,33 @@ class PgSharedJournal:
                       owner="", data=json.loads(r[7]),
                       creator=OwnerInfo(token=r[8], workstation=r[9], user=r[10], pid=r[11], started=r[12],
                                         heartbeat=r[13]) if r[9] is not None else None) for r in rows]
+
+    def record_instant(self, origin: str, record_id: str, state: str, creator: str,
+                       data: Mapping[str, Any]) -> None:
+        self._run(
+            "INSERT INTO desk_instant VALUES (%s, %s, %s, %s, %s, %s, %s, now(), %s) ON CONFLICT (id) DO UPDATE"
+            " SET state = EXCLUDED.state, updated = EXCLUDED.updated, data = EXCLUDED.data",
+            (record_id, origin, state, creator, str(data.get("host", "")), str(data.get("backup_datastore", "")),
+             bool(data.get("mounted_by_us")), json.dumps(dict(data), sort_keys=True, default=str)))
+
+    def instants(self, *, exclude_origin: str | None = None, record_id: str | None = None) -> list[SharedRecord]:
+        try:
+            with self._conn() as conn:
+                rows = conn.execute(
+                    "SELECT i.id, i.origin, i.state, i.data, i.creator, o.workstation, o.os_user, o.pid, o.started,"
+                    " o.heartbeat FROM desk_instant i LEFT JOIN desk_owners o ON o.token = i.creator"
+                    " WHERE (%s::text IS NULL OR i.origin <> %s) AND (%s::text IS NULL OR i.id = %s) ORDER BY i.id",
+                    (exclude_origin, exclude_origin, record_id, record_id)).fetchall()
+        except psycopg.Error as exc:
+            raise Transient(f"The catalog server failed (shared journal): {_reason(exc)}") from exc
+        return [SharedRecord(id=r[0], origin=r[1], state=r[2], data=json.loads(r[3]),
+                             creator=OwnerInfo(token=r[4], workstation=r[5], user=r[6], pid=r[7], started=r[8],
+                                               heartbeat=r[9]) if r[5] is not None else None) for r in rows]
+
+    def prune_owners(self, grace: timedelta) -> int:
+        try:
+            with self._conn() as conn:
+                row = conn.execute("SELECT desk_owners_prune(%s)", (grace,)).fetchone()
+        except psycopg.Error as exc:
+            raise Transient(f"The catalog server failed (shared journal): {_reason(exc)}") from exc
+        return int(row[0]) if row else 0

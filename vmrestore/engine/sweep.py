@@ -27,6 +27,8 @@ class SweepResult:
     found: list[JournalEntry] = field(default_factory=list)
     undone: list[JournalEntry] = field(default_factory=list)
     failed: list[tuple[JournalEntry, str]] = field(default_factory=list)
+    #: Owner rows deleted after the sweep (dead past their grace, owning nothing open).
+    owners_pruned: int = 0
 
     @property
     def ok(self) -> bool:
@@ -72,7 +74,8 @@ class Sweeper:
                 reason = (
                     f"no undo handler for kind {entry.kind!r}; left pending for a newer vmrestore or an admin"
                 )
-                self.journal.mark_failed(entry.id, reason, attempted=False)
+                if not entry.shared:  # a colleague's entry has no row here: left on the server as it is
+                    self.journal.mark_failed(entry.id, reason, attempted=False)
                 result.failed.append((entry, reason))
                 continue
             if entry.shared:

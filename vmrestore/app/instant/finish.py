@@ -8,6 +8,7 @@ the export when we mounted it and nothing else uses it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,13 +16,14 @@ from vmrestore.app.connection import ConnectionService
 from vmrestore.app.instant.records import DISCARDED, MIGRATED, MIGRATING, RUNNING, InstantRecords, InstantVm
 from vmrestore.app.undo import INSTANT_DISCARDING, INSTANT_MIGRATING
 from vmrestore.engine.jobcontext import JobContext
-from vmrestore.errors import InsufficientSpace, InvalidInput, VmrestoreError
+from vmrestore.errors import InsufficientSpace, InvalidInput, Transient, VmrestoreError
 from vmrestore.model import ResourceKey
 from vmrestore.vsphere import hotadd_checks, instant_ops, instant_vm, nas
 from vmrestore.vsphere import placement as place
 from vmrestore.vsphere.session import VsphereSession
 
 MiB = 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 class StillOnBackup(VmrestoreError):
@@ -48,10 +50,20 @@ class FinishResult:
 
 
 def unmount_if_unused(session: VsphereSession, records: InstantRecords, rec: InstantVm) -> str | None:
-    """Unmount the backup datastore when we mounted it and no other instant VM or VM uses it."""
+    """Unmount the backup datastore when this desk mounted it and no other instant VM (of any desk) or VM uses it.
+
+    A datastore another desk (or an admin's ``repo mount``) mounted is never unmounted here, and neither is
+    one a colleague's instant VM still runs from: its record on the shared catalog counts, and so does
+    any VM with a file on it (read from vCenter, whoever made it).
+    """
     if not records.mounted_by_us(rec.host, rec.backup_datastore):
         return None  # someone else's mount (e.g. 'repo mount' by an admin): not ours to remove
-    if records.others_using(rec.host, rec.backup_datastore, but=rec.id):
+    try:
+        if records.others_using(rec.host, rec.backup_datastore, but=rec.id):  # any desk's, shared catalog
+            return None
+    except Transient:
+        log.warning("the shared catalog cannot say whether a colleague's instant VM uses %s; left mounted",
+                    rec.backup_datastore)
         return None
     moid = nas.find_datastore(session, rec.host, rec.backup_datastore)
     if moid is None:

@@ -4,18 +4,27 @@ A started instant VM must outlive the process that started it (the CLI exits, th
 is not a journal entry: once ``start`` finished, its journal entries are released and this record is
 what ``instant list``, ``migrate`` and ``stop`` work from. A crash *during* start is the journal's and
 the sweep's business; a record only exists for a VM that started completely.
+
+With a shared catalog every record is also copied to the server (``desk_instant``, best effort, like
+leases): ``instant list --all`` on a colleague's desk shows it with its creator, and a discard or migrate on
+any desk counts the colleagues' instant VMs that still use a backup datastore before unmounting it.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from vmrestore.engine.heartbeat import OwnerInfo
+from vmrestore.engine.journal import Journal
 from vmrestore.engine.state import StateStore
-from vmrestore.errors import NotFound
+from vmrestore.errors import NotFound, Transient
+
+log = logging.getLogger(__name__)
 
 RUNNING = "running"  # runs from the backup (its disks are deltas over the NFS datastore)
 MIGRATING = "migrating"
@@ -42,13 +51,37 @@ class InstantVm:
     started: datetime
     updated: datetime
     detail: dict[str, Any] = field(default_factory=dict)
+    #: The process that started it (from the owners table, or the shared catalog's for a colleague's VM).
+    creator: OwnerInfo | None = None
+    #: Another workstation's record, read from the shared catalog (not in this desk's state store).
+    colleague: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The ``instant list`` row of shared/CLI.md (plus a few extra keys)."""
         return {"id": self.id, "vm": self.name, "state": self.state, "host": self.host_name,
                 "datastore": self.datastore, "point": self.point, "started": self.started.isoformat(),
                 "moref": self.vm, "backup_datastore": self.backup_datastore, "network": self.network,
-                "updated": self.updated.isoformat()}
+                "updated": self.updated.isoformat(),
+                "workstation": self.creator.workstation if self.creator else None,
+                "owner": self.creator.as_dict() if self.creator else None, "colleague": self.colleague}
+
+    def shared_copy(self) -> dict[str, Any]:
+        """What the shared catalog keeps of it (everything :func:`from_shared` needs)."""
+        return {"id": self.id, "name": self.name, "vm": self.vm, "point": self.point, "host": self.host,
+                "host_name": self.host_name, "datastore": self.datastore, "backup_datastore": self.backup_datastore,
+                "mounted_by_us": self.mounted_by_us, "network": self.network, "state": self.state,
+                "started": self.started.isoformat(), "updated": self.updated.isoformat(), "detail": self.detail}
+
+
+def from_shared(data: dict[str, Any], creator: OwnerInfo | None) -> InstantVm:
+    """A colleague's record from its shared copy."""
+    return InstantVm(
+        id=str(data["id"]), name=str(data["name"]), vm=str(data["vm"]), point=str(data["point"]),
+        host=str(data["host"]), host_name=str(data["host_name"]), datastore=str(data["datastore"]),
+        backup_datastore=str(data["backup_datastore"]), mounted_by_us=bool(data["mounted_by_us"]),
+        network=str(data["network"]), state=str(data["state"]), started=datetime.fromisoformat(data["started"]),
+        updated=datetime.fromisoformat(data["updated"]), detail=dict(data.get("detail") or {}), creator=creator,
+        colleague=True)
 
 
 def _row(row: Any) -> InstantVm:
@@ -64,10 +97,36 @@ def _row(row: Any) -> InstantVm:
 class InstantRecords:
     """CRUD over ``instant_vms``; synchronous (called through executors by jobs and the GUI)."""
 
-    def __init__(self, state: StateStore) -> None:
+    def __init__(self, state: StateStore, journal: Journal | None = None) -> None:
+        """``journal``: its owner is the records' creator, its mirror (a shared catalog) gets their copies."""
         self._state = state
+        self._journal = journal
+
+    def _share(self, vm: InstantVm) -> None:
+        """Copy a record to the shared catalog (best effort, logged): colleagues' lists and unmount checks."""
+        journal = self._journal
+        if journal is None or journal.mirror is None:
+            return
+        try:
+            journal.mirror.record_instant(journal.origin, vm.id, vm.state, str(vm.detail.get("creator") or ""),
+                                          vm.shared_copy())
+        except Exception:
+            log.warning("instant VM %s: the shared copy was not updated", vm.id, exc_info=True)
+
+    def colleagues(self) -> builtins.list[InstantVm]:
+        """Other workstations' active instant VMs on the shared catalog (none without one).
+
+        Raises ``Transient`` when the server cannot be read: a caller deciding to unmount must then not.
+        """
+        journal = self._journal
+        if journal is None or journal.mirror is None:
+            return []
+        return [from_shared(r.data, r.creator) for r in journal.mirror.instants(exclude_origin=journal.origin)
+                if r.state in ACTIVE_STATES]
 
     def add(self, vm: InstantVm) -> None:
+        if self._journal is not None and "creator" not in vm.detail:
+            vm = replace(vm, detail={**vm.detail, "creator": self._journal.owner.token})
         self._state.execute(
             "INSERT INTO instant_vms (id, name, vm, point, host, host_name, datastore, backup_datastore,"
             " mounted_by_us, network, state, started, updated, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -75,12 +134,19 @@ class InstantRecords:
              int(vm.mounted_by_us), vm.network, vm.state, vm.started.isoformat(), vm.updated.isoformat(),
              json.dumps(vm.detail, sort_keys=True)),
         )
+        self._share(vm)
 
     def get(self, instant_id: str) -> InstantVm:
         rows = self._state.query("SELECT * FROM instant_vms WHERE id = ?", (instant_id,))
         if not rows:
             raise NotFound(f"No instant recovery with id {instant_id!r}; see 'vmrestore instant list'")
-        return _row(rows[0])
+        return self._creator(_row(rows[0]))
+
+    def _creator(self, vm: InstantVm) -> InstantVm:
+        token = vm.detail.get("creator")
+        if self._journal is None or not token:
+            return vm
+        return replace(vm, creator=self._journal.owners.get(str(token)))
 
     def list(self, *, active_only: bool = True) -> list[InstantVm]:
         if active_only:
@@ -89,7 +155,7 @@ class InstantRecords:
                 f"SELECT * FROM instant_vms WHERE state IN ({marks}) ORDER BY started", ACTIVE_STATES)
         else:
             rows = self._state.query("SELECT * FROM instant_vms ORDER BY started")
-        return [_row(r) for r in rows]
+        return [self._creator(_row(r)) for r in rows]
 
     def update(self, instant_id: str, **changes: Any) -> InstantVm:
         current = self.get(instant_id)
@@ -99,14 +165,31 @@ class InstantRecords:
             (new.datastore, new.state, new.network, new.updated.isoformat(), json.dumps(new.detail, sort_keys=True),
              instant_id),
         )
+        self._share(new)
         return new
 
     def others_using(self, host: str, backup_datastore: str, but: str) -> builtins.list[InstantVm]:
-        """Active instant VMs other than ``but`` that still need the backup mounted on ``host``."""
-        return [r for r in self.list() if r.id != but and r.host == host and r.backup_datastore == backup_datastore
-                and r.state in (RUNNING, MIGRATING, DISCARDING)]
+        """Active instant VMs other than ``but`` that still need the backup mounted on ``host``: this desk's
+        and, with a shared catalog, every colleague's (a server that cannot be read raises ``Transient``)."""
+        mine = self.list()
+        return [r for r in [*mine, *self.colleagues()] if r.id != but and r.host == host
+                and r.backup_datastore == backup_datastore and r.state in (RUNNING, MIGRATING, DISCARDING)]
 
     def mounted_by_us(self, host: str, backup_datastore: str) -> bool:
-        """Whether an instant recovery of ours mounted this datastore on the host (then we may unmount it)."""
-        return any(r.mounted_by_us for r in self.list(active_only=False)
-                   if r.host == host and r.backup_datastore == backup_datastore)
+        """Whether an instant recovery of vmrestore mounted this datastore on the host (then the last one out
+        may unmount it): one of this desk's, or with a shared catalog a colleague's. A datastore that was
+        there before (an admin's ``repo mount``, anything made outside vmrestore) is reused, never unmounted;
+        so is one the shared catalog cannot vouch for when its server cannot be read."""
+        if any(r.mounted_by_us for r in self.list(active_only=False)
+               if r.host == host and r.backup_datastore == backup_datastore):
+            return True
+        journal = self._journal
+        if journal is None or journal.mirror is None:
+            return False
+        try:
+            shared = journal.mirror.instants()
+        except Transient:
+            log.warning("the shared catalog cannot say who mounted %s; left mounted", backup_datastore)
+            return False
+        return any(r.data.get("mounted_by_us") and r.data.get("host") == host
+                   and r.data.get("backup_datastore") == backup_datastore for r in shared)

@@ -105,8 +105,10 @@ class InstantRecovery:
         return default_name(vm)
 
     # -- list ------------------------------------------------------------------------------------
-    def list(self, *, include_finished: bool = False) -> list[InstantVm]:
-        return self.records.list(active_only=not include_finished)
+    def list(self, *, include_finished: bool = False, colleagues: bool = False) -> list[InstantVm]:
+        """This desk's instant VMs; ``colleagues``: also other workstations' active ones (shared catalog)."""
+        mine = self.records.list(active_only=not include_finished)
+        return [*mine, *self.records.colleagues()] if colleagues else mine
 
     def live_state(self, rec: InstantVm) -> dict[str, Any]:
         """Power, Tools and IP read now (blocking; needs a connection)."""

@@ -87,7 +87,9 @@ class StartInstantJob:
             backup_ds = f"vmrestore-ir-{token}"
             ctx.progress(0.05, f"Mounting {plan.export} on {p.host_name} as {backup_ds} (read-only)")
             entry = await ctx.run_blocking(journal.begin, ctx.job_id, NAS_MOUNTED, str(ResourceKey.host(p.host)),
-                                           {"export": plan.export}, {"host": p.host, "name": backup_ds})
+                                           {"export": plan.export},
+                                           # a colleague's start may reuse it meanwhile: never pulled from under it
+                                           {"host": p.host, "name": backup_ds, "only_if_unused": True})
             entries.append(entry)
             mounted = await ctx.run_blocking(nas.mount_nas, session, p.host, plan.export, backup_ds)
             backup_moid = mounted.datastore

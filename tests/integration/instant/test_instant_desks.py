@@ -1,0 +1,133 @@
+"""Instant recovery from two workstations (two ``VMRESTORE_HOME`` folders, two OS users) on one shared
+PostgreSQL catalog and one simulator (issue 12 §2):
+
+- desk A's instant VM, mid-start, survives desk B's sweep while A beats, and is undone by B's sweep once A
+  was SIGKILLed and its heartbeat expired; a datastore vmrestore did not create (an admin's ``repo mount``
+  that A's start reused) is left mounted by that sweep;
+- a started instant VM is listed by B's ``instant list --all`` with A's identity, and no sweep of B's ever
+  undoes it, even after A's process is long gone (it is kept on purpose, like a lease);
+- B's instant VMs reuse the NFS datastore A's start mounted: B's discard never unmounts it while A's VM runs
+  from it, A's discard not while B's does, and the last one out (whichever desk) unmounts it.
+
+Everything is read back from the simulator through the real API.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.bench.disk_fixtures import BackupRepo
+from tests.bench.vcsim_fixtures import Vcsim
+from tests.integration.instant.conftest import EXPORT, VMRESTORE, Bench, cli_env, digest, host_name
+
+pytestmark = [pytest.mark.vcsim, pytest.mark.slow]
+
+BEAT = 0.5  # seconds; a heartbeat older than 3 beats is expired
+
+
+def _desk(sim: Vcsim, home: Path, pg_url: str, user: str) -> dict[str, str]:
+    return {**cli_env(sim, home), "VMRESTORE_CATALOG": pg_url, "VMRESTORE_HEARTBEAT_SECONDS": str(BEAT),
+            "LOGNAME": user, "USER": user}
+
+
+def test_instant_vms_of_two_desks(vcsim_factory: Callable[..., Vcsim], instant_repo: BackupRepo, pg_url: str,
+                                  tmp_path: Path) -> None:
+    sim = vcsim_factory(ds=2, nas={EXPORT: str(instant_repo.root)})
+    env_a = _desk(sim, tmp_path / "a", pg_url, "alice")
+    env_b = _desk(sim, tmp_path / "b", pg_url, "bob")
+    bench = Bench(sim, instant_repo, tmp_path / "a", env_a, "", "", digest(instant_repo.root))
+
+    def a(*args: str, expect: int | None = 0) -> Any:
+        return bench.cli(*args, expect=expect, env=env_a)[1]
+
+    def b(*args: str, expect: int | None = 0) -> Any:
+        return bench.cli(*args, expect=expect, env=env_b)[1]
+
+    a("repo", "add", "main", str(instant_repo.root), "--nfs", EXPORT)
+    assert a("catalog", "index")["errors"] == []
+    point = next(p["id"] for p in b("points", "list", "--vm", "web01") if p["disks"][0]["format"] == "vmfs")
+    host = host_name(bench)
+    vms_before = set(bench.vms())
+
+    # -- 1. A dies mid-start: B's sweep waits for A's heartbeat to expire, then undoes A's objects; the admin's
+    #       datastore that A's start reused (not created, so never journaled) stays mounted.
+    a("repo", "mount", "main", "--host", host)
+    admin_ds = "vmrestore-repo-main"
+    assert admin_ds in bench.datastores()
+    start = [VMRESTORE, "instant", "start", point, "--host", host, "--datastore", "LocalDS_0", "--name", "dying-ir",
+             "--wait-ip", "600", "--json"]
+    child = subprocess.Popen(start, env=env_a, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while "PowerOnVM_Task" not in sim.methods():  # created, nvram copied, powered on: waiting for an IP
+            assert child.poll() is None, child.stderr.read() if child.stderr else b""
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(BEAT * 4)  # longer than the limit: only a beating owner is still live
+        live = b("sweep")
+        assert live["found"] == [] and live["undone"] == []
+        assert "dying-ir" in bench.vms()
+        with psycopg.connect(pg_url) as conn:
+            kinds = [r[0] for r in conn.execute(
+                "SELECT j.kind FROM desk_journal j JOIN desk_owners o ON o.token = j.owner"
+                " WHERE o.pid = %s AND j.state = 'pending' ORDER BY j.id", (child.pid,))]
+        assert kinds == ["vsphere.vm_created", "vsphere.file_copied"]  # no datastore entry: it was reused
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    time.sleep(BEAT * 4)  # A's heartbeat expires
+    swept = b("sweep")
+    assert [e["kind"] for e in swept["undone"]] == ["vsphere.file_copied", "vsphere.vm_created"]
+    assert swept["failed"] == []
+    assert set(bench.vms()) == vms_before
+    assert admin_ds in bench.datastores()  # the sweep never unmounts what vmrestore did not create
+    a("repo", "unmount", "main", "--host", host)
+    assert admin_ds not in bench.datastores()
+
+    # -- 2. A's finished start: listed on B with A's identity; no sweep of B's touches it, A long gone.
+    started = a("instant", "start", point, "--host", host, "--datastore", "LocalDS_0", "--name", "a-ir",
+                "--wait-ip", "0")
+    assert not started["reused_mount"]
+    backup_ds = started["backup_datastore"]
+    assert b("instant", "list") == []
+    (seen,) = b("instant", "list", "--all")
+    assert (seen["id"], seen["vm"], seen["state"], seen["backup_datastore"], seen["colleague"]) == (
+        started["id"], "a-ir", "running", backup_ds, True)
+    assert seen["owner"]["user"] == "alice" and seen["workstation"] == seen["owner"]["workstation"]
+    assert seen["power"] == "poweredOn"
+    time.sleep(BEAT * 4)  # the CLI that started it has exited: its heartbeat expired
+    assert b("sweep")["found"] == []
+    assert bench.vms()["a-ir"]["runtime.powerState"] == "poweredOn"
+
+    # -- 3. B reuses A's datastore; B's discard leaves it to A's running VM.
+    b1 = b("instant", "start", point, "--host", host, "--datastore", "LocalDS_1", "--name", "b-ir-1", "--wait-ip", "0")
+    assert b1["reused_mount"] and b1["backup_datastore"] == backup_ds
+    stopped = b("instant", "stop", b1["id"], "--yes")
+    assert stopped["state"] == "discarded" and stopped["unmounted"] is None
+    assert backup_ds in bench.datastores() and bench.vms()["a-ir"]["runtime.powerState"] == "poweredOn"
+
+    # A's discard leaves it to B's running VM; B, the last one out, unmounts what A's start mounted.
+    b2 = b("instant", "start", point, "--host", host, "--datastore", "LocalDS_1", "--name", "b-ir-2", "--wait-ip", "0")
+    assert b2["reused_mount"]
+    (mine,) = [r for r in b("instant", "list", "--all") if r["id"] == started["id"]]
+    assert mine["state"] == "running"
+    gone = a("instant", "stop", started["id"], "--yes")
+    assert gone["unmounted"] is None and backup_ds in bench.datastores()
+    assert bench.vms()["b-ir-2"]["runtime.powerState"] == "poweredOn"
+    assert [r["id"] for r in b("instant", "list", "--all") if r["colleague"]] == []  # A's is discarded now
+    last = b("instant", "stop", b2["id"], "--yes")
+    assert last["unmounted"] == backup_ds
+    assert backup_ds not in bench.datastores()
+    assert set(bench.vms()) == vms_before
+    with psycopg.connect(pg_url) as conn:
+        states = dict(conn.execute("SELECT id, state FROM desk_instant").fetchall())
+    assert states == {started["id"]: "discarded", b1["id"]: "discarded", b2["id"]: "discarded"}
+    bench.assert_backup_untouched()
