@@ -9,10 +9,13 @@ import sys
 def gui_main() -> int:
     from vmrestore.app.bootstrap import AppServices, build_services
     from vmrestore.app.logging_setup import setup_logging
+    from vmrestore.app.secrets import KeyringSecretStore
     from vmrestore.ui.application import run_gui  # Qt is imported only when the GUI starts
 
+    secrets = KeyringSecretStore()  # one for every try: a catalog password typed at start stays in it
+
     def services() -> AppServices:
-        built = build_services()
+        built = build_services(secrets=secrets)
         setup_logging(built.paths.log_dir)  # the rotating log file of the desktop app
         return built
 

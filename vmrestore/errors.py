@@ -8,6 +8,7 @@ an operator, never contain a password, and never depend on matching a library's 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -143,6 +144,26 @@ class ResourceBusy(Transient):
 
     def to_json(self) -> dict[str, Any]:
         return {**super().to_json(), "holder": self.holder}
+
+
+class CatalogPasswordRequired(Transient):
+    """The shared catalog's server wants a password and none (or a wrong one) was given.
+
+    ``where`` is the catalog as it may be shown (no password); ``wrong``: a password was given and refused.
+    The composition root attaches ``supply``: give it a password typed by the operator (a prompt, a dialog,
+    ``VMRESTORE_CATALOG_PASSWORD``) and it is kept for this process only; then build the services again.
+    """
+
+    code = "catalog_password_required"
+
+    def __init__(self, message: str, where: str = "", wrong: bool = False) -> None:
+        super().__init__(message)
+        self.where = where
+        self.wrong = wrong
+        self.supply: Callable[[str], None] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "catalog": self.where, "wrong_password": self.wrong}
 
 
 class Cancelled(VmrestoreError):

@@ -27,7 +27,7 @@ from vmrestore.app.secrets import KeyringSecretStore, SecretStore
 from vmrestore.app.settings import AppSettings, load_settings
 from vmrestore.app.settings_edit import CertificatePins, SettingsEditor
 from vmrestore.app.undo import build_undo_handlers
-from vmrestore.catalog import is_server_url, open_store, with_password
+from vmrestore.catalog import CatalogStore, display_url, is_server_url, open_store, server_key, url_user, with_password
 from vmrestore.engine import resourcelock
 from vmrestore.engine.audit import AuditLog, AuditStore
 from vmrestore.engine.heartbeat import Heartbeat, owner_grace
@@ -37,6 +37,7 @@ from vmrestore.engine.leases import LeaseStore
 from vmrestore.engine.owner import ProcessOwner
 from vmrestore.engine.state import StateStore
 from vmrestore.engine.sweep import Sweeper, SweepResult
+from vmrestore.errors import CatalogPasswordRequired
 from vmrestore.model import Action, ResourceKind
 from vmrestore.vsphere.trust import KnownHosts
 
@@ -198,18 +199,49 @@ def _snapshot_use_cases(services: AppServices) -> SnapshotUseCases:
 
 
 def build_services(home: str | None = None, *, secrets: SecretStore | None = None) -> AppServices:
-    """Wire the app: state store, journal, scheduler, audit log, connection."""
+    """Wire the app: state store, journal, scheduler, audit log, connection.
+
+    A shared catalog whose server wants a password that neither the URL nor the keyring has raises
+    :class:`CatalogPasswordRequired` before anything else is opened, with ``supply`` set: the front end asks
+    the operator (GUI dialog; CLI ``VMRESTORE_CATALOG_PASSWORD`` or a prompt), supplies the answer, which
+    ``secrets`` keeps for this process only, and calls this again with the same ``secrets``.
+    """
     paths = resolve_paths(home)
     settings = load_settings(paths.settings_file, machine_policy_file())
+    secret_store = secrets if secrets is not None else KeyringSecretStore()
+    location = catalog_location(paths, settings)
+    password = stored_password(location, secret_store)  # the keyring's (or this session's), when the URL has none
+    store = _open_catalog(location, password, secret_store)
+    try:
+        return _wire(paths, settings, secret_store, location, password, store)
+    except BaseException:
+        store.close()
+        raise
+
+
+def _open_catalog(location: str, password: str | None, secret_store: SecretStore) -> CatalogStore:
+    try:
+        return open_store(location, password)
+    except CatalogPasswordRequired as exc:
+        server, user = str(server_key(location)), url_user(location)
+        exc.where = display_url(location)
+
+        def supply(typed: str) -> None:
+            secret_store.remember(server, user, typed)
+
+        exc.supply = supply
+        raise
+
+
+def _wire(paths: AppPaths, settings: AppSettings, secret_store: SecretStore, location: str, password: str | None,
+          store: CatalogStore) -> AppServices:
     state = StateStore(paths.state_db)
     owner = ProcessOwner(paths.home)
     journal = Journal(state, owner)
-    secret_store = secrets if secrets is not None else KeyringSecretStore()
     connection = ConnectionService(KnownHosts(str(paths.known_hosts)), secret_store)
     # The scheduler's safety net: whatever a finished job left open is undone right away.
     scheduler = Scheduler(state, journal, RESOURCE_LIMITS,
                           sweeper=Sweeper(journal, build_undo_handlers(connection, state, journal)))
-    location = catalog_location(paths, settings)
     # A shared (PostgreSQL) catalog keeps the audit log on its server, where an operator cannot rewrite it.
     audit: AuditStore
     if is_server_url(location):
@@ -224,9 +256,7 @@ def build_services(home: str | None = None, *, secrets: SecretStore | None = Non
         resourcelock.use_shared_locks(PgResourceLocks(server_url, owner.token))
     else:
         audit = AuditLog(paths.audit_log, head_store=state)
-    password = stored_password(location, secret_store)  # the keyring's, when the URL carries none
-    catalog = CatalogService(open_store(location, password), location,
-                             connect_url=with_password(location, password))
+    catalog = CatalogService(store, location, connect_url=with_password(location, password))
     if is_server_url(location):  # after open_store: its migrations made the shared journal's tables
         from vmrestore.engine.shared_pg import PgSharedJournal
 

@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 from vmrestore.app.catalog_secret import save_password, stored_password
 from vmrestore.app.ports import AuditTrail, RoleGate
-from vmrestore.app.secrets import SecretStore
+from vmrestore.app.secrets import KeyringUnavailable, SecretStore
 from vmrestore.app.settings import AppSettings
-from vmrestore.catalog import open_store, split_password, with_password
+from vmrestore.catalog import open_store, server_key, split_password, url_user, with_password
 from vmrestore.errors import InvalidInput, VmrestoreError
 from vmrestore.model import Action, Role
 
@@ -121,6 +121,10 @@ def admin_reason(role: Role, role_locked: bool) -> str | None:
     return f"Only a vmrestore admin can change this. Your role is {role.value}, set {where}."
 
 
+SESSION_ONLY_NOTICE = ("No password store (keyring) is available on this computer: the catalog password is kept "
+                       "for this session only, and vmrestore will ask for it again at the next start.")
+
+
 class SettingsEditor:
     def __init__(self, settings: AppSettings, gate: RoleGate, audit: AuditTrail,
                  secrets: SecretStore | None = None) -> None:
@@ -128,6 +132,8 @@ class SettingsEditor:
         self._gate = gate
         self._audit = audit
         self._secrets = secrets  # the shared catalog's password goes here, never into settings.json
+        #: What the last :meth:`update` wants the operator to read (e.g. a password kept for this session only).
+        self.notices: list[str] = []
 
     def validate(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Every change parsed, or ``InvalidInput`` naming the first bad one (nothing is written)."""
@@ -167,11 +173,17 @@ class SettingsEditor:
         details = {k: (v if k != "catalog_location" else _redact_url(v)) for k, v in changed.items()}
         if new_password:
             details["catalog_password"] = "saved in the keyring"
-        with self._audit.audited(Action.SETTINGS, ", ".join(keys), **details):
+        self.notices = []
+        with self._audit.audited(Action.SETTINGS, ", ".join(keys), **details) as audit_detail:
             if new_password and url is not None and password is not None:
                 if self._secrets is None:
                     raise InvalidInput("No password store is available to keep the catalog password.")
-                save_password(url, password, self._secrets)  # KeyringUnavailable: nothing is written
+                try:
+                    save_password(url, password, self._secrets)
+                except KeyringUnavailable:  # kept in memory: this session works, the next start asks again
+                    self._secrets.remember(str(server_key(url)), url_user(url), password)
+                    audit_detail["catalog_password"] = "kept for this session only (no keyring)"
+                    self.notices.append(SESSION_ONLY_NOTICE)
             for key, value in changed.items():
                 setattr(self._settings, key, value)
             if changed:

@@ -54,6 +54,16 @@ _REASONS: tuple[tuple[str, str], ...] = (
 )
 
 
+def password_problem(text: str) -> str | None:
+    """``"missing"`` when the server wants a password and none was given, ``"wrong"`` when it refused the one
+    given, else ``None`` (libpq says so only in words: one place reads them, next to :func:`plain_reason`)."""
+    if re.search(r"no password supplied|fe_sendauth", text, re.I):
+        return "missing"
+    if re.search(r"password authentication failed|authentication failed for user", text, re.I):
+        return "wrong"
+    return None
+
+
 def plain_reason(text: str) -> str:
     """libpq's text (any language-neutral English part of it) as words an admin can act on."""
     for pattern, words in _REASONS:

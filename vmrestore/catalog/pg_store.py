@@ -26,7 +26,7 @@ from vmrestore.catalog.rows import TYPES_BY_CODE, dir_listing, search_terms
 from vmrestore.catalog.sqlite_indexing import from_us, merge_versions, norm_dir, split_path, to_us
 from vmrestore.catalog.sqlite_schema import TYPE_CODES
 from vmrestore.catalog.store import IndexStats, Repository, SearchHit, VersionInfo, disks_from_json, disks_to_json
-from vmrestore.errors import Cancelled, NotFound, Transient
+from vmrestore.errors import Cancelled, CatalogPasswordRequired, NotFound, Transient
 from vmrestore.model import FileEntry, RestorePoint
 
 _LINEAGE_LOCK_BASE = 0x766D << 48  # one-bigint advisory keys: this base + the lineage id
@@ -61,8 +61,12 @@ class PostgresCatalogStore:
         try:  # one plain connection first: a wrong password fails now, in words, not after the pool's retries
             psycopg.connect(url, connect_timeout=max(1, int(timeout))).close()
         except psycopg.Error as exc:
-            from vmrestore.catalog.pg_probe import plain_reason
+            from vmrestore.catalog.pg_probe import password_problem, plain_reason, server_of
 
+            problem = password_problem(str(exc))
+            if problem is not None:  # the operator can fix this one by typing the password
+                raise CatalogPasswordRequired(f"Cannot open the shared catalog: {plain_reason(str(exc))}",
+                                              server_of(url), wrong=problem == "wrong") from None
             raise Transient(f"Cannot open the shared catalog: {plain_reason(str(exc))}") from None
         self._pool = ConnectionPool(url, min_size=1, max_size=max_connections, open=False, timeout=timeout,
                                     name="vmrestore-catalog")

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from vmrestore.app.bootstrap import AppServices, build_services
+from vmrestore.app.bootstrap import AppServices
 from vmrestore.app.logging_setup import setup_logging
 from vmrestore.cli import (
     commands_catalog,
@@ -25,6 +25,7 @@ from vmrestore.cli import (
     commands_snapshots,
     commands_state,
 )
+from vmrestore.cli.catalog_login import build_services_with_login
 from vmrestore.cli.context import CliContext
 from vmrestore.cli.output import emit_json, note
 from vmrestore.errors import VmrestoreError
@@ -67,7 +68,7 @@ def run(argv: list[str]) -> int:
         return 2
     services: AppServices | None = None
     try:
-        services = build_services()
+        services = build_services_with_login()
         setup_logging(services.paths.log_dir, verbose=args.verbose, console=True)
         ctx = CliContext(services=services, args=args)
         if getattr(args, "needs_sweep", True):

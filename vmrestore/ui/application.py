@@ -17,9 +17,10 @@ from typing import Any
 import qasync
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QDialog, QInputDialog, QLineEdit, QMessageBox, QSystemTrayIcon
 
 import vmrestore
+from vmrestore.errors import CatalogPasswordRequired
 
 from .errors import describe, show_error
 from .icons import app_icon
@@ -33,6 +34,7 @@ from .theme import apply_theme
 log = logging.getLogger(__name__)
 
 ServicesFactory = Callable[[], ServicesLike]
+CATALOG_PASSWORD_TRIES = 3
 ReadyHook = Callable[[MainWindow], Awaitable[None]]
 
 
@@ -76,8 +78,7 @@ def run_app(app: QApplication, services_factory: ServicesFactory, *, on_ready: R
 async def _main(app: QApplication, services_factory: ServicesFactory, on_ready: ReadyHook | None) -> int:
     loop = asyncio.get_running_loop()
     try:
-        # Building services opens databases and reads settings: keep the Qt thread free meanwhile.
-        services = await loop.run_in_executor(None, services_factory)
+        services = await _build(loop, services_factory)
     except Exception as exc:
         log.exception("Could not start vmrestore")
         described = describe(exc)
@@ -92,6 +93,39 @@ async def _main(app: QApplication, services_factory: ServicesFactory, on_ready: 
             await services.aclose()
         except Exception:
             log.exception("Closing the services failed")
+
+
+async def _build(loop: asyncio.AbstractEventLoop, services_factory: ServicesFactory) -> ServicesLike:
+    """Build the services off the Qt thread (databases, settings); when the shared catalog wants a password the
+    keyring does not have, ask for it (up to three times) and build again: it is kept for this session only."""
+    for _ in range(CATALOG_PASSWORD_TRIES):
+        try:
+            return await loop.run_in_executor(None, services_factory)
+        except CatalogPasswordRequired as exc:
+            if exc.supply is None:
+                raise
+            typed = await ask_catalog_password(exc)
+            if typed is None:
+                raise
+            exc.supply(typed)
+    return await loop.run_in_executor(None, services_factory)
+
+
+async def ask_catalog_password(exc: CatalogPasswordRequired) -> str | None:
+    """The password dialog (``None``: cancelled or left empty)."""
+    dialog = QInputDialog()
+    dialog.setObjectName("catalogPasswordPrompt")
+    dialog.setAccessibleName("Shared catalog password")
+    dialog.setWindowTitle("Shared catalog password")
+    dialog.setLabelText(
+        ("The catalog server refused that password.\n\n" if exc.wrong else "")
+        + f"The shared catalog {exc.where} needs a password, and none is saved on this computer. It is kept for "
+        "this session only: vmrestore asks for it again at the next start (unless it is saved in Settings › "
+        "Catalog on a computer with a password store).")
+    dialog.setTextEchoMode(QLineEdit.EchoMode.Password)
+    if await ask(dialog) != QDialog.DialogCode.Accepted:
+        return None
+    return dialog.textValue() or None
 
 
 async def _run_window(app: QApplication, services: ServicesLike, on_ready: ReadyHook | None) -> int:

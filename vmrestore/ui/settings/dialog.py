@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
@@ -36,7 +37,7 @@ from PySide6.QtWidgets import (
 from vmrestore.app.settings_edit import APPEARANCES, RULES, admin_reason
 
 from ..errors import describe, show_error
-from ..tasks import TaskSet, call_io
+from ..tasks import TaskSet, ask, call_io
 from .catalog_tab import CatalogTab
 from .repositories_tab import RepositoriesTab, reason_label
 from .repository_form import FolderPicker
@@ -305,6 +306,8 @@ class SettingsDialog(QDialog):
             self.error_label.setText(describe(exc).text)
             return None
         self.error_label.setText("")
+        for notice in self.editor.notices:  # e.g. a catalog password kept for this session only
+            await ask(QMessageBox(QMessageBox.Icon.Information, "Settings", notice, parent=self))
         if "appearance" in changed:
             self.appearanceChanged.emit(self._services.settings.appearance)
         if close:
