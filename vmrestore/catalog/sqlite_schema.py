@@ -23,10 +23,12 @@ Kept to plain SQL (no SQLite-only types) except the FTS5 table, which PostgreSQL
 
 from __future__ import annotations
 
+from vmrestore.listing import TYPE_CODES as LISTING_TYPE_CODES
+
 SCHEMA_VERSION = 1
 
-# Small integers instead of "file"/"dir"/"symlink": the versions table is the big one.
-TYPE_CODES = {"file": 0, "dir": 1, "symlink": 2}
+# Small integers instead of "file"/"dir"/"symlink": the versions table is the big one (listing.py).
+TYPE_CODES: dict[str, int] = {str(kind): code for kind, code in LISTING_TYPE_CODES.items()}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -90,6 +92,14 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 CREATE INDEX IF NOT EXISTS versions_path ON versions (path_id, lineage_id, first_seq);
 CREATE INDEX IF NOT EXISTS versions_lineage_last ON versions (lineage_id, last_seq);
+-- What a fast reader (listing.ListingSource) returned with the newest indexed point of a lineage, handed
+-- back to it for the next point so that it lists only what changed (an NTFS scan: ~40 bytes a file).
+CREATE TABLE IF NOT EXISTS scan_states (
+    lineage_id INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    state BLOB NOT NULL
+);
 """
 
 # Per-connection scratch table for the volume being indexed (temp tables are private to a connection

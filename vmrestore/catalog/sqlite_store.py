@@ -29,11 +29,24 @@ from vmrestore.catalog.sqlite_indexing import (
     stage_entries,
     to_us,
 )
+from vmrestore.catalog.sqlite_listing import LISTING_TABLES, write_listing
 from vmrestore.catalog.sqlite_schema import SCHEMA, SCHEMA_VERSION, STAGE
 from vmrestore.catalog.store import IndexStats, Repository, SearchHit, VersionInfo, disks_from_json, disks_to_json
 from vmrestore.errors import Cancelled, InvalidInput, NotFound
+from vmrestore.listing import ListingSource, rows_of
 from vmrestore.model import FileEntry, RestorePoint
 from vmrestore.sqlite_wal import enable_wal
+
+
+def _checked(entries: Iterable[FileEntry], cancel: threading.Event | None) -> Iterable[FileEntry]:
+    """``entries``, raising ``Cancelled`` every 5,000 of them once ``cancel`` is set."""
+    if cancel is None:
+        yield from entries
+        return
+    for n, entry in enumerate(entries):
+        if n % 5000 == 0 and cancel.is_set():
+            raise Cancelled("indexing was cancelled")
+        yield entry
 
 
 class _LocalClaim:
@@ -74,6 +87,7 @@ class SqliteCatalogStore:
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute("PRAGMA temp_store=FILE")
             conn.executescript(STAGE)
+            conn.executescript(LISTING_TABLES)
             conn.execute("CREATE INDEX IF NOT EXISTS temp.stage_path ON stage (path_id)")
             self._local.conn = conn
             with self._all_lock:
@@ -119,6 +133,7 @@ class SqliteCatalogStore:
                     "WHERE p.repo = ?", (name,))]
                 for lineage in lineages:
                     conn.execute("DELETE FROM versions WHERE lineage_id = ?", (lineage,))
+                    conn.execute("DELETE FROM scan_states WHERE lineage_id = ?", (lineage,))
                     conn.execute("DELETE FROM indexed_volumes WHERE lineage_id = ?", (lineage,))
                 forgotten = conn.execute("DELETE FROM points WHERE repo = ?", (name,)).rowcount
                 conn.execute("DELETE FROM repositories WHERE name = ?", (name,))
@@ -269,19 +284,12 @@ class SqliteCatalogStore:
                     "SELECT id FROM lineages WHERE vm = ? AND disk_key = ? AND volume_index = ?",
                     (vm, disk_key, volume_index),
                 ).fetchone()
-                # The next point of a VM holds nearly the same files: reuse the previous point's.
-                previous = previous_states(conn, lineage, seq)
-                kept = 0
-                if previous is None:
-                    count = stage_entries(conn, entries, cancel)
+                if isinstance(entries, ListingSource):
+                    count, inserted, extended = self._index_listing(conn, lineage, seq, entries, cancel)
                 else:
-                    count, kept = stage_changes(conn, entries, previous, seq, cancel)
-                    del previous
+                    count, inserted, extended = self._index_entries(conn, lineage, seq, entries, cancel)
                 if cancel is not None and cancel.is_set():
                     raise Cancelled(f"indexing {point_id} {disk_key} volume {volume_index} was cancelled")
-                intern_paths(conn)
-                inserted, extended = merge_versions(conn, lineage, seq)
-                extended += kept
                 conn.execute(
                     "INSERT INTO indexed_volumes VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (point_id, disk_key, volume_index, lineage, seq, count, to_us(datetime.now(UTC))),
@@ -294,6 +302,50 @@ class SqliteCatalogStore:
         return IndexStats(
             point_id, disk_key, volume_index, count, inserted, extended, False, time.monotonic() - started
         )
+
+    @staticmethod
+    def _neighbours(conn: sqlite3.Connection, lineage: int, seq: int) -> tuple[int | None, int | None]:
+        (prev,) = conn.execute(
+            "SELECT max(seq) FROM indexed_volumes WHERE lineage_id = ? AND seq < ?", (lineage, seq)).fetchone()
+        (nxt,) = conn.execute(
+            "SELECT min(seq) FROM indexed_volumes WHERE lineage_id = ? AND seq > ?", (lineage, seq)).fetchone()
+        return prev, nxt
+
+    def _index_listing(self, conn: sqlite3.Connection, lineage: int, seq: int, source: ListingSource,
+                       cancel: threading.Event | None) -> tuple[int, int, int]:
+        """A reader with its own listing: hand it the state of the previous point when that is the newest
+        indexed one (then it lists only the changes), keep the new state when this point is the newest."""
+        prev, nxt = self._neighbours(conn, lineage, seq)
+        row = conn.execute("SELECT seq, kind, state FROM scan_states WHERE lineage_id = ?", (lineage,)).fetchone()
+        usable = row is not None and prev is not None and nxt is None and row[0] == prev and row[1] == source.state_kind
+        listing = source.listing(bytes(row[2]) if usable else None)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("indexing was cancelled")
+        result = write_listing(conn, listing, lineage, seq, prev, nxt)
+        if nxt is None and listing.state is not None:
+            conn.execute("INSERT OR REPLACE INTO scan_states VALUES (?, ?, ?, ?)",
+                         (lineage, seq, listing.state_kind, listing.state))
+        return result
+
+    def _index_entries(self, conn: sqlite3.Connection, lineage: int, seq: int, entries: Iterable[FileEntry],
+                       cancel: threading.Event | None) -> tuple[int, int, int]:
+        prev, nxt = self._neighbours(conn, lineage, seq)
+        if prev is None and nxt is None:  # a fresh lineage: the fast way in, whatever the reader
+            listing = rows_of(_checked(entries, cancel))
+            return write_listing(conn, listing, lineage, seq, prev, nxt)
+        # The next point of a VM holds nearly the same files: reuse the previous point's.
+        previous = previous_states(conn, lineage, seq)
+        kept = 0
+        if previous is None:
+            count = stage_entries(conn, entries, cancel)
+        else:
+            count, kept = stage_changes(conn, entries, previous, seq, cancel)
+            del previous
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("indexing was cancelled")
+        intern_paths(conn)
+        inserted, extended = merge_versions(conn, lineage, seq)
+        return count, inserted, extended + kept
 
     # -- queries -------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import stat as st
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
@@ -24,7 +24,8 @@ from dissect.xfs import XFS
 
 from vmrestore.disks._streams import guard
 from vmrestore.disks.fs_exfat import ExfatVolume
-from vmrestore.disks.ntfs_mft import MftScanStats, mft_layout, scan_mft
+from vmrestore.disks.ntfs_listing import MftScan
+from vmrestore.disks.ntfs_mft import MftScanStats, mft_layout
 from vmrestore.disks.volumes import DiskStream, volume_stream
 from vmrestore.errors import CorruptImage, InvalidInput, NotFound
 from vmrestore.model import FileEntry, FileType, VolumeInfo
@@ -152,7 +153,7 @@ class GuestFileSystem(ABC):
                         subdirs.append((entry.path, child))
             stack.extend(reversed(subdirs))
 
-    def scan(self, path: str = "/") -> Iterator[FileEntry]:
+    def scan(self, path: str = "/") -> Iterable[FileEntry]:
         """The same entries as :meth:`walk`, in no particular order, by the fastest means the backend has.
 
         Indexing uses this; browsing keeps ``walk``/``listdir``. The default is the walk itself.
@@ -185,8 +186,9 @@ class NtfsFileSystem(GuestFileSystem):
         self.fs = NTFS(stream)
         self.scan_stats: MftScanStats | None = None  # of the last whole-volume scan()
 
-    def scan(self, path: str = "/") -> Iterator[FileEntry]:
-        """Whole volume: one sequential pass over the $MFT (ntfs_mft), ~10x the walk's speed.
+    def scan(self, path: str = "/") -> Iterable[FileEntry]:
+        """Whole volume: one sequential pass over the $MFT (ntfs_mft), ~10x the walk's speed; the result
+        is also a ``ListingSource`` (ntfs_listing), which the catalog reads in its own shape.
 
         Damaged FILE records and names whose parent chain is broken are skipped and counted in
         ``scan_stats`` instead of failing the volume. Below a sub-path this is the walk.
@@ -195,7 +197,7 @@ class NtfsFileSystem(GuestFileSystem):
             return self.walk(path)
         self.scan_stats = MftScanStats()
         layout = mft_layout(self.fs, self.what)
-        return scan_mft(self.stream, layout, self.what, self.scan_stats)
+        return MftScan(self.stream, layout, self.what, self.scan_stats)
 
     def scan_warnings(self) -> list[str]:
         stats = self.scan_stats

@@ -32,14 +32,17 @@ The pass is CPU-bound Python: run it in a worker process (``index_disk`` is one)
 from __future__ import annotations
 
 import gc
+import hashlib
 import struct
 import time
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
 from vmrestore.errors import CorruptImage
+from vmrestore.listing import TYPE_CODES, Row
 from vmrestore.model import FileEntry, FileType
 
 FIRST_USER_RECORD = 24  # records 0-23: $MFT, $MFTMirr, $LogFile, ..., $Extend (11), reserved
@@ -55,6 +58,7 @@ _NS_DOS = 2  # a DOS-only 8.3 alias of a name that also exists in long form
 
 _END = 0xFFFFFFFF
 _STANDARD_INFORMATION = 0x10
+_ATTRIBUTE_LIST = 0x20
 _FILE_NAME = 0x30
 _DATA = 0x80
 _REPARSE_POINT = 0xC0
@@ -72,10 +76,33 @@ _NONRESIDENT_SIZE = struct.Struct("<Q24xQ")  # lowest VCN at +0x10 ... real size
 _REPARSE_HEAD = struct.Struct("<IHHHHHH")  # tag, data length, reserved, subst off/len, print off/len
 _U64 = struct.Struct("<Q")
 _WINDOWS_EPOCH_S = 11_644_473_600
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_KINDS = {code: kind for kind, code in TYPE_CODES.items()}
 
 # Per record after the pass: (sequence, header flags, size or -1, raw mtime or -1, reparse tag, target, names)
 _Name = tuple[int, str, int]  # parent reference, name, namespace
 _Record = tuple[int, int, int, int, int, str | None, list[_Name]]
+
+
+BLOCK = 8  # records hashed together: with 1 % of the files changed, ~8 % of the blocks are parsed again
+
+
+@dataclass(frozen=True, slots=True)
+class Reuse:
+    """What a previous pass over the same volume's $MFT left: a hash per ``BLOCK`` records, the base
+    records' results (this pass takes the dict over and changes it), and the records that are always
+    parsed again (``MftParser.special``: extension records, base records with an attribute list, damage)."""
+
+    digests: array[int]
+    records: dict[int, _Record]
+    special: frozenset[int]
+    special_blocks: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, digests: array[int], records: dict[int, _Record], special: Iterable[int]) -> Reuse:
+        special = frozenset(special)
+        return cls(digests, records, special, frozenset(n // BLOCK for n in special))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +151,12 @@ def mft_layout(ntfs: Any, what: str) -> MftLayout:
     return layout
 
 
-def read_mft(volume: BinaryIO, layout: MftLayout, chunk: int = CHUNK) -> Iterator[bytearray]:
-    """The $MFT's bytes in order, as buffers of whole records (about ``chunk`` bytes each)."""
+def read_mft(volume: BinaryIO, layout: MftLayout, chunk: int = CHUNK, align: int = 1) -> Iterator[bytearray]:
+    """The $MFT's bytes in order, as buffers of whole records (about ``chunk`` bytes each, a multiple of
+    ``align`` records but for the last)."""
+    whole = layout.record_size * align
+    chunk = max(whole, chunk - chunk % whole)
     rs = layout.record_size
-    chunk = max(rs, chunk - chunk % rs)
     buf = bytearray(chunk)
     view = memoryview(buf)
     fill = 0
@@ -164,21 +193,39 @@ def read_mft(volume: BinaryIO, layout: MftLayout, chunk: int = CHUNK) -> Iterato
 
 
 class MftParser:
-    """Feed it the $MFT's bytes in order (:meth:`feed`), then ask for the entries (:meth:`entries`)."""
+    """Feed it the $MFT's bytes in order (:meth:`feed`), then ask for the files (:meth:`rows` or :meth:`entries`).
 
-    def __init__(self, record_size: int, stats: MftScanStats | None = None) -> None:
+    With ``reuse`` (what the previous restore point's pass of the same volume left, see ``ntfs_listing``), a
+    record whose bytes hash the same as in that pass is not parsed again: its result is taken over.
+    ``digests`` then holds every record's hash, for the next pass.
+    """
+
+    def __init__(self, record_size: int, stats: MftScanStats | None = None, reuse: Reuse | None = None,
+                 digests: bool = False) -> None:
         if record_size < _STRIDE or record_size % _STRIDE:
             raise ValueError(f"record size {record_size} is not a multiple of {_STRIDE}")
         self.record_size = record_size
         self.stats = stats if stats is not None else MftScanStats()
         self.stats.record_size = record_size
         self.records: dict[int, _Record] = {}
-        # (base reference, size or -1, names) of extension records, merged after the pass
-        self.extensions: list[tuple[int, int, list[_Name]]] = []
+        # (base reference, size or -1, names, own record number) of extension records, merged after the pass
+        self.extensions: list[tuple[int, int, list[_Name], int]] = []
+        # Records whose result depends on more than their own bytes or that must be looked at again:
+        # extension records, base records with an $ATTRIBUTE_LIST, damaged records.
+        self.special: set[int] = set()
+        self.changed: list[int] = []  # with ``reuse``: the record numbers that were parsed again
+        self.reuse = reuse
+        self.digests: array[int] | None = array("Q") if digests or reuse is not None else None
+        self.before: dict[int, _Record | None] = {}  # with ``reuse``: the previous results of changed records
+        if reuse is not None:
+            self.records = reuse.records  # taken over as a whole, changed records replaced in place
         self._next = 0  # record number of the next record fed
+        self.merge_touched: set[int] = set()  # base records that extension records were merged into
+        self._rows: tuple[list[Row], dict[int, str]] | None = None
 
     def _corrupt(self, number: int) -> None:
         self.stats.corrupt += 1
+        self.special.add(number)
         if len(self.stats.corrupt_records) < 100:
             self.stats.corrupt_records.append(number)
 
@@ -191,38 +238,53 @@ class MftParser:
         self._next += count
         self.stats.records += count
         self.stats.mft_bytes += count * rs
+        fixed = _bulk_fixups(buf, rs, count)
         records = self.records
+        special = self.special
+        changed = self.changed.append
         header = _HEADER.unpack_from
         attr_head = _ATTR.unpack_from
         file_name = _FILE_NAME_HEAD.unpack_from
         u64 = _U64.unpack_from
         nonresident = _NONRESIDENT_SIZE.unpack_from
-        for i in range(count):
+        view = memoryview(buf)
+        todo: Iterable[int] = range(count)
+        if self.digests is not None:
+            todo = self._blocks(view, first, count)
+        reuse = self.reuse
+        before = self.before
+        for i in todo:
             off = i * rs
+            number = first + i
+            if reuse is not None:
+                changed(number)
+                if number not in before:
+                    before[number] = records.pop(number, None)
             sig, usa_ofs, usa_cnt, _lsn, seq, _links, attr_ofs, flags, _used, _alloc, base = header(buf, off)
             if sig != b"FILE":
                 if sig != b"\0\0\0\0":  # never-used slots are zero; "BAAD" or garbage is damage
-                    self._corrupt(first + i)
+                    self._corrupt(number)
                 continue
             if not flags & _IN_USE:
                 continue  # deleted: its name must not come back
             if usa_cnt != usa_count or usa_ofs < 8 or usa_ofs + 2 * usa_cnt > rs or attr_ofs + 8 > rs:
-                self._corrupt(first + i)
+                self._corrupt(number)
                 continue
-            # Update sequence: each 512-byte block ends in the sequence number while on disk; the real
-            # bytes live in the array. A mismatch means a torn or damaged write.
-            u = off + usa_ofs
-            usn = buf[u : u + 2]
-            torn = False
-            for k in range(1, usa_cnt):
-                tail = off + k * _STRIDE - 2
-                if buf[tail : tail + 2] != usn:
-                    torn = True
-                    break
-                buf[tail : tail + 2] = buf[u + 2 * k : u + 2 * k + 2]
-            if torn:
-                self._corrupt(first + i)
-                continue
+            if not fixed:
+                # Update sequence: each 512-byte block ends in the sequence number while on disk; the real
+                # bytes live in the array. A mismatch means a torn or damaged write.
+                u = off + usa_ofs
+                usn = buf[u : u + 2]
+                torn = False
+                for k in range(1, usa_cnt):
+                    tail = off + k * _STRIDE - 2
+                    if buf[tail : tail + 2] != usn:
+                        torn = True
+                        break
+                    buf[tail : tail + 2] = buf[u + 2 * k : u + 2 * k + 2]
+                if torn:
+                    self._corrupt(number)
+                    continue
             end = off + rs
             p = off + attr_ofs
             size = -1
@@ -250,7 +312,9 @@ class MftParser:
                     if voff + 66 + 2 * chars > alen:
                         bad = True
                         break
-                    names.append((parent, buf[v + 66 : v + 66 + 2 * chars].decode("utf-16-le", "replace"), namespace))
+                    if namespace != _NS_DOS:
+                        names.append((parent, str(view[v + 66 : v + 66 + 2 * chars], "utf-16-le", "replace"),
+                                      namespace))
                 elif atype == _STANDARD_INFORMATION:
                     if not nonres and vlen >= 16 and voff + 16 <= alen:
                         mtime = u64(buf, p + voff + 8)[0]
@@ -264,84 +328,224 @@ class MftParser:
                                 size = real_size
                 elif atype == _REPARSE_POINT:
                     tag, target = _reparse(buf, p, nonres, voff, vlen, alen)
+                elif atype == _ATTRIBUTE_LIST:
+                    special.add(number)
                 p += alen
             if bad:
-                self._corrupt(first + i)
+                self._corrupt(number)
                 continue
             if base:
-                self.extensions.append((base, size, names))
+                special.add(number)
+                self.extensions.append((base, size, names, number))
             else:
-                records[first + i] = (seq, flags, size, mtime, tag, target, names)
+                records[number] = (seq, flags, size, mtime, tag, target, names)
 
-    def _merge_extensions(self) -> None:
+    def _blocks(self, view: memoryview, first: int, count: int) -> Iterable[int]:
+        """Hash every block of ``BLOCK`` records; with ``reuse``, the indexes (in this buffer) of the records
+        of the blocks that differ from the previous pass or hold a record that is always parsed again."""
+        rs = self.record_size
+        digests = self.digests
+        assert digests is not None and first % BLOCK == 0
+        sha1 = hashlib.sha1
+        from_bytes = int.from_bytes
+        reuse = self.reuse
+        span = BLOCK * rs
+        total = count * rs
+        block = first // BLOCK
+        todo: list[int] = []
+        for start in range(0, total, span):
+            piece = view[start : min(start + span, total)]
+            digest = from_bytes(sha1(piece).digest()[:8], "little")
+            digests.append(digest)
+            if reuse is not None and (block >= len(reuse.digests) or reuse.digests[block] != digest
+                                      or block in reuse.special_blocks):
+                todo.extend(range(start // rs, min(start + span, total) // rs))
+            block += 1
+        return todo if reuse is not None else range(count)
+
+    def merge_extensions(self) -> set[int]:
+        """Fold extension records into their base records; returns the base record numbers that got some."""
         records = self.records
         self.stats.extension_records = len(self.extensions)
-        for base, size, names in self.extensions:
+        touched: set[int] = set()
+        for base, size, names, _own in self.extensions:
             number = base & _REF_MASK
             rec = records.get(number)
             if rec is None or rec[0] != base >> 48:
                 self.stats.stale_extensions += 1
                 continue
-            if size >= 0:
-                rec = (rec[0], rec[1], size, rec[3], rec[4], rec[5], rec[6])
-            rec[6].extend(names)
-            records[number] = rec
+            # A new tuple and list: a result taken over from a previous pass is never changed in place.
+            records[number] = (rec[0], rec[1], size if size >= 0 else rec[2], rec[3], rec[4], rec[5], rec[6] + names)
+            touched.add(number)
         self.extensions.clear()
+        self.merge_touched |= touched
+        return touched
 
-    def entries(self, what: str = "volume") -> Iterator[FileEntry]:
-        """Every name reachable from the root, as :meth:`GuestFileSystem.walk` would list it (any order)."""
-        started = time.perf_counter()
-        stats = self.stats
+    @property
+    def next_record(self) -> int:
+        """The number of the next record :meth:`feed` expects (the records fed so far)."""
+        return self._next
+
+    def check(self, what: str) -> int:
+        """The root directory's file reference; raises ``CorruptImage`` when record 0 or the root is damaged."""
         records = self.records
         if 0 not in records:
             raise CorruptImage(f"{what}: $MFT record 0 (the $MFT's own record) is damaged")
-        self._merge_extensions()
-        stats.in_use = len(records)
         root = records.get(ROOT_RECORD)
         if root is None or not root[1] & _IS_DIR:
             raise CorruptImage(f"{what}: the root directory's MFT record is damaged")
-        paths = _Paths(records, (root[0] << 48) | ROOT_RECORD)
-        resolve = paths.resolve
-        memo = paths.memo
-        times: dict[int, datetime | None] = {}
-        entry = FileEntry
-        kind_file, kind_dir, kind_link = FileType.FILE, FileType.DIR, FileType.SYMLINK
-        for number, (_seq, flags, size, raw_mtime, tag, target, names) in records.items():
-            if number < FIRST_USER_RECORD:
-                if number != ROOT_RECORD:
-                    stats.hidden += len(names)
-                continue
-            if not names:
-                continue
-            mtime = times.get(raw_mtime, _MISSING)
-            if mtime is _MISSING:
-                mtime = times[raw_mtime] = _filetime(raw_mtime)
-            if tag in (TAG_SYMLINK, TAG_MOUNT_POINT, _TAG_UNREADABLE):
-                kind, size, link = kind_link, 0, target or ""
-            elif flags & _IS_DIR:
-                kind, size, link = kind_dir, 0, None
-            else:
-                kind, size, link = kind_file, max(size, 0), None
-            seen: set[tuple[int, str]] | None = set() if len(names) > 1 else None
-            for parent_ref, name, namespace in names:
-                if namespace == _NS_DOS:
-                    continue
-                if seen is not None:
-                    key = (parent_ref & _REF_MASK, name)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                base = memo.get(parent_ref)
-                if base is None:
-                    base = resolve(parent_ref)
-                if isinstance(base, str):
-                    stats.entries += 1
-                    yield entry(f"{base}/{name}", name, kind, size, mtime, link)
-                elif base is _HIDDEN:
-                    stats.hidden += 1
-                else:
-                    stats.orphans += 1
+        return (root[0] << 48) | ROOT_RECORD
+
+    def rows(self, what: str = "volume") -> tuple[list[Row], dict[int, str]]:
+        """Every name reachable from the root as a catalog row keyed by its folder's file reference, and
+        those folders' paths ("/" for the root). What :meth:`GuestFileSystem.walk` would list."""
+        if self._rows is not None:
+            return self._rows
+        started = time.perf_counter()
+        self.merge_extensions()
+        root_ref = self.check(what)
+        stats = self.stats
+        stats.in_use = len(self.records)
+        paths = _Paths(self.records, root_ref)
+        out: list[Row] = []
+        stats.hidden, stats.orphans = _emit(self.records, self.records, paths, out)
+        stats.entries = len(out)
+        folders = paths.folders()
         stats.parse_seconds += time.perf_counter() - started
+        self._rows = (out, folders)
+        return self._rows
+
+    def entries(self, what: str = "volume") -> Iterator[FileEntry]:
+        """Every name reachable from the root, as :meth:`GuestFileSystem.walk` would list it (any order)."""
+        rows, folders = self.rows(what)
+        yield from entries_of(rows, folders)
+
+
+def entries_of(rows: Iterable[Row], folders: dict[Any, str]) -> Iterator[FileEntry]:
+    """Catalog rows back into ``FileEntry`` values (browsing, tests, stores without the fast path)."""
+    times: dict[int | None, datetime | None] = {None: None}
+    kinds = _KINDS
+    for folder, name, code, size, mtime_us, target in rows:
+        base = folders.get(folder)
+        if base is None:
+            continue
+        mtime = times.get(mtime_us, _MISSING)
+        if mtime is _MISSING:
+            assert mtime_us is not None
+            mtime = times[mtime_us] = _EPOCH + timedelta(microseconds=mtime_us)
+        path = f"/{name}" if base == "/" else f"{base}/{name}"
+        yield FileEntry(path, name, kinds[code], size, mtime, target)
+
+
+def _emit(records: dict[int, _Record], numbers: Iterable[int], paths: _Paths, out: list[Row]) -> tuple[int, int]:
+    """Append the rows of ``numbers`` (records in ``records``) to ``out``; returns (hidden, orphans) names."""
+    append = out.append
+    memo = paths.memo
+    resolve = paths.resolve
+    us_of = _us_cache()
+    hidden = orphans = 0
+    code_file, code_dir, code_link = TYPE_CODES[FileType.FILE], TYPE_CODES[FileType.DIR], TYPE_CODES[FileType.SYMLINK]
+    for number in numbers:
+        rec = records.get(number)
+        if rec is None:
+            continue
+        _seq, flags, size, raw_mtime, tag, target, names = rec
+        if number < FIRST_USER_RECORD:
+            if number != ROOT_RECORD:
+                hidden += len(names)
+            continue
+        if not names:
+            continue
+        mtime_us = us_of(raw_mtime)
+        if tag in (TAG_SYMLINK, TAG_MOUNT_POINT, _TAG_UNREADABLE):
+            code, size, link = code_link, 0, target or ""
+        elif flags & _IS_DIR:
+            code, size, link = code_dir, 0, None
+        else:
+            code, size, link = code_file, max(size, 0), None
+        if len(names) == 1:
+            parent_ref, name, _ns = names[0]
+            base = memo.get(parent_ref)
+            if base is None:
+                base = resolve(parent_ref)
+            if isinstance(base, str):
+                append((parent_ref, name, code, size, mtime_us, link))
+            elif base is _HIDDEN:
+                hidden += 1
+            else:
+                orphans += 1
+            continue
+        seen: set[tuple[int, str]] = set()
+        for parent_ref, name, _ns in names:
+            key = (parent_ref & _REF_MASK, name)
+            if key in seen:
+                continue
+            seen.add(key)
+            base = memo.get(parent_ref)
+            if base is None:
+                base = resolve(parent_ref)
+            if isinstance(base, str):
+                append((parent_ref, name, code, size, mtime_us, link))
+            elif base is _HIDDEN:
+                hidden += 1
+            else:
+                orphans += 1
+    return hidden, orphans
+
+
+def _us_cache() -> Callable[[int], int | None]:
+    cache: dict[int, int | None] = {}
+
+    def us_of(raw: int) -> int | None:
+        us = cache.get(raw, _MISSING)
+        if us is _MISSING:
+            us = cache[raw] = filetime_us(raw)
+        return us
+
+    return us_of
+
+
+def filetime_us(raw: int) -> int | None:
+    """A FILETIME as integer microseconds since 1970, exactly as dissect's ``wintimestamp`` (a float
+    computation, rounded half to even by ``datetime``) gives them, so both readers store the same value."""
+    if raw < 0:
+        return None
+    dt = _filetime(raw)
+    if dt is None:
+        return None
+    return (dt - _EPOCH) // _US
+
+
+def _bulk_fixups(buf: bytearray, rs: int, count: int) -> bool:
+    """Apply the update sequence fixups of every record of ``buf`` at once, with extended slices (C loops).
+
+    Only when every record uses the layout NTFS 3.x writes (array at offset 48, one entry per 512 bytes) and
+    no record is torn; otherwise nothing is changed and False sends the parser record by record. Zero
+    (never-used) slots pass the checks and are left zero.
+    """
+    if count == 0:
+        return False
+    sectors = rs // _STRIDE
+    zero = bytes(count)
+    stop = count * rs
+
+    def column(at: int) -> bytes:  # byte ``at`` of every record
+        return bytes(buf[at:stop:rs])
+
+    if column(4).replace(b"\x30", b"\0") != zero or column(5) != zero:
+        return False
+    if column(6).replace(bytes([sectors + 1]), b"\0") != zero or column(7) != zero:
+        return False
+    usn = (column(48), column(49))
+    for k in range(1, sectors + 1):
+        tail = k * _STRIDE - 2
+        if column(tail) != usn[0] or column(tail + 1) != usn[1]:
+            return False
+    for k in range(1, sectors + 1):
+        tail = k * _STRIDE - 2
+        buf[tail:stop:rs] = column(48 + 2 * k)
+        buf[tail + 1 : stop : rs] = column(49 + 2 * k)
+    return True
 
 
 _MISSING: Any = object()
@@ -365,6 +569,10 @@ class _Paths:
     def __init__(self, records: dict[int, _Record], root_ref: int) -> None:
         self.records = records
         self.memo: dict[int, str | _Unreachable] = {root_ref: ""}
+
+    def folders(self) -> dict[int, str]:
+        """Every folder resolved so far: file reference -> path ("/" for the root)."""
+        return {ref: path or "/" for ref, path in self.memo.items() if isinstance(path, str)}
 
     def _dir_name(self, rec: _Record) -> _Name | None:
         if rec[4] or not rec[1] & _IS_DIR:  # a file, or a junction/symlink: walk() never descends into it
