@@ -50,6 +50,7 @@ class PgServer:
     bindir: str
     root: str  # owns data/, the socket and the log
     run_as: str | None  # the account the server runs as when we are root
+    settings: tuple[str, ...] = ()  # extra "name=value" server settings (a benchmark's bigger buffers)
 
     @property
     def socket_dir(self) -> str:
@@ -63,16 +64,19 @@ class PgServer:
         return ["runuser", "-u", self.run_as, "--", *argv] if self.run_as else list(argv)
 
     def start(self) -> None:
+        """Start the cluster in ``root``, making it first unless ``root`` already holds one (a benchmark
+        keeps its cluster between runs)."""
         data = os.path.join(self.root, "data")
-        subprocess.run(
-            self._cmd(os.path.join(self.bindir, "initdb"), "-D", data, "-U", SUPERUSER, "-A", "trust",
-                      "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"),
-            check=True, capture_output=True, timeout=120,
-        )
+        if not os.path.exists(os.path.join(data, "PG_VERSION")):
+            subprocess.run(
+                self._cmd(os.path.join(self.bindir, "initdb"), "-D", data, "-U", SUPERUSER, "-A", "trust",
+                          "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"),
+                check=True, capture_output=True, timeout=120,
+            )
         options = " ".join([
             "-c listen_addresses=''", f"-c unix_socket_directories={self.socket_dir}", "-c fsync=off",
             "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=200",
-            "-c shared_buffers=64MB",
+            "-c shared_buffers=64MB", *(f"-c {s}" for s in self.settings),
         ])
         result = subprocess.run(
             self._cmd(os.path.join(self.bindir, "pg_ctl"), "-D", data, "-l", os.path.join(self.root, "server.log"),
@@ -105,7 +109,8 @@ class PgServer:
         return name
 
 
-def _start_server() -> PgServer:
+def start_server(root: str | None = None, settings: tuple[str, ...] = ()) -> PgServer:
+    """A new cluster in a fresh temporary folder, or the one kept in ``root`` (made there the first time)."""
     bindir = _bindir()
     run_as: str | None = None
     if os.geteuid() == 0:
@@ -114,15 +119,17 @@ def _start_server() -> PgServer:
         except KeyError:
             missing("running as root needs the 'postgres' account (created by the Debian package postgresql)")
         run_as = "postgres"
-    root = tempfile.mkdtemp(prefix="vmrestore-pg-")
+    if root is None:
+        root = tempfile.mkdtemp(prefix="vmrestore-pg-")
+    os.makedirs(root, exist_ok=True)
     os.chmod(root, 0o755)
-    os.makedirs(os.path.join(root, "sock"), mode=0o777)
+    os.makedirs(os.path.join(root, "sock"), mode=0o777, exist_ok=True)
     os.chmod(os.path.join(root, "sock"), 0o777)
     if run_as:
         account = pwd.getpwnam(run_as)
         for path in (root, os.path.join(root, "sock")):
             os.chown(path, account.pw_uid, account.pw_gid)
-    server = PgServer(bindir=bindir, root=root, run_as=run_as)
+    server = PgServer(bindir=bindir, root=root, run_as=run_as, settings=settings)
     server.start()
     return server
 
@@ -130,7 +137,7 @@ def _start_server() -> PgServer:
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     """The session's PostgreSQL cluster (started on first use, removed at the end)."""
-    server = _start_server()
+    server = start_server()
     try:
         yield server
     finally:

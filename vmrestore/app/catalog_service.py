@@ -14,9 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vmrestore.catalog.store import CatalogStore, Repository, SearchHit, VersionInfo
+from vmrestore.catalog.store import COUNT_CAP, CatalogStore, HitCount, Repository, SearchHit, VersionInfo
 
-__all__ = ["CatalogService", "Repository", "RepositoryInfo", "SearchHit", "VersionInfo"]
+__all__ = ["COUNT_CAP", "CatalogService", "HitCount", "Repository", "RepositoryInfo", "SearchHit", "VersionInfo"]
 # The disk readers (dissect, ~0.2 s to import) load on first use: CLI commands that never read a
 # backup's disk (e.g. ``snapshots scan``) start without them.
 if TYPE_CHECKING:
@@ -144,11 +144,21 @@ class CatalogService:
         until: datetime | None = None,
     ) -> list[SearchHit]:
         """Substring or glob over every indexed restore point, optionally of one VM and a date range."""
-        if not pattern.strip():
-            raise InvalidInput("Give a file name or a pattern to search for")
-        if since and until and since > until:
-            raise InvalidInput("The search's date range ends before it starts")
+        _check_search(pattern, since, until)
         return self.store.search(pattern, vm=vm, since=since, until=until, limit=limit)
+
+    def count_hits(
+        self,
+        pattern: str,
+        vm: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cap: int = COUNT_CAP,
+    ) -> HitCount:
+        """How many hits ``search`` has with the same filters: exact up to ``cap``, "cap+" beyond it."""
+        _check_search(pattern, since, until)
+        return self.store.count_hits(pattern, vm=vm, since=since, until=until, cap=cap)
 
     def versions(self, point_id: str, path: str) -> list[VersionInfo]:
         where = GuestPath.parse(path)
@@ -260,3 +270,10 @@ class ExtractTotals:
 
     def result(self) -> ExtractResult:
         return ExtractResult(self.files, self.bytes, tuple(self.renamed), tuple(self.skipped))
+
+
+def _check_search(pattern: str, since: datetime | None, until: datetime | None) -> None:
+    if not pattern.strip():
+        raise InvalidInput("Give a file name or a pattern to search for")
+    if since and until and since > until:
+        raise InvalidInput("The search's date range ends before it starts")

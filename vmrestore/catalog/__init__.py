@@ -6,12 +6,12 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
-from vmrestore.catalog.store import CatalogStore, IndexStats, Repository, SearchHit, VersionInfo
+from vmrestore.catalog.store import COUNT_CAP, CatalogStore, HitCount, IndexStats, Repository, SearchHit, VersionInfo
 from vmrestore.errors import InvalidInput
 from vmrestore.model import ServerKey
 
 __all__ = [
-    "CatalogStore", "IndexStats", "Repository", "SearchHit", "VersionInfo",
+    "COUNT_CAP", "CatalogStore", "HitCount", "IndexStats", "Repository", "SearchHit", "VersionInfo",
     "display_url", "is_server_url", "open_store", "server_key", "split_password", "url_user", "with_password",
 ]
 

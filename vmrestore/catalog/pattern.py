@@ -21,6 +21,7 @@ class NamePattern:
     needle: str  # lower-cased substring (substring search) or lower-cased glob in SQLite GLOB syntax
     trigram_terms: tuple[str, ...]  # literal runs of >= 3 chars every match must contain
     prefix: str  # literal start every match has ("" when the pattern starts with a wildcard)
+    gram_terms: tuple[str, ...] = ()  # literal runs of 1-2 chars every match must contain (below a trigram)
 
 
 def _glob_literals(pattern: str) -> tuple[list[str], str]:
@@ -93,6 +94,19 @@ def like_substring(needle: str) -> str:
     return f"%{escaped}%"
 
 
+def like_prefix(prefix: str) -> str:
+    """``prefix%`` for SQL LIKE, the prefix taken literally (a b-tree with ``text_pattern_ops`` answers it)."""
+    return like_substring(prefix)[1:]
+
+
+def name_grams(lname: str) -> set[str]:
+    """Every character and every pair of adjacent characters of a (lower-cased) name: what a pattern shorter
+    than a trigram is looked up by (PostgreSQL's ``vmrestore_name_grams`` computes the same)."""
+    out = set(lname)
+    out.update(lname[i:i + 2] for i in range(len(lname) - 1))
+    return out
+
+
 def compile_pattern(text: str) -> NamePattern:
     """Raises ValueError for an empty pattern (it would list every file of every restore point)."""
     stripped = text.strip()
@@ -107,6 +121,7 @@ def compile_pattern(text: str) -> NamePattern:
             needle=to_sqlite_glob(lowered),
             trigram_terms=tuple(r for r in runs if len(r) >= TRIGRAM),
             prefix=prefix,
+            gram_terms=tuple(r for r in runs if len(r) < TRIGRAM),
         )
     return NamePattern(
         text=stripped,
@@ -114,6 +129,7 @@ def compile_pattern(text: str) -> NamePattern:
         needle=lowered,
         trigram_terms=(lowered,) if len(lowered) >= TRIGRAM else (),
         prefix="",
+        gram_terms=(lowered,) if len(lowered) < TRIGRAM else (),
     )
 
 

@@ -143,6 +143,15 @@ SET search_path = public, pg_temp AS $$
     SELECT count(*)::integer FROM gone
 $$;
 """),
+    (5, "name indexes for short patterns (grams GIN) and a glob's literal start (text_pattern_ops)", """
+CREATE FUNCTION vmrestore_name_grams(t text) RETURNS text[] LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT coalesce(array_agg(DISTINCT g), '{}') FROM (
+        SELECT substr(t, i, 1) FROM generate_series(1, length(t)) AS i
+        UNION ALL SELECT substr(t, i, 2) FROM generate_series(1, length(t) - 1) AS i) AS s(g)
+$$;
+CREATE INDEX names_lname_grams ON names USING gin (vmrestore_name_grams(lname));
+CREATE INDEX names_lname_prefix ON names (lname text_pattern_ops);
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

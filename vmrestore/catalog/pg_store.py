@@ -20,12 +20,21 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from vmrestore.catalog.pattern import glob_to_regex, like_substring
+from vmrestore.catalog import pg_search
 from vmrestore.catalog.pg_schema import LOCK_CLAIM, LOCK_POINTS, LOCK_SPACE, STAGE, migrate
-from vmrestore.catalog.rows import TYPES_BY_CODE, dir_listing, search_terms
+from vmrestore.catalog.rows import TYPES_BY_CODE, dir_listing
 from vmrestore.catalog.sqlite_indexing import from_us, merge_versions, norm_dir, split_path, to_us
 from vmrestore.catalog.sqlite_schema import TYPE_CODES
-from vmrestore.catalog.store import IndexStats, Repository, SearchHit, VersionInfo, disks_from_json, disks_to_json
+from vmrestore.catalog.store import (
+    COUNT_CAP,
+    HitCount,
+    IndexStats,
+    Repository,
+    SearchHit,
+    VersionInfo,
+    disks_from_json,
+    disks_to_json,
+)
 from vmrestore.errors import Cancelled, CatalogPasswordRequired, NotFound, Transient
 from vmrestore.model import FileEntry, RestorePoint
 
@@ -276,59 +285,19 @@ class PostgresCatalogStore:
         until: datetime | None = None,
         limit: int = 100,
     ) -> list[SearchHit]:
-        pat, lo, hi = search_terms(pattern, since, until)
-        # Both tests are answered from the pg_trgm GIN index on names.lname when the pattern has a
-        # literal run of three characters or more; shorter ones scan the distinct names.
-        name_test = "n.lname ~ %(regex)s" if pat.is_glob else "n.lname LIKE %(like)s"
-        params = {"vm": vm, "lo": lo, "hi": hi, "limit": limit, "like": like_substring(pat.needle),
-                  "regex": glob_to_regex(pat.text.lower())}
         with self._conn() as conn:
-            lineages = [r[0] for r in conn.execute(
-                "SELECT l.id FROM lineages l WHERE (%(vm)s::text IS NULL OR l.vm = %(vm)s) AND EXISTS (SELECT 1 FROM "
-                "indexed_volumes iv WHERE iv.lineage_id = l.id AND iv.seq BETWEEN %(lo)s AND %(hi)s)", params)]
-            if not lineages:
-                return []
-            rows = conn.execute(
-                "SELECT * FROM (SELECT v.type, v.size, v.mtime_us, l.vm, l.disk_key, l.volume_index, d.path, n.name, "
-                "v.lineage_id, "
-                "(SELECT max(iv.seq) FROM indexed_volumes iv WHERE iv.lineage_id = v.lineage_id "
-                " AND iv.seq BETWEEN greatest(v.first_seq, %(lo)s) AND least(v.last_seq, %(hi)s)) AS hit_seq, "
-                "(SELECT min(iv.seq) FROM indexed_volumes iv WHERE iv.lineage_id = v.lineage_id "
-                " AND iv.seq BETWEEN v.first_seq AND v.last_seq) AS first_hit "
-                "FROM names n JOIN paths p ON p.name_id = n.id JOIN versions v ON v.path_id = p.id "
-                "JOIN lineages l ON l.id = v.lineage_id JOIN dirs d ON d.id = p.dir_id "
-                f"WHERE {name_test} AND v.lineage_id = ANY(%(lineages)s) "
-                "AND v.last_seq >= %(lo)s AND v.first_seq <= %(hi)s) hit "
-                "WHERE hit_seq IS NOT NULL LIMIT %(limit)s",
-                {**params, "lineages": lineages},
-                # Never a server-side prepared statement: after five runs PostgreSQL may keep a generic
-                # plan, which cannot see the pattern or the lineages and walks the trigram index blind
-                # (measured: 7 ms with the pattern's own plan, 45-107 ms with the generic one).
-                prepare=False,
-            ).fetchall()
-            at: dict[tuple[int, int], tuple[str, datetime]] = {}
+            return pg_search.search(conn, pattern, vm, since, until, limit)
 
-            def point_at(lineage: int, seq: int) -> tuple[str, datetime]:
-                if (lineage, seq) not in at:
-                    found = conn.execute(
-                        "SELECT p.id, p.created_us FROM indexed_volumes iv JOIN points p ON p.id = iv.point_id "
-                        "WHERE iv.lineage_id = %s AND iv.seq = %s", (lineage, seq)).fetchone()
-                    assert found is not None
-                    created = from_us(found[1])
-                    assert created is not None
-                    at[(lineage, seq)] = (found[0], created)
-                return at[(lineage, seq)]
-
-            hits = []
-            for typ, size, mtime_us, hvm, disk_key, volume_index, dir_path, name, lineage, hit_seq, first in rows:
-                point_id, created = point_at(lineage, hit_seq)
-                hits.append(SearchHit(
-                    point_id=point_id, vm=hvm, created=created, disk_key=disk_key, volume_index=volume_index,
-                    path=f"{dir_path.rstrip('/')}/{name}", name=name, type=TYPES_BY_CODE[typ], size=size,
-                    mtime=from_us(mtime_us), first_seen=point_at(lineage, first)[1], last_seen=created,
-                ))
-        hits.sort(key=lambda h: (-h.created.timestamp(), h.path))
-        return hits
+    def count_hits(
+        self,
+        pattern: str,
+        vm: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cap: int = COUNT_CAP,
+    ) -> HitCount:
+        with self._conn() as conn:
+            return pg_search.count_hits(conn, pattern, vm, since, until, cap)
 
     def versions(self, point_id: str, disk_key: str, volume_index: int, path: str) -> list[VersionInfo]:
         directory, name = split_path(path)

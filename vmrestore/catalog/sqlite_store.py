@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vmrestore.catalog.pattern import fts_query
-from vmrestore.catalog.rows import TYPES_BY_CODE, dir_listing, search_terms
+from vmrestore.catalog import sqlite_search
+from vmrestore.catalog.rows import TYPES_BY_CODE, dir_listing
 from vmrestore.catalog.sqlite_indexing import (
     from_us,
     intern_paths,
@@ -31,7 +31,16 @@ from vmrestore.catalog.sqlite_indexing import (
 )
 from vmrestore.catalog.sqlite_listing import LISTING_TABLES, write_listing
 from vmrestore.catalog.sqlite_schema import SCHEMA, SCHEMA_VERSION, STAGE
-from vmrestore.catalog.store import IndexStats, Repository, SearchHit, VersionInfo, disks_from_json, disks_to_json
+from vmrestore.catalog.store import (
+    COUNT_CAP,
+    HitCount,
+    IndexStats,
+    Repository,
+    SearchHit,
+    VersionInfo,
+    disks_from_json,
+    disks_to_json,
+)
 from vmrestore.errors import Cancelled, InvalidInput, NotFound
 from vmrestore.listing import ListingSource, rows_of
 from vmrestore.model import FileEntry, RestorePoint
@@ -347,6 +356,19 @@ class SqliteCatalogStore:
         inserted, extended = merge_versions(conn, lineage, seq)
         return count, inserted, extended + kept
 
+    def rebuild_name_indexes(self) -> None:
+        """Derive the name indexes (trigram FTS) from ``names`` again: after a bulk load that wrote names
+        directly (a benchmark's synthetic fleet), or to repair a catalog. Indexing keeps them current itself."""
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("INSERT INTO names_fts (names_fts) VALUES ('rebuild')")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
     # -- queries -------------------------------------------------------------------------------
 
     def _volume(self, point_id: str, disk_key: str, volume_index: int) -> tuple[int, int]:
@@ -388,93 +410,17 @@ class SqliteCatalogStore:
         until: datetime | None = None,
         limit: int = 100,
     ) -> list[SearchHit]:
-        pat, lo, hi = search_terms(pattern, since, until)
-        conn = self._conn()
-        # Resolve the VM and date filters to lineages first: when nothing can match (unknown VM, no
-        # point in the range) we answer at once instead of walking every name match to find out.
-        lineages = [
-            r[0]
-            for r in conn.execute(
-                "SELECT l.id FROM lineages l WHERE (:vm IS NULL OR l.vm = :vm) AND EXISTS (SELECT 1 FROM "
-                "indexed_volumes iv WHERE iv.lineage_id = l.id AND iv.seq BETWEEN :lo AND :hi)",
-                {"vm": vm, "lo": lo, "hi": hi},
-            )
-        ]
-        if not lineages:
-            return []
-        name_test = "n.lname GLOB :needle" if pat.is_glob else "instr(n.lname, :needle) > 0"
-        # "+": the filters must not tempt SQLite into versions_lineage_last (a range scan per path);
-        # the lookup goes by versions_path (path_id) from the name matches.
-        name_test += f" AND +v.lineage_id IN ({','.join(str(int(x)) for x in lineages)})"
-        if pat.trigram_terms:
-            names_src = (
-                "(SELECT rowid AS id FROM names_fts WHERE names_fts MATCH :fts) m "
-                "CROSS JOIN names n ON n.id = m.id"
-            )
-        elif pat.prefix:
-            names_src = "names n"
-            name_test += " AND n.lname >= :prefix AND n.lname < :prefix || char(1114111)"
-        else:
-            names_src = "names n"  # < 3 literal characters: a scan of distinct names, bounded by LIMIT
-        # Only the name-driven query runs in SQL; the restore point of each (lineage, seq) is looked up
-        # afterwards. Joining points in the same statement let SQLite's planner flatten the LIMITed
-        # subquery and drive from indexed_volumes instead (measured: 19 s instead of 2 ms).
-        sql = (
-            "SELECT v.type, v.size, v.mtime_us, l.vm, l.disk_key, l.volume_index, d.path, n.name, v.lineage_id, "
-            "(SELECT max(iv.seq) FROM indexed_volumes iv WHERE iv.lineage_id = v.lineage_id "
-            " AND iv.seq BETWEEN max(v.first_seq, :lo) AND min(v.last_seq, :hi)) AS hit_seq, "
-            "(SELECT min(iv.seq) FROM indexed_volumes iv WHERE iv.lineage_id = v.lineage_id "
-            " AND iv.seq BETWEEN v.first_seq AND v.last_seq) AS first_hit "
-            f"FROM {names_src} CROSS JOIN paths p ON p.name_id = n.id "
-            "CROSS JOIN versions v ON v.path_id = p.id CROSS JOIN lineages l ON l.id = v.lineage_id "
-            "CROSS JOIN dirs d ON d.id = p.dir_id "
-            f"WHERE {name_test} AND +v.last_seq >= :lo AND +v.first_seq <= :hi "
-            "AND hit_seq IS NOT NULL LIMIT :limit"
-        )
-        params = {
-            "needle": pat.needle,
-            "fts": fts_query(pat.trigram_terms),
-            "prefix": pat.prefix,
-            "lo": lo,
-            "hi": hi,
-            "limit": limit,
-        }
-        rows = conn.execute(sql, params).fetchall()
-        at: dict[tuple[int, int], tuple[str, datetime]] = {}
+        return sqlite_search.search(self._conn(), pattern, vm, since, until, limit)
 
-        def point_at(lineage: int, seq: int) -> tuple[str, datetime]:
-            if (lineage, seq) not in at:
-                pid, created_us = conn.execute(
-                    "SELECT p.id, p.created_us FROM indexed_volumes iv JOIN points p ON p.id = iv.point_id "
-                    "WHERE iv.lineage_id = ? AND iv.seq = ?",
-                    (lineage, seq),
-                ).fetchone()
-                created = from_us(created_us)
-                assert created is not None
-                at[(lineage, seq)] = (pid, created)
-            return at[(lineage, seq)]
-
-        hits = []
-        for typ, size, mtime_us, hvm, disk_key, volume_index, dir_path, name, lineage, hit_seq, first in rows:
-            point_id, created = point_at(lineage, hit_seq)
-            hits.append(
-                SearchHit(
-                    point_id=point_id,
-                    vm=hvm,
-                    created=created,
-                    disk_key=disk_key,
-                    volume_index=volume_index,
-                    path=f"{dir_path.rstrip('/')}/{name}",
-                    name=name,
-                    type=TYPES_BY_CODE[typ],
-                    size=size,
-                    mtime=from_us(mtime_us),
-                    first_seen=point_at(lineage, first)[1],
-                    last_seen=created,
-                )
-            )
-        hits.sort(key=lambda h: (-h.created.timestamp(), h.path))
-        return hits
+    def count_hits(
+        self,
+        pattern: str,
+        vm: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cap: int = COUNT_CAP,
+    ) -> HitCount:
+        return sqlite_search.count_hits(self._conn(), pattern, vm, since, until, cap)
 
     def versions(self, point_id: str, disk_key: str, volume_index: int, path: str) -> list[VersionInfo]:
         lineage, _seq = self._volume(point_id, disk_key, volume_index)

@@ -65,6 +65,25 @@ class SearchHit:
     last_seen: datetime
 
 
+#: How many hits a count reads at most: beyond it the count is a lower bound ("10,000+"). Counting every
+#: hit of a broad pattern ("report", "*.dll") in a catalog of 10 million versions reads hundreds of
+#: thousands of rows (about 2 us each); a helpdesk person only needs to know the search is too broad.
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class HitCount:
+    """How many hits a search has: exact, or at least ``total`` when ``is_lower_bound`` (counting stopped
+    at the cap it was asked with)."""
+
+    total: int
+    is_lower_bound: bool
+
+    def text(self) -> str:
+        """``"1,234"`` or ``"10,000+"``."""
+        return f"{self.total:,}{'+' if self.is_lower_bound else ''}"
+
+
 @dataclass(frozen=True, slots=True)
 class VersionInfo:
     """The file at one path in one restore point of the VM."""
@@ -158,6 +177,18 @@ class CatalogStore(Protocol):
         limit: int = 100,
     ) -> list[SearchHit]:
         """Case-insensitive match on file names: a substring, or a glob if ``*?[`` appear in it."""
+        ...
+
+    def count_hits(
+        self,
+        pattern: str,
+        vm: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cap: int = COUNT_CAP,
+    ) -> HitCount:
+        """How many hits ``search`` has with the same arguments and no limit: exact up to ``cap``, beyond
+        it ``HitCount(cap, is_lower_bound=True)`` (a bounded query: it never reads more than cap + 1 hits)."""
         ...
 
     def versions(self, point_id: str, disk_key: str, volume_index: int, path: str) -> list[VersionInfo]:

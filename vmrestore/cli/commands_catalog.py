@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmrestore.cli.context import CliContext
 from vmrestore.cli.jobrun import run_job
 from vmrestore.cli.output import emit_table, note
 from vmrestore.model import ExtractResult, GuestPath, RestorePoint, format_size
+
+if TYPE_CHECKING:
+    from vmrestore.app.catalog_service import HitCount
 
 
 def register(
@@ -46,6 +49,8 @@ def register(
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--since", type=_iso_time, help="only restore points from this time on (ISO 8601)")
     p.add_argument("--until", type=_iso_time, help="only restore points up to this time (ISO 8601)")
+    p.add_argument("--with-total", action="store_true",
+                   help='JSON: {"hits": [...], "total": N, "total_is_lower_bound": bool} instead of the list of hits')
     p.set_defaults(func=files_search)
     p = files.add_parser("versions", parents=[common], help="one path across the VM's restore points")
     p.add_argument("point")
@@ -130,15 +135,31 @@ def files_ls(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-def files_search(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
+def files_search(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]] | dict[str, Any]:
+    catalog = ctx.services.catalog
     rows = [{"point": h.point_id, "vm": h.vm, "created": h.created,
              "path": str(GuestPath.in_volume(h.disk_key, h.volume_index, h.path)), "size": h.size, "mtime": h.mtime,
              "type": h.type, "first_seen": h.first_seen, "last_seen": h.last_seen}
-            for h in ctx.services.catalog.search(args.pattern, vm=args.vm, limit=args.limit, since=args.since,
-                                                 until=args.until)]
+            for h in catalog.search(args.pattern, vm=args.vm, limit=args.limit, since=args.since, until=args.until)]
+    if args.json and not args.with_total:
+        return rows  # the contract's list, and no count asked for: no counting query
+    from vmrestore.app.catalog_service import HitCount
+
+    # Fewer hits than the limit: that is every hit, no count needed.
+    total = (HitCount(len(rows), False) if len(rows) < args.limit
+             else catalog.count_hits(args.pattern, vm=args.vm, since=args.since, until=args.until))
     if not args.json:
         emit_table(rows, ["vm", "created", "path", "size", "mtime"])
-    return rows
+        print(showing(len(rows), total))
+        return rows
+    return {"hits": rows, "total": total.total, "total_is_lower_bound": total.is_lower_bound}
+
+
+def showing(shown: int, total: HitCount) -> str:
+    """``showing 1–100 of 10,000+`` under a page of hits (``no hits`` when there are none)."""
+    if not total.total:
+        return "no hits"
+    return f"showing 1–{shown:,} of {total.text()}" if shown else f"{total.text()} hits (none shown)"
 
 
 def files_versions(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:

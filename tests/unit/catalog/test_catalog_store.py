@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from vmrestore.catalog import CatalogStore, Repository, open_store
+from vmrestore.catalog import CatalogStore, HitCount, Repository, open_store
 from vmrestore.catalog.pg_store import PostgresCatalogStore
 from vmrestore.catalog.sqlite_store import SqliteCatalogStore
 from vmrestore.errors import Cancelled, InvalidInput, NotFound
@@ -188,6 +188,53 @@ def test_search_substring_glob_vm_and_dates(store: CatalogStore) -> None:
     assert len(store.search("s", limit=3)) == 3
     with pytest.raises(InvalidInput):
         store.search("  ")
+
+
+def test_count_hits_is_the_number_of_hits_search_returns(store: CatalogStore) -> None:
+    """count_hits counts exactly what an unlimited search returns, for every kind of pattern and filter."""
+    web = [point("web01", i) for i in range(4)]
+    db = [point("db01", i) for i in range(2)]
+    store.upsert_points(web + db)
+    for i, p in enumerate(web + db):
+        files = base_files()
+        if i in (1, 2):  # web01's budget changes, changes again, then is back: four versions of one path
+            files[5] = f("/Users/bob/budget 2024.XLSX", 7000 + i)
+        files.append(f(f"/logs/q{i}.log", 10))  # a new file per point: one version each
+        store.index_volume(p.id, "scsi0:0", 1, files)
+    cases: list[tuple[str, dict[str, object]]] = [
+        ("report", {}), ("budget", {}), ("budget", {"vm": "web01"}), ("*.xlsx", {}), ("*.XLSX", {"vm": "db01"}),
+        ("q?-*", {}), ("q*", {}), ("[bn]*", {}), ("s", {}), ("q3", {}), ("x", {}), (".l", {}), ("*.lo?", {}),
+        ("a?e*", {}), ("budget", {"since": web[1].created, "until": web[2].created + timedelta(hours=1)}),
+        ("*.log", {"since": web[3].created}), ("notes", {"vm": "nobody"}), ("zzz", {}), ("z", {}),
+        ("notes", {"until": web[0].created - timedelta(days=1)}),
+    ]
+    for pattern, kwargs in cases:
+        hits = store.search(pattern, limit=10_000, **kwargs)  # type: ignore[arg-type]
+        counted = store.count_hits(pattern, **kwargs)  # type: ignore[arg-type]
+        assert counted == HitCount(len(hits), False), (pattern, kwargs)
+    assert store.count_hits("budget") == HitCount(5, False)  # web01: 4 versions, db01: 1
+    assert store.count_hits("*.log") == HitCount(6, False)
+    assert store.count_hits("*.log", vm="web01", since=web[1].created) == HitCount(3, False)
+    # Beyond the cap the count stops there and says it is a lower bound: "5+".
+    assert store.count_hits("*.log", cap=5) == HitCount(5, True)
+    assert store.count_hits("*.log", cap=5).text() == "5+"
+    assert store.count_hits("*.log", cap=6) == HitCount(6, False)
+    with pytest.raises(InvalidInput):
+        store.count_hits("**")
+
+
+def test_short_patterns_find_every_name_holding_them(store: CatalogStore) -> None:
+    """One and two characters (below a trigram), anywhere in the name, the name's own case ignored."""
+    p = point("web01", 0)
+    store.upsert_points([p])
+    names = ["Qa.txt", "aQ", "xqa", "b", "ä.doc", "Ä2", "q", "report.q", "a b"]
+    store.index_volume(p.id, "scsi0:0", 1, [f(f"/d/{n}") for n in names])
+    for needle in ("qa", "q", "ä", "a", ".", "2", "zz", "b"):
+        expected = {n for n in names if needle in n.lower()}
+        assert {h.name for h in store.search(needle, limit=100)} == expected, needle
+        assert store.count_hits(needle) == HitCount(len(expected), False), needle
+    assert {h.name for h in store.search("?q*", limit=100)} == {"aQ", "xqa"}
+    assert {h.name for h in store.search("*.q", limit=100)} == {"report.q"}
 
 
 def test_versions_changed_flag(store: CatalogStore) -> None:

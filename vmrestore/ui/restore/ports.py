@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from vmrestore.app.catalog_service import RepositoryInfo, SearchHit, VersionInfo
+from vmrestore.app.catalog_service import HitCount, RepositoryInfo, SearchHit, VersionInfo
 from vmrestore.app.restore import Conflict, ExtractRequest
 from vmrestore.model import ExtractResult, FileEntry, Progress, RestorePoint
 
@@ -46,6 +46,15 @@ class CatalogLike(Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[SearchHit]: ...
+
+    def count_hits(
+        self,
+        pattern: str,
+        vm: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> HitCount: ...
 
     def versions(self, point_id: str, path: str) -> list[VersionInfo]: ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vmrestore.app.catalog_service import SearchHit
+from vmrestore.app.catalog_service import HitCount, SearchHit
 from vmrestore.errors import InvalidInput
 from vmrestore.model import FileEntry, FileType, GuestPath, format_size
 from vmrestore.ui.restore.table_base import RowsTableModel
@@ -31,11 +32,12 @@ from vmrestore.ui.sorting import SortProxy
 
 from ..errors import show_error
 from ..formatting import local_time
-from ..tasks import TaskSet
+from ..tasks import TaskSet, call_io
 from .folder_model import BrowseItem
 from .ports import CatalogLike
 
 Index = QModelIndex | QPersistentModelIndex
+log = logging.getLogger(__name__)
 
 SEARCH_LIMIT = 500
 
@@ -141,6 +143,7 @@ class SearchPanel(QWidget):
 
     openRequested = Signal(object)  # SearchHit: Enter or double-click on a result
     searchFinished = Signal(int)  # number of hits (-1: failed)
+    totalCounted = Signal(object)  # HitCount of the search just shown (after searchFinished)
 
     def __init__(self, catalog: CatalogLike, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -285,13 +288,32 @@ class SearchPanel(QWidget):
             self.status.setText(f"No indexed file matches “{pattern}”. Points that are not indexed yet are not "
                                 "searched: use Index now.")
         elif len(hits) >= SEARCH_LIMIT:
-            self.status.setText(f"The first {len(hits)} matches are shown; narrow the search to see others.")
+            self.status.setText(f"The first {len(hits):,} matches are shown; counting all matches…")
         else:
             self.status.setText(f"{len(hits)} match{'es' if len(hits) != 1 else ''}. Enter opens the folder.")
         if hits:
             self.table.selectRow(0)
         self.searchFinished.emit(len(hits))
+        if len(hits) < SEARCH_LIMIT:  # the page holds every hit: that is the total
+            self.totalCounted.emit(HitCount(len(hits), False))
+        else:  # shown first, counted after: the results never wait for the count
+            await self._count(pattern, vm, since, until, len(hits))
         return hits
+
+    async def _count(self, pattern: str, vm: str | None, since: datetime | None, until: datetime | None,
+                     shown: int) -> None:
+        """"Showing 1–500 of 12,345 matches" (or "of 10,000+": the count stops at the store's cap)."""
+        catalog = self._catalog
+        try:
+            total: HitCount = await call_io(lambda: catalog.count_hits(pattern, vm, since=since, until=until))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the hits are shown; a failed count only loses the total
+            log.warning("Counting the hits of %r failed", pattern, exc_info=True)
+            self.status.setText(f"The first {shown:,} matches are shown; narrow the search to see others.")
+            return
+        self.status.setText(f"Showing 1–{shown:,} of {total.text()} matches; narrow the search to see the others.")
+        self.totalCounted.emit(total)
 
     def fit_columns(self) -> None:
         """Columns fit their contents, but the path never pushes the file's name out of sight: on a narrow

@@ -1,0 +1,117 @@
+"""Searching the PostgreSQL catalog by file name: the first page of hits, and how many there are.
+
+The same walk as ``sqlite_search`` (matching names, then their paths and version rows), with PostgreSQL's
+name indexes (``pg_schema``): the ``pg_trgm`` GIN index answers a substring or a glob with a literal run of
+three characters or more, the ``text_pattern_ops`` b-tree a glob's literal start, and the grams GIN index
+(every character and pair of characters of a name) a pattern shorter than a trigram.
+
+Statements are never prepared on the server: after five runs PostgreSQL may keep a generic plan, which
+cannot see the pattern or the lineages and walks the trigram index blind (measured: 7 ms with the
+pattern's own plan, 45-107 ms with the generic one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from vmrestore.catalog.pattern import glob_to_regex, like_prefix, like_substring
+from vmrestore.catalog.rows import FAR_FUTURE, FAR_PAST, TYPES_BY_CODE, search_terms
+from vmrestore.catalog.sqlite_indexing import from_us
+from vmrestore.catalog.store import HitCount, SearchHit
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    where: str  # on n (names), p (paths), v (versions)
+    params: dict[str, Any]
+
+
+def _plan(conn: psycopg.Connection[Any], pattern: str, vm: str | None, since: datetime | None,
+          until: datetime | None) -> _Plan | None:
+    """None when nothing can match (an unknown VM, no indexed point in the window)."""
+    pat, lo, hi = search_terms(pattern, since, until)
+    windowed = (lo, hi) != (FAR_PAST, FAR_FUTURE)
+    params: dict[str, Any] = {"vm": vm, "lo": lo, "hi": hi, "like": like_substring(pat.needle),
+                              "regex": glob_to_regex(pat.text.lower()), "prefix": like_prefix(pat.prefix),
+                              "grams": list(pat.gram_terms)}
+    where = "n.lname ~ %(regex)s" if pat.is_glob else "n.lname LIKE %(like)s"
+    if not pat.trigram_terms:
+        if pat.prefix:
+            where += " AND n.lname LIKE %(prefix)s"  # the text_pattern_ops b-tree
+        elif pat.gram_terms:
+            where += " AND vmrestore_name_grams(n.lname) @> %(grams)s::text[]"  # the grams GIN index
+    if vm is not None or windowed:
+        lineages = [r[0] for r in conn.execute(
+            "SELECT l.id FROM lineages l WHERE (%(vm)s::text IS NULL OR l.vm = %(vm)s) AND EXISTS (SELECT 1 FROM "
+            "indexed_volumes iv WHERE iv.lineage_id = l.id AND iv.seq BETWEEN %(lo)s AND %(hi)s)", params)]
+        if not lineages:
+            return None
+        where += " AND v.lineage_id = ANY(%(lineages)s)"
+        params["lineages"] = lineages
+    # (No VM and no window: every version row is in scope, because a row's first and last seq are always
+    # seqs of indexed points of its lineage; the count then reads only the versions_path index.)
+    if windowed:
+        where += (" AND v.last_seq >= %(lo)s AND v.first_seq <= %(hi)s AND EXISTS (SELECT 1 FROM indexed_volumes iv "
+                  "WHERE iv.lineage_id = v.lineage_id AND iv.seq BETWEEN greatest(v.first_seq, %(lo)s) "
+                  "AND least(v.last_seq, %(hi)s))")
+    return _Plan(where, params)
+
+
+def count_hits(conn: psycopg.Connection[Any], pattern: str, vm: str | None, since: datetime | None,
+               until: datetime | None, cap: int) -> HitCount:
+    plan = _plan(conn, pattern, vm, since, until)
+    if plan is None:
+        return HitCount(0, False)
+    row = conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM names n JOIN paths p ON p.name_id = n.id "
+        f"JOIN versions v ON v.path_id = p.id WHERE {plan.where} LIMIT %(cap)s) c",
+        {**plan.params, "cap": cap + 1}, prepare=False,
+    ).fetchone()
+    found = int(row[0]) if row else 0
+    return HitCount(min(found, cap), found > cap)
+
+
+def search(conn: psycopg.Connection[Any], pattern: str, vm: str | None, since: datetime | None,
+           until: datetime | None, limit: int) -> list[SearchHit]:
+    plan = _plan(conn, pattern, vm, since, until)
+    if plan is None:
+        return []
+    rows = conn.execute(
+        "SELECT * FROM (SELECT v.type, v.size, v.mtime_us, l.vm, l.disk_key, l.volume_index, d.path, n.name, "
+        "v.lineage_id, "
+        "(SELECT max(iv.seq) FROM indexed_volumes iv WHERE iv.lineage_id = v.lineage_id "
+        " AND iv.seq BETWEEN greatest(v.first_seq, %(lo)s) AND least(v.last_seq, %(hi)s)) AS hit_seq, "
+        "(SELECT min(iv.seq) FROM indexed_volumes iv WHERE iv.lineage_id = v.lineage_id "
+        " AND iv.seq BETWEEN v.first_seq AND v.last_seq) AS first_hit "
+        "FROM names n JOIN paths p ON p.name_id = n.id JOIN versions v ON v.path_id = p.id "
+        "JOIN lineages l ON l.id = v.lineage_id JOIN dirs d ON d.id = p.dir_id "
+        f"WHERE {plan.where}) hit WHERE hit_seq IS NOT NULL LIMIT %(limit)s",
+        {**plan.params, "limit": limit}, prepare=False,
+    ).fetchall()
+    at: dict[tuple[int, int], tuple[str, datetime]] = {}
+
+    def point_at(lineage: int, seq: int) -> tuple[str, datetime]:
+        if (lineage, seq) not in at:
+            found = conn.execute(
+                "SELECT p.id, p.created_us FROM indexed_volumes iv JOIN points p ON p.id = iv.point_id "
+                "WHERE iv.lineage_id = %s AND iv.seq = %s", (lineage, seq)).fetchone()
+            assert found is not None
+            created = from_us(found[1])
+            assert created is not None
+            at[(lineage, seq)] = (found[0], created)
+        return at[(lineage, seq)]
+
+    hits = []
+    for typ, size, mtime_us, hvm, disk_key, volume_index, dir_path, name, lineage, hit_seq, first in rows:
+        point_id, created = point_at(lineage, hit_seq)
+        hits.append(SearchHit(
+            point_id=point_id, vm=hvm, created=created, disk_key=disk_key, volume_index=volume_index,
+            path=f"{dir_path.rstrip('/')}/{name}", name=name, type=TYPES_BY_CODE[typ], size=size,
+            mtime=from_us(mtime_us), first_seen=point_at(lineage, first)[1], last_seen=created,
+        ))
+    hits.sort(key=lambda h: (-h.created.timestamp(), h.path))
+    return hits

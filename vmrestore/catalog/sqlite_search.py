@@ -1,0 +1,131 @@
+"""Searching the SQLite catalog by file name: the first page of hits, and how many there are.
+
+Split from ``sqlite_store`` so the one query plan that matters at scale (10 million version rows) lives in
+one place. Every search walks from the *names* that match (the trigram FTS index, the ``lname`` b-tree
+for a glob's literal start, or a scan of the distinct names) to their paths and version rows; never from
+the version rows, which are thousands of times more.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from vmrestore.catalog.pattern import NamePattern, fts_query
+from vmrestore.catalog.rows import FAR_FUTURE, FAR_PAST, TYPES_BY_CODE, search_terms
+from vmrestore.catalog.sqlite_indexing import from_us
+from vmrestore.catalog.store import HitCount, SearchHit
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The parts of a search shared by its page and its count."""
+
+    names_src: str  # FROM: the matching names, as ``n``
+    where: str  # the exact name test and the scope (lineages, window) on ``n``, ``p``, ``v``
+    params: dict[str, Any]
+    windowed: bool  # a date window was asked: a version must hold an indexed point inside it
+
+
+def _plan(conn: sqlite3.Connection, pattern: str, vm: str | None, since: datetime | None,
+          until: datetime | None) -> _Plan | None:
+    """None when nothing can match (an unknown VM, no indexed point in the window)."""
+    pat, lo, hi = search_terms(pattern, since, until)
+    windowed = (lo, hi) != (FAR_PAST, FAR_FUTURE)
+    where = "n.lname GLOB :needle" if pat.is_glob else "instr(n.lname, :needle) > 0"
+    if vm is not None or windowed:
+        # Resolve the VM and date filters to lineages first: when nothing can match we answer at once
+        # instead of walking every name match to find out.
+        lineages = [r[0] for r in conn.execute(
+            "SELECT l.id FROM lineages l WHERE (:vm IS NULL OR l.vm = :vm) AND EXISTS (SELECT 1 FROM "
+            "indexed_volumes iv WHERE iv.lineage_id = l.id AND iv.seq BETWEEN :lo AND :hi)",
+            {"vm": vm, "lo": lo, "hi": hi})]
+        if not lineages:
+            return None
+        # "+": the filters must not tempt SQLite into versions_lineage_last (a range scan per path);
+        # the lookup goes by versions_path (path_id) from the name matches.
+        where += f" AND +v.lineage_id IN ({','.join(str(int(x)) for x in lineages)})"
+    # (No VM and no window: every version row is in scope, because a row's first and last seq are
+    # always seqs of indexed points of its lineage; the count then reads only the versions_path index.)
+    if windowed:
+        where += (" AND +v.last_seq >= :lo AND +v.first_seq <= :hi AND EXISTS (SELECT 1 FROM indexed_volumes iv "
+                  "WHERE iv.lineage_id = v.lineage_id AND iv.seq BETWEEN max(v.first_seq, :lo) "
+                  "AND min(v.last_seq, :hi))")
+    names_src = _names_source(pat)
+    if not pat.trigram_terms and pat.prefix:
+        where += " AND n.lname >= :prefix AND n.lname < :prefix || char(1114111)"
+    params = {"needle": pat.needle, "fts": fts_query(pat.trigram_terms), "prefix": pat.prefix, "lo": lo, "hi": hi}
+    return _Plan(names_src, where, params, windowed)
+
+
+def _names_source(pat: NamePattern) -> str:
+    if pat.trigram_terms:
+        return ("(SELECT rowid AS id FROM names_fts WHERE names_fts MATCH :fts) m "
+                "CROSS JOIN names n ON n.id = m.id")
+    if pat.prefix:
+        return "names n"  # a glob's literal start: a range of the lname b-tree
+    # Fewer than 3 literal characters: no index can answer, so the distinct names are scanned, through
+    # the lname b-tree (id and lname only: denser than the table, which also holds the name as written).
+    test = "lname GLOB :needle" if pat.is_glob else "instr(lname, :needle) > 0"
+    return f"(SELECT id FROM names INDEXED BY names_lname WHERE {test}) m CROSS JOIN names n ON n.id = m.id"
+
+
+def count_hits(conn: sqlite3.Connection, pattern: str, vm: str | None, since: datetime | None,
+               until: datetime | None, cap: int) -> HitCount:
+    plan = _plan(conn, pattern, vm, since, until)
+    if plan is None:
+        return HitCount(0, False)
+    (found,) = conn.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM {plan.names_src} CROSS JOIN paths p ON p.name_id = n.id "
+        f"CROSS JOIN versions v ON v.path_id = p.id WHERE {plan.where} LIMIT :cap)",
+        {**plan.params, "cap": cap + 1},
+    ).fetchone()
+    return HitCount(min(int(found), cap), int(found) > cap)
+
+
+def search(conn: sqlite3.Connection, pattern: str, vm: str | None, since: datetime | None,
+           until: datetime | None, limit: int) -> list[SearchHit]:
+    plan = _plan(conn, pattern, vm, since, until)
+    if plan is None:
+        return []
+    # Only the name-driven query runs in SQL; the restore point of each (lineage, seq) is looked up
+    # afterwards. Joining points in the same statement let SQLite's planner flatten the LIMITed
+    # subquery and drive from indexed_volumes instead (measured: 19 s instead of 2 ms).
+    sql = (
+        "SELECT v.type, v.size, v.mtime_us, l.vm, l.disk_key, l.volume_index, d.path, n.name, v.lineage_id, "
+        "(SELECT max(iv.seq) FROM indexed_volumes iv WHERE iv.lineage_id = v.lineage_id "
+        " AND iv.seq BETWEEN max(v.first_seq, :lo) AND min(v.last_seq, :hi)) AS hit_seq, "
+        "(SELECT min(iv.seq) FROM indexed_volumes iv WHERE iv.lineage_id = v.lineage_id "
+        " AND iv.seq BETWEEN v.first_seq AND v.last_seq) AS first_hit "
+        f"FROM {plan.names_src} CROSS JOIN paths p ON p.name_id = n.id "
+        "CROSS JOIN versions v ON v.path_id = p.id CROSS JOIN lineages l ON l.id = v.lineage_id "
+        "CROSS JOIN dirs d ON d.id = p.dir_id "
+        f"WHERE {plan.where} AND hit_seq IS NOT NULL LIMIT :limit"
+    )
+    rows = conn.execute(sql, {**plan.params, "limit": limit}).fetchall()
+    at: dict[tuple[int, int], tuple[str, datetime]] = {}
+
+    def point_at(lineage: int, seq: int) -> tuple[str, datetime]:
+        if (lineage, seq) not in at:
+            pid, created_us = conn.execute(
+                "SELECT p.id, p.created_us FROM indexed_volumes iv JOIN points p ON p.id = iv.point_id "
+                "WHERE iv.lineage_id = ? AND iv.seq = ?",
+                (lineage, seq),
+            ).fetchone()
+            created = from_us(created_us)
+            assert created is not None
+            at[(lineage, seq)] = (pid, created)
+        return at[(lineage, seq)]
+
+    hits = []
+    for typ, size, mtime_us, hvm, disk_key, volume_index, dir_path, name, lineage, hit_seq, first in rows:
+        point_id, created = point_at(lineage, hit_seq)
+        hits.append(SearchHit(
+            point_id=point_id, vm=hvm, created=created, disk_key=disk_key, volume_index=volume_index,
+            path=f"{dir_path.rstrip('/')}/{name}", name=name, type=TYPES_BY_CODE[typ], size=size,
+            mtime=from_us(mtime_us), first_seen=point_at(lineage, first)[1], last_seen=created,
+        ))
+    hits.sort(key=lambda h: (-h.created.timestamp(), h.path))
+    return hits
