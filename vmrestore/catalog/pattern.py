@@ -134,5 +134,18 @@ def compile_pattern(text: str) -> NamePattern:
 
 
 def fts_query(terms: tuple[str, ...]) -> str:
-    """An FTS5 query requiring every term as a phrase (with the trigram tokenizer: as a substring)."""
-    return " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
+    """An FTS5 query every name holding all ``terms`` matches (with the trigram tokenizer: as substrings).
+
+    A long term is asked for as three of its trigrams (first, middle, last) rather than as a phrase: a
+    phrase loads and compares the positions of every trigram in it, and common ones (``202``, ``.da``)
+    have hundreds of thousands (measured on 2.1 million names: 37 ms for a 25-character name as a phrase,
+    8 ms as three trigrams). The candidates are a superset; the caller tests each name exactly.
+    """
+    parts: list[str] = []
+    for t in terms:
+        if len(t) <= 2 * TRIGRAM:
+            parts.append(t)
+        else:
+            mid = (len(t) - TRIGRAM) // 2
+            parts.extend(dict.fromkeys((t[:TRIGRAM], t[mid:mid + TRIGRAM], t[-TRIGRAM:])))
+    return " AND ".join('"' + p.replace('"', '""') + '"' for p in parts)

@@ -19,15 +19,17 @@ from typing import Any
 import psycopg
 
 from vmrestore.catalog.pattern import glob_to_regex, like_prefix, like_substring
-from vmrestore.catalog.rows import FAR_FUTURE, FAR_PAST, TYPES_BY_CODE, search_terms
+from vmrestore.catalog.rows import FAR_FUTURE, FAR_PAST, PATH_BUDGET, TYPES_BY_CODE, search_terms
 from vmrestore.catalog.sqlite_indexing import from_us
 from vmrestore.catalog.store import HitCount, SearchHit
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    where: str  # on n (names), p (paths), v (versions)
+    name_where: str  # on n (names)
+    version_where: str  # the scope on v (versions)
     params: dict[str, Any]
+    scoped: bool  # a VM or a date window was asked
 
 
 def _plan(conn: psycopg.Connection[Any], pattern: str, vm: str | None, since: datetime | None,
@@ -38,27 +40,28 @@ def _plan(conn: psycopg.Connection[Any], pattern: str, vm: str | None, since: da
     params: dict[str, Any] = {"vm": vm, "lo": lo, "hi": hi, "like": like_substring(pat.needle),
                               "regex": glob_to_regex(pat.text.lower()), "prefix": like_prefix(pat.prefix),
                               "grams": list(pat.gram_terms)}
-    where = "n.lname ~ %(regex)s" if pat.is_glob else "n.lname LIKE %(like)s"
+    name_where = "n.lname ~ %(regex)s" if pat.is_glob else "n.lname LIKE %(like)s"
     if not pat.trigram_terms:
         if pat.prefix:
-            where += " AND n.lname LIKE %(prefix)s"  # the text_pattern_ops b-tree
+            name_where += " AND n.lname LIKE %(prefix)s"  # the text_pattern_ops b-tree
         elif pat.gram_terms:
-            where += " AND vmrestore_name_grams(n.lname) @> %(grams)s::text[]"  # the grams GIN index
+            name_where += " AND vmrestore_name_grams(n.lname) @> %(grams)s::text[]"  # the grams GIN index
+    version_where = ""
     if vm is not None or windowed:
         lineages = [r[0] for r in conn.execute(
             "SELECT l.id FROM lineages l WHERE (%(vm)s::text IS NULL OR l.vm = %(vm)s) AND EXISTS (SELECT 1 FROM "
             "indexed_volumes iv WHERE iv.lineage_id = l.id AND iv.seq BETWEEN %(lo)s AND %(hi)s)", params)]
         if not lineages:
             return None
-        where += " AND v.lineage_id = ANY(%(lineages)s)"
+        version_where = " AND v.lineage_id = ANY(%(lineages)s)"
         params["lineages"] = lineages
-    # (No VM and no window: every version row is in scope, because a row's first and last seq are always
-    # seqs of indexed points of its lineage; the count then reads only the versions_path index.)
+    # A version is valid at every indexed point of its lineage with a seq in [first_seq, last_seq], and both
+    # ends are such points. So it holds an indexed point inside the window exactly when it overlaps the
+    # window and its lineage has an indexed point in the window (the lineages above): no lookup per row.
+    # (No VM and no window: every version row is in scope; the count then reads only versions_path.)
     if windowed:
-        where += (" AND v.last_seq >= %(lo)s AND v.first_seq <= %(hi)s AND EXISTS (SELECT 1 FROM indexed_volumes iv "
-                  "WHERE iv.lineage_id = v.lineage_id AND iv.seq BETWEEN greatest(v.first_seq, %(lo)s) "
-                  "AND least(v.last_seq, %(hi)s))")
-    return _Plan(where, params)
+        version_where += " AND v.last_seq >= %(lo)s AND v.first_seq <= %(hi)s"
+    return _Plan(name_where, version_where, params, vm is not None or windowed)
 
 
 def count_hits(conn: psycopg.Connection[Any], pattern: str, vm: str | None, since: datetime | None,
@@ -66,13 +69,24 @@ def count_hits(conn: psycopg.Connection[Any], pattern: str, vm: str | None, sinc
     plan = _plan(conn, pattern, vm, since, until)
     if plan is None:
         return HitCount(0, False)
+    params = {**plan.params, "cap": cap + 1, "budget": PATH_BUDGET}
+    if not plan.scoped:  # every path of a matching name has a version in scope: stop at cap + 1 hits
+        row = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM names n JOIN paths p ON p.name_id = n.id "
+            f"JOIN versions v ON v.path_id = p.id WHERE {plan.name_where} LIMIT %(cap)s) c",
+            params, prepare=False,
+        ).fetchone()
+        found = int(row[0]) if row else 0
+        return HitCount(min(found, cap), found > cap)
     row = conn.execute(
-        "SELECT count(*) FROM (SELECT 1 FROM names n JOIN paths p ON p.name_id = n.id "
-        f"JOIN versions v ON v.path_id = p.id WHERE {plan.where} LIMIT %(cap)s) c",
-        {**plan.params, "cap": cap + 1}, prepare=False,
+        "WITH cand AS MATERIALIZED (SELECT p.id AS path_id FROM names n JOIN paths p ON p.name_id = n.id "
+        f"WHERE {plan.name_where} LIMIT %(budget)s) "
+        "SELECT (SELECT count(*) FROM cand), (SELECT count(*) FROM (SELECT 1 FROM cand c JOIN versions v "
+        f"ON v.path_id = c.path_id WHERE true{plan.version_where} LIMIT %(cap)s) x)",
+        params, prepare=False,
     ).fetchone()
-    found = int(row[0]) if row else 0
-    return HitCount(min(found, cap), found > cap)
+    paths, found = (int(row[0]), int(row[1])) if row else (0, 0)
+    return HitCount(min(found, cap), found > cap or paths >= PATH_BUDGET)
 
 
 def search(conn: psycopg.Connection[Any], pattern: str, vm: str | None, since: datetime | None,
@@ -89,7 +103,7 @@ def search(conn: psycopg.Connection[Any], pattern: str, vm: str | None, since: d
         " AND iv.seq BETWEEN v.first_seq AND v.last_seq) AS first_hit "
         "FROM names n JOIN paths p ON p.name_id = n.id JOIN versions v ON v.path_id = p.id "
         "JOIN lineages l ON l.id = v.lineage_id JOIN dirs d ON d.id = p.dir_id "
-        f"WHERE {plan.where}) hit WHERE hit_seq IS NOT NULL LIMIT %(limit)s",
+        f"WHERE {plan.name_where}{plan.version_where}) hit WHERE hit_seq IS NOT NULL LIMIT %(limit)s",
         {**plan.params, "limit": limit}, prepare=False,
     ).fetchall()
     at: dict[tuple[int, int], tuple[str, datetime]] = {}

@@ -18,6 +18,10 @@ from vmrestore.model import FileEntry, FileType
 
 TYPES_BY_CODE = {code: FileType(name) for name, code in TYPE_CODES.items()}
 FAR_PAST, FAR_FUTURE = -(2**62), 2**62
+#: A count with a VM or date filter walks the matching names' paths and keeps those with a version in
+#: scope; it looks at no more than this many paths (then the count is a lower bound too), because a broad
+#: pattern matches paths of every VM and only a few of them may be this VM's.
+PATH_BUDGET = 5_000
 
 
 def search_terms(pattern: str, since: datetime | None, until: datetime | None) -> tuple[NamePattern, int, int]:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from vmrestore.catalog.pattern import NamePattern, fts_query
-from vmrestore.catalog.rows import FAR_FUTURE, FAR_PAST, TYPES_BY_CODE, search_terms
+from vmrestore.catalog.rows import FAR_FUTURE, FAR_PAST, PATH_BUDGET, TYPES_BY_CODE, search_terms
 from vmrestore.catalog.sqlite_indexing import from_us
 from vmrestore.catalog.store import HitCount, SearchHit
 
@@ -24,9 +24,11 @@ class _Plan:
     """The parts of a search shared by its page and its count."""
 
     names_src: str  # FROM: the matching names, as ``n``
-    where: str  # the exact name test and the scope (lineages, window) on ``n``, ``p``, ``v``
+    name_where: str  # the exact name test on ``n``
+    version_on: str  # the scope on ``v`` answered by the versions_path index (the VM's lineages)
+    version_where: str  # the rest of the scope on ``v`` (the date window)
     params: dict[str, Any]
-    windowed: bool  # a date window was asked: a version must hold an indexed point inside it
+    scoped: bool  # a VM or a date window was asked
 
 
 def _plan(conn: sqlite3.Connection, pattern: str, vm: str | None, since: datetime | None,
@@ -34,7 +36,10 @@ def _plan(conn: sqlite3.Connection, pattern: str, vm: str | None, since: datetim
     """None when nothing can match (an unknown VM, no indexed point in the window)."""
     pat, lo, hi = search_terms(pattern, since, until)
     windowed = (lo, hi) != (FAR_PAST, FAR_FUTURE)
-    where = "n.lname GLOB :needle" if pat.is_glob else "instr(n.lname, :needle) > 0"
+    name_where = "n.lname GLOB :needle" if pat.is_glob else "instr(n.lname, :needle) > 0"
+    if not pat.trigram_terms and pat.prefix:
+        name_where += " AND n.lname >= :prefix AND n.lname < :prefix || char(1114111)"
+    version_on = version_where = ""
     if vm is not None or windowed:
         # Resolve the VM and date filters to lineages first: when nothing can match we answer at once
         # instead of walking every name match to find out.
@@ -44,20 +49,19 @@ def _plan(conn: sqlite3.Connection, pattern: str, vm: str | None, since: datetim
             {"vm": vm, "lo": lo, "hi": hi})]
         if not lineages:
             return None
-        # "+": the filters must not tempt SQLite into versions_lineage_last (a range scan per path);
-        # the lookup goes by versions_path (path_id) from the name matches.
-        where += f" AND +v.lineage_id IN ({','.join(str(int(x)) for x in lineages)})"
-    # (No VM and no window: every version row is in scope, because a row's first and last seq are
-    # always seqs of indexed points of its lineage; the count then reads only the versions_path index.)
+        in_lineages = f"v.lineage_id IN ({','.join(str(int(x)) for x in lineages)})"
+        if vm is not None:  # a VM's few lineages: seeks in versions_path (path_id, lineage_id)
+            version_on = " AND " + in_lineages
+        else:  # every lineage with a point in the window (often all): a test per row, not a seek each
+            version_where = " AND +" + in_lineages
+    # A version is valid at every indexed point of its lineage with a seq in [first_seq, last_seq], and both
+    # ends are such points. So it holds an indexed point inside the window exactly when it overlaps the
+    # window and its lineage has an indexed point in the window (the lineages above): no lookup per row.
+    # (No VM and no window: every version row is in scope; the count then reads only versions_path.)
     if windowed:
-        where += (" AND +v.last_seq >= :lo AND +v.first_seq <= :hi AND EXISTS (SELECT 1 FROM indexed_volumes iv "
-                  "WHERE iv.lineage_id = v.lineage_id AND iv.seq BETWEEN max(v.first_seq, :lo) "
-                  "AND min(v.last_seq, :hi))")
-    names_src = _names_source(pat)
-    if not pat.trigram_terms and pat.prefix:
-        where += " AND n.lname >= :prefix AND n.lname < :prefix || char(1114111)"
+        version_where += " AND +v.last_seq >= :lo AND +v.first_seq <= :hi"
     params = {"needle": pat.needle, "fts": fts_query(pat.trigram_terms), "prefix": pat.prefix, "lo": lo, "hi": hi}
-    return _Plan(names_src, where, params, windowed)
+    return _Plan(_names_source(pat), name_where, version_on, version_where, params, vm is not None or windowed)
 
 
 def _names_source(pat: NamePattern) -> str:
@@ -77,12 +81,21 @@ def count_hits(conn: sqlite3.Connection, pattern: str, vm: str | None, since: da
     plan = _plan(conn, pattern, vm, since, until)
     if plan is None:
         return HitCount(0, False)
-    (found,) = conn.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM {plan.names_src} CROSS JOIN paths p ON p.name_id = n.id "
-        f"CROSS JOIN versions v ON v.path_id = p.id WHERE {plan.where} LIMIT :cap)",
-        {**plan.params, "cap": cap + 1},
+    params = {**plan.params, "cap": cap + 1, "budget": PATH_BUDGET}
+    if not plan.scoped:  # every path of a matching name has a version in scope: stop at cap + 1 hits
+        (found,) = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {plan.names_src} CROSS JOIN paths p ON p.name_id = n.id "
+            f"CROSS JOIN versions v ON v.path_id = p.id WHERE {plan.name_where} LIMIT :cap)", params,
+        ).fetchone()
+        return HitCount(min(int(found), cap), int(found) > cap)
+    paths, found = conn.execute(
+        f"WITH cand AS MATERIALIZED (SELECT p.id AS path_id FROM {plan.names_src} CROSS JOIN paths p "
+        f"ON p.name_id = n.id WHERE {plan.name_where} LIMIT :budget) "
+        "SELECT (SELECT count(*) FROM cand), (SELECT count(*) FROM (SELECT 1 FROM cand c CROSS JOIN versions v "
+        f"INDEXED BY versions_path ON v.path_id = c.path_id{plan.version_on} WHERE 1{plan.version_where} "
+        "LIMIT :cap))", params,
     ).fetchone()
-    return HitCount(min(int(found), cap), int(found) > cap)
+    return HitCount(min(int(found), cap), int(found) > cap or int(paths) >= PATH_BUDGET)
 
 
 def search(conn: sqlite3.Connection, pattern: str, vm: str | None, since: datetime | None,
@@ -100,9 +113,9 @@ def search(conn: sqlite3.Connection, pattern: str, vm: str | None, since: dateti
         "(SELECT min(iv.seq) FROM indexed_volumes iv WHERE iv.lineage_id = v.lineage_id "
         " AND iv.seq BETWEEN v.first_seq AND v.last_seq) AS first_hit "
         f"FROM {plan.names_src} CROSS JOIN paths p ON p.name_id = n.id "
-        "CROSS JOIN versions v ON v.path_id = p.id CROSS JOIN lineages l ON l.id = v.lineage_id "
-        "CROSS JOIN dirs d ON d.id = p.dir_id "
-        f"WHERE {plan.where} AND hit_seq IS NOT NULL LIMIT :limit"
+        f"CROSS JOIN versions v INDEXED BY versions_path ON v.path_id = p.id{plan.version_on} "
+        "CROSS JOIN lineages l ON l.id = v.lineage_id CROSS JOIN dirs d ON d.id = p.dir_id "
+        f"WHERE {plan.name_where}{plan.version_where} AND hit_seq IS NOT NULL LIMIT :limit"
     )
     rows = conn.execute(sql, {**plan.params, "limit": limit}).fetchall()
     at: dict[tuple[int, int], tuple[str, datetime]] = {}

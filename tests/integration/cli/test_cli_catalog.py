@@ -30,6 +30,17 @@ def _cli(home: Path, *args: str, expect: int = 0) -> Any:
     return json.loads(out.stdout)
 
 
+def _cli_text(home: Path, *args: str) -> str:
+    """What a person at a terminal sees (no --json)."""
+    env = {**os.environ, "VMRESTORE_HOME": str(home), "PYTHONPATH": os.getcwd(),
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    env.pop("VMRESTORE_CATALOG", None)
+    out = subprocess.run([sys.executable, "-m", "vmrestore", *args], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, f"{args}: exit {out.returncode}\n{out.stderr}"
+    return out.stdout
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def indexed(request: pytest.FixtureRequest, backup_repo: BackupRepo, tmp_path: Path) -> tuple[Path, BackupRepo]:
     """Every command below runs against the embedded catalog and against a shared PostgreSQL one
@@ -79,6 +90,16 @@ def test_ls_search_versions_and_extract_exact_bytes(indexed: tuple[Path, BackupR
     early = _cli(home, "files", "search", "notes.txt", "--until", "2024-05-01T23:59:59")
     assert [h["created"][:10] for h in early] == ["2024-05-01"]
     assert _cli(home, "files", "search", "*.docx", "--until", "2024-05-01T23:59:59") == []
+    # --with-total: the page and how many hits there are in all (exact below the store's cap).
+    every = _cli(home, "files", "search", "o", "--limit", "1000")
+    assert len(every) >= 3
+    page = _cli(home, "files", "search", "o", "--limit", "2", "--with-total")
+    assert set(page) == {"hits", "total", "total_is_lower_bound"}
+    assert len(page["hits"]) == 2 and all(h in every for h in page["hits"])
+    assert (page["total"], page["total_is_lower_bound"]) == (len(every), False)
+    text = _cli_text(home, "files", "search", "o", "--limit", "2")
+    assert text.splitlines()[-1] == f"showing 1–2 of {len(every)}"
+    assert _cli_text(home, "files", "search", "zzz-nothing").splitlines()[-1] == "no hits"
 
     versions = _cli(home, "files", "versions", newest, "/disk0/vol1/Users/bob/notes.txt")
     assert len(versions) == 3

@@ -13,10 +13,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog, QPushB
 from tests.bench.diskfactory import DiskSpec, PartitionSpec, PointSpec, expected_tree
 from tests.ui.conftest import until
 from tests.ui.restore.conftest import open_page
+from vmrestore.app.catalog_service import HitCount
 from vmrestore.app.restore import ExtractRequest
 from vmrestore.model import JobState, Progress
 from vmrestore.ui.restore.restore_flow import RestoreDialog
-from vmrestore.ui.restore.search import SearchModel
+from vmrestore.ui.restore.search import SEARCH_LIMIT, SearchModel
 from vmrestore.ui.restore.versions import VersionsDialog, VersionsModel
 
 pytestmark = pytest.mark.asyncio
@@ -96,17 +97,34 @@ async def test_search_finds_a_file_in_every_point_that_holds_it(qtbot, backup_re
     await until(lambda: len(counts) == 3)
     assert [(h.first_seen, h.last_seen) for h in model.hits()] == [(web[0].created, web[2].created)]
 
+    # More hits than the page shows: the status line gives the total, counted after the page is shown.
+    totals: list[HitCount] = []
+    page.search.totalCounted.connect(totals.append)
+    page.search.limit = 1
+    page.search.pattern_edit.setText("e")
+    page.search.search_button.click()
+    await until(lambda: totals, what="count")
+    assert counts[-1] == 1 and model.rowCount() == 1
+    expected = services.catalog.count_hits("e")
+    assert totals == [expected] and expected.total >= 2 and not expected.is_lower_bound
+    assert page.search.status.text().startswith(f"Showing 1–1 of {expected.total} matches")
+    page.search.limit = SEARCH_LIMIT
+    page.search.pattern_edit.setText("Q3-REPORT.xlsx")
+    page.search.search_button.click()
+    await until(lambda: len(totals) == 2)
+    assert totals[-1] == HitCount(1, False) and page.search.status.text().startswith("1 match.")
+
     # VM filter and date range
     page.search.vm_combo.setCurrentIndex(page.search.vm_combo.findData("db01"))
     page.search.search_button.click()
-    await until(lambda: len(counts) == 4)
+    await until(lambda: len(counts) == 6)
     assert counts[-1] == 0
     page.search.vm_combo.setCurrentIndex(page.search.vm_combo.findData("web01"))
     day2 = web[1].created.astimezone().date()
     page.search.until_check.setChecked(True)
     page.search.until_edit.setDate(QDate(day2.year, day2.month, day2.day))
     page.search.search_button.click()
-    await until(lambda: len(counts) == 5)
+    await until(lambda: len(counts) == 7)
     assert [h.created for h in model.hits()] == [web[1].created]  # newest point within the range
 
     # Enter on a result opens its folder in the tree and selects the file

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from vmrestore.catalog import CatalogStore, HitCount, Repository, open_store
+from vmrestore.catalog import CatalogStore, HitCount, Repository, open_store, pg_search, sqlite_search
 from vmrestore.catalog.pg_store import PostgresCatalogStore
 from vmrestore.catalog.sqlite_store import SqliteCatalogStore
 from vmrestore.errors import Cancelled, InvalidInput, NotFound
@@ -221,6 +221,20 @@ def test_count_hits_is_the_number_of_hits_search_returns(store: CatalogStore) ->
     assert store.count_hits("*.log", cap=6) == HitCount(6, False)
     with pytest.raises(InvalidInput):
         store.count_hits("**")
+
+
+def test_a_filtered_count_reads_a_bounded_number_of_paths(store: CatalogStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a VM or a date filter the count stops after PATH_BUDGET candidate paths and says "at least"."""
+    monkeypatch.setattr(sqlite_search, "PATH_BUDGET", 3)
+    monkeypatch.setattr(pg_search, "PATH_BUDGET", 3)
+    pts = [point("web01", 0), point("db01", 0)]
+    store.upsert_points(pts)
+    for p in pts:
+        store.index_volume(p.id, "scsi0:0", 1, [f(f"/logs/x{i}.log") for i in range(5)])
+    assert store.count_hits("*.log") == HitCount(10, False)  # no filter: no budget, only the cap
+    assert store.count_hits("*.log", vm="db01") == HitCount(3, True)
+    assert store.count_hits("x1.log", vm="db01") == HitCount(1, False)
+    assert len(store.search("*.log", vm="db01", limit=100)) == 5  # the page itself is never cut short
 
 
 def test_short_patterns_find_every_name_holding_them(store: CatalogStore) -> None:

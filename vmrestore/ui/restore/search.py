@@ -149,6 +149,7 @@ class SearchPanel(QWidget):
         super().__init__(parent)
         self._catalog = catalog
         self._tasks = TaskSet()
+        self.limit = SEARCH_LIMIT  # hits shown; beyond it the status line gives the total
         self.pattern_edit = QLineEdit(self)
         self.pattern_edit.setObjectName("searchPattern")
         self.pattern_edit.setPlaceholderText("File name or pattern, e.g. Q3-report or *.xlsx")
@@ -266,12 +267,12 @@ class SearchPanel(QWidget):
         since, until = self.date_range()
         self.status.setText(f"Searching for “{pattern}”…")
         loop = asyncio.get_running_loop()
-        catalog = self._catalog
+        catalog, limit = self._catalog, self.limit
 
         def run() -> list[SearchHit]:
             if not pattern:
                 raise InvalidInput("Type a file name or a pattern such as *.xlsx to search for")
-            return catalog.search(pattern, vm, SEARCH_LIMIT, since=since, until=until)
+            return catalog.search(pattern, vm, limit, since=since, until=until)
 
         try:
             hits = await loop.run_in_executor(None, run)
@@ -287,14 +288,14 @@ class SearchPanel(QWidget):
         if not hits:
             self.status.setText(f"No indexed file matches “{pattern}”. Points that are not indexed yet are not "
                                 "searched: use Index now.")
-        elif len(hits) >= SEARCH_LIMIT:
+        elif len(hits) >= limit:
             self.status.setText(f"The first {len(hits):,} matches are shown; counting all matches…")
         else:
             self.status.setText(f"{len(hits)} match{'es' if len(hits) != 1 else ''}. Enter opens the folder.")
         if hits:
             self.table.selectRow(0)
         self.searchFinished.emit(len(hits))
-        if len(hits) < SEARCH_LIMIT:  # the page holds every hit: that is the total
+        if len(hits) < limit:  # the page holds every hit: that is the total
             self.totalCounted.emit(HitCount(len(hits), False))
         else:  # shown first, counted after: the results never wait for the count
             await self._count(pattern, vm, since, until, len(hits))
