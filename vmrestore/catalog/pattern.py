@@ -94,11 +94,6 @@ def like_substring(needle: str) -> str:
     return f"%{escaped}%"
 
 
-def like_prefix(prefix: str) -> str:
-    """``prefix%`` for SQL LIKE, the prefix taken literally (a b-tree with ``text_pattern_ops`` answers it)."""
-    return like_substring(prefix)[1:]
-
-
 def name_grams(lname: str) -> set[str]:
     """Every character and every pair of adjacent characters of a (lower-cased) name: what a pattern shorter
     than a trigram is looked up by (PostgreSQL's ``vmrestore_name_grams`` computes the same)."""
