@@ -259,7 +259,8 @@ class Journal:
         return [_entry(r) for r in rows]
 
     def orphaned(self) -> list[JournalEntry]:
-        """Pending entries whose owner process is dead, oldest first."""
+        """Pending entries whose owner process is dead, oldest first (without those another desk's sweep
+        already undid: their shared copy says so, and they are marked undone here too)."""
         alive: dict[str, bool] = {}
         result = []
         for entry in self.pending():
@@ -267,7 +268,21 @@ class Journal:
                 alive[entry.owner] = self.owner.is_alive(entry.owner)
             if not alive[entry.owner]:
                 result.append(entry)
-        return result
+        return self._not_undone_elsewhere(result)
+
+    def _not_undone_elsewhere(self, entries: list[JournalEntry]) -> list[JournalEntry]:
+        if self.mirror is None or not entries:
+            return entries
+        try:
+            states = self.mirror.states(self.origin, [e.id for e in entries])
+        except Exception:  # the server away: undo them here (undo handlers are idempotent)
+            log.warning("the shared journal could not say which entries another desk undid", exc_info=True)
+            return entries
+        for entry in entries:
+            if states.get(entry.id) == UNDONE:
+                log.info("journal entry %s (%s) was undone by another workstation's sweep", entry.id, entry.kind)
+                self.mark_undone(entry.id)
+        return [e for e in entries if states.get(e.id) != UNDONE]
 
     def _update(
         self, entry_id: int, assignments: str, params: tuple[Any, ...], states: tuple[str, ...]

@@ -69,3 +69,6 @@ class SharedJournal(Protocol):
 
     def prune_owners(self, grace: timedelta) -> int:
         """Delete owner rows whose process stopped beating more than ``grace`` ago and that own nothing open."""
+
+    def states(self, origin: str, local_ids: list[int]) -> dict[int, str]:
+        """The server copy's state of these entries of journal ``origin`` (those it has)."""

@@ -154,3 +154,12 @@ class PgSharedJournal:
         except psycopg.Error as exc:
             raise Transient(f"The catalog server failed (shared journal): {_reason(exc)}") from exc
         return int(row[0]) if row else 0
+
+    def states(self, origin: str, local_ids: list[int]) -> dict[int, str]:
+        try:
+            with self._conn() as conn:
+                rows = conn.execute("SELECT local_id, state FROM desk_journal WHERE origin = %s"
+                                    " AND local_id = ANY(%s)", (origin, local_ids)).fetchall()
+        except psycopg.Error as exc:
+            raise Transient(f"The catalog server failed (shared journal): {_reason(exc)}") from exc
+        return {int(r[0]): str(r[1]) for r in rows}

@@ -131,3 +131,51 @@ def test_instant_vms_of_two_desks(vcsim_factory: Callable[..., Vcsim], instant_r
         states = dict(conn.execute("SELECT id, state FROM desk_instant").fetchall())
     assert states == {started["id"]: "discarded", b1["id"]: "discarded", b2["id"]: "discarded"}
     bench.assert_backup_untouched()
+
+
+def test_a_dead_desks_discard_is_finished_by_another_desk(vcsim_factory: Callable[..., Vcsim],
+                                                          instant_repo: BackupRepo, pg_url: str,
+                                                          tmp_path: Path) -> None:
+    """A's ``instant stop`` is SIGKILLed while vCenter powers the VM off: its journal entry is on the server,
+    A's record only in A's state store. Once A stopped beating, B's sweep finishes the discard from the
+    record's shared copy (VM destroyed, the datastore A's start mounted unmounted); A's own list then shows
+    it discarded, read back from the server."""
+    sim = vcsim_factory(ds=2, nas={EXPORT: str(instant_repo.root)}, delay={"PowerOffVM_Task": 1500})
+    env_a = _desk(sim, tmp_path / "a", pg_url, "alice")
+    env_b = _desk(sim, tmp_path / "b", pg_url, "bob")
+    bench = Bench(sim, instant_repo, tmp_path / "a", env_a, "", "", digest(instant_repo.root))
+    bench.cli("repo", "add", "main", str(instant_repo.root), "--nfs", EXPORT)
+    assert bench.cli("catalog", "index")[1]["errors"] == []
+    point = next(p["id"] for p in bench.cli("points", "list", "--vm", "web01")[1]
+                 if p["disks"][0]["format"] == "vmfs")
+    vms_before = set(bench.vms())
+    _, started, _ = bench.cli("instant", "start", point, "--host", host_name(bench), "--datastore", "LocalDS_0",
+                              "--name", "a-ir", "--wait-ip", "0")
+    backup_ds = started["backup_datastore"]
+
+    child = subprocess.Popen([VMRESTORE, "instant", "stop", started["id"], "--yes", "--json"], env=env_a,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while "PowerOffVM_Task" not in sim.methods():
+            assert child.poll() is None, child.stderr.read() if child.stderr else b""
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    time.sleep(max(1.5 + 0.5, BEAT * 4))  # vCenter finishes the power-off; A's heartbeat expires
+
+    _, swept, _ = bench.cli("sweep", env=env_b)
+    assert swept["failed"] == [], [e["reason"] for e in swept["failed"]]
+    assert [e["kind"] for e in swept["undone"]] == ["instant.discarding"]
+    assert set(bench.vms()) == vms_before
+    assert backup_ds not in bench.datastores()
+    (mine,) = [r for r in bench.cli("instant", "list", "--all", env=env_a)[1] if r["id"] == started["id"]]
+    assert mine["state"] == "discarded" and not mine["colleague"]
+    assert bench.cli("instant", "list", env=env_a)[1] == []
+    bench.assert_backup_untouched()
+    # A's own journal still held its entry: A's next sweep reads from the server that B undid it, and closes it.
+    _, again, _ = bench.cli("sweep", env=env_a)
+    assert again["found"] == [] and again["failed"] == []
+    assert bench.cli("sweep", env=env_a)[1]["found"] == []

@@ -19,7 +19,8 @@ from tests.integration.hotadd.hotadd_helpers import EXPORT, GUEST_PASSWORD, TARG
 
 pytestmark = [pytest.mark.vcsim, pytest.mark.disktools, pytest.mark.slow]
 
-ATTACH_MS = 4000  # the simulator holds desk A's attach this long: desk B arrives while A mounts
+ATTACH_MS = 20000  # the simulator holds desk A's attach this long: desk B (a new process, slow on a
+# loaded machine) arrives while A mounts
 
 
 @pytest.fixture(scope="module")

@@ -102,8 +102,9 @@ class InstantRecords:
         self._state = state
         self._journal = journal
 
-    def _share(self, vm: InstantVm) -> None:
-        """Copy a record to the shared catalog (best effort, logged): colleagues' lists and unmount checks."""
+    def _share(self, vm: InstantVm, *, strict: bool = False) -> None:
+        """Copy a record to the shared catalog: colleagues' lists and unmount checks. Best effort (logged) for
+        this desk's records; ``strict`` for a colleague's, whose only copy it is."""
         journal = self._journal
         if journal is None or journal.mirror is None:
             return
@@ -111,7 +112,36 @@ class InstantRecords:
             journal.mirror.record_instant(journal.origin, vm.id, vm.state, str(vm.detail.get("creator") or ""),
                                           vm.shared_copy())
         except Exception:
+            if strict:
+                raise
             log.warning("instant VM %s: the shared copy was not updated", vm.id, exc_info=True)
+
+    def _shared(self, instant_id: str) -> InstantVm | None:
+        """The server's copy of a record (any desk's), ``None`` without a shared catalog or such a record."""
+        journal = self._journal
+        if journal is None or journal.mirror is None:
+            return None
+        found = journal.mirror.instants(record_id=instant_id)
+        return from_shared(found[0].data, found[0].creator) if found else None
+
+    def _settled(self, vm: InstantVm) -> InstantVm:
+        """This desk's active record, brought up to date when another desk's sweep finished its discard or
+        migrate (this desk's process died during it): the server's copy then says discarded or migrated."""
+        if vm.state not in ACTIVE_STATES:
+            return vm
+        try:
+            shared = self._shared(vm.id)
+        except Transient:
+            return vm
+        if shared is None or shared.state in ACTIVE_STATES or shared.updated <= vm.updated:
+            return vm
+        self._state.execute(
+            "UPDATE instant_vms SET datastore = ?, state = ?, network = ?, updated = ?, detail = ? WHERE id = ?",
+            (shared.datastore, shared.state, shared.network, shared.updated.isoformat(),
+             json.dumps(shared.detail, sort_keys=True), vm.id))
+        log.info("instant VM %s was finished by another workstation's sweep: now %s", vm.id, shared.state)
+        return replace(vm, datastore=shared.datastore, state=shared.state, network=shared.network,
+                       updated=shared.updated, detail=shared.detail)
 
     def colleagues(self) -> builtins.list[InstantVm]:
         """Other workstations' active instant VMs on the shared catalog (none without one).
@@ -136,11 +166,17 @@ class InstantRecords:
         )
         self._share(vm)
 
-    def get(self, instant_id: str) -> InstantVm:
+    def get(self, instant_id: str, *, any_desk: bool = False) -> InstantVm:
+        """This desk's record; with ``any_desk`` and a shared catalog also another desk's (a sweep finishing its
+        discard or migrate after that desk died: ``colleague`` is set, and :meth:`update` writes only the
+        server's copy). An operator's own ``instant stop``/``migrate`` acts on this desk's records only."""
         rows = self._state.query("SELECT * FROM instant_vms WHERE id = ?", (instant_id,))
-        if not rows:
+        if rows:
+            return self._settled(self._creator(_row(rows[0])))
+        shared = self._shared(instant_id) if any_desk else None
+        if shared is None:
             raise NotFound(f"No instant recovery with id {instant_id!r}; see 'vmrestore instant list'")
-        return self._creator(_row(rows[0]))
+        return shared
 
     def _creator(self, vm: InstantVm) -> InstantVm:
         token = vm.detail.get("creator")
@@ -155,11 +191,15 @@ class InstantRecords:
                 f"SELECT * FROM instant_vms WHERE state IN ({marks}) ORDER BY started", ACTIVE_STATES)
         else:
             rows = self._state.query("SELECT * FROM instant_vms ORDER BY started")
-        return [self._creator(_row(r)) for r in rows]
+        records = [self._settled(self._creator(_row(r))) for r in rows]
+        return [r for r in records if r.state in ACTIVE_STATES] if active_only else records
 
     def update(self, instant_id: str, **changes: Any) -> InstantVm:
-        current = self.get(instant_id)
+        current = self.get(instant_id, any_desk=True)
         new = replace(current, updated=datetime.now(UTC), **changes)
+        if current.colleague:
+            self._share(new, strict=True)
+            return new
         self._state.execute(
             "UPDATE instant_vms SET datastore = ?, state = ?, network = ?, updated = ?, detail = ? WHERE id = ?",
             (new.datastore, new.state, new.network, new.updated.isoformat(), json.dumps(new.detail, sort_keys=True),

@@ -26,12 +26,15 @@ from vmrestore.engine.journal import JournalEntry
 from vmrestore.errors import NotFound
 from vmrestore.vsphere import instant_ops
 
+# With a shared catalog the entry may be another workstation's whose process died: its record is then read
+# from (and written to) the server's copy (``InstantRecords.get(any_desk=True)``).
+
 log = logging.getLogger(__name__)
 
 
 def finish_discard(connection: SessionSource, records: InstantRecords, entry: JournalEntry) -> None:
     """Finish a discard that died at any step; idempotent (a VM already gone counts as destroyed)."""
-    session, rec = connection.session, records.get(str(entry.undo["id"]))
+    session, rec = connection.session, records.get(str(entry.undo["id"]), any_desk=True)
     deleted = instant_ops.discard_vm(session, rec.vm, rec.backup_datastore)
     rec = records.update(rec.id, state=DISCARDED)
     unmounted = unmount_if_unused(session, records, rec)
@@ -41,7 +44,7 @@ def finish_discard(connection: SessionSource, records: InstantRecords, entry: Jo
 
 def finish_migrate(connection: SessionSource, records: InstantRecords, entry: JournalEntry) -> None:
     """Finish a migrate whose disks all left the backup, or put the record back to ``running``."""
-    session, rec = connection.session, records.get(str(entry.undo["id"]))
+    session, rec = connection.session, records.get(str(entry.undo["id"]), any_desk=True)
     try:
         backings = instant_ops.disk_backings(session, rec.vm)
         vmx = instant_ops.vm_path(session, rec.vm)
