@@ -3,11 +3,14 @@
 For each file system a volume of ``--dirs`` x ``--files-per-dir`` small files (200,000 by default, the
 layout of ``index_ntfs``) is made by the disk bench (mkntfs + ntfs-3g; mke2fs -d), in a GPT disk in a
 monolithicSparse VMDK, twice: point 1, and point 2 in which 1 % of the files changed (size and bytes).
-Both are cached by the bench after the first run. Page cache warm for every figure.
+NTFS point 2 is point 1's volume mounted with ntfs-3g and changed (tests/bench/ntfs_next.py), as a VM's
+next backup is: unchanged files keep their FILE records byte for byte. ext4 point 2 is built anew.
+All are cached by the bench after the first run. Page cache warm for every figure.
 
-Printed per file system, each as files/s and CPU seconds (this process, all threads):
+Printed per file system, each as files/s and CPU seconds (this process, all threads; one process):
 
-- the floor: ``fs.scan("/")`` alone (reading and parsing the file system, nothing stored);
+- NTFS only, the read floor: the raw $MFT bytes through the VMDK, nothing parsed;
+- the scan floor: ``fs.scan("/")`` as ``FileEntry`` values (reading and parsing, nothing stored);
 - ``index_disk`` of point 1 into a fresh catalog (open the VMDK, list volumes, scan, stage, intern,
   merge, commit): the figure the issue's goal (>= 150,000 files/s) is about;
 - ``index_disk`` of point 2 into a fresh catalog (from scratch) and into the catalog holding point 1
@@ -35,10 +38,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.bench.diskfactory import DiskFactory, DiskSpec, PartitionSpec
+from tests.bench.ntfs_next import next_point_vmdk
 from vmrestore.app.catalog_index import index_disk
 from vmrestore.catalog import open_store
-from vmrestore.disks.filesystems import open_filesystem
+from vmrestore.disks.filesystems import NtfsFileSystem, open_filesystem
 from vmrestore.disks.image import open_vmdk
+from vmrestore.disks.ntfs_mft import mft_layout, read_mft
 from vmrestore.model import DiskInfo, RestorePoint
 
 
@@ -56,6 +61,18 @@ def bench_spec(fs: str, dirs: int, per_dir: int, changed_every: int = 0) -> Disk
     # ext4: 4 GiB (a sparse image) for its default 16 KiB-per-inode ratio to give 200,000+ inodes.
     size = 4096 if fs == "ext4" else 1024
     return DiskSpec("gpt", [PartitionSpec(fs, size, "BENCH", files)])  # type: ignore[arg-type]
+
+
+def change_one_percent(dirs: int, per_dir: int) -> Callable[[Path], None]:
+    """Rewrite every hundredth file of the bench layout (one byte longer, other bytes) on a mounted volume."""
+    def edit(root: Path) -> None:
+        for d in range(dirs):
+            for f in range(per_dir):
+                i = d * per_dir + f
+                if i % 100 == 7:
+                    size = (3000 if i % 10 == 0 else i % 600) + 1
+                    (root / f"dept{d // 100:02d}/team{d:04d}/file{f:03d}.txt").write_bytes(bytes([66 + i % 26]) * size)
+    return edit
 
 
 def load() -> str:
@@ -113,8 +130,13 @@ def run_all(args: argparse.Namespace, factory: DiskFactory, work: Path) -> None:
         t0 = time.perf_counter()
         vmdk1 = factory.vmdk(bench_spec(kind, args.dirs, args.files_per_dir), "monolithicSparse",
                              work / kind / "p1", "bench.vmdk")
-        vmdk2 = factory.vmdk(bench_spec(kind, args.dirs, args.files_per_dir, 100), "monolithicSparse",
-                             work / kind / "p2", "bench.vmdk")
+        if kind == "ntfs":
+            vmdk2 = next_point_vmdk(factory, bench_spec(kind, args.dirs, args.files_per_dir),
+                                    change_one_percent(args.dirs, args.files_per_dir),
+                                    f"1pct-{args.dirs}x{args.files_per_dir}", work / kind / "p2", "bench.vmdk")
+        else:
+            vmdk2 = factory.vmdk(bench_spec(kind, args.dirs, args.files_per_dir, 100), "monolithicSparse",
+                                 work / kind / "p2", "bench.vmdk")
         print(f"\n== {kind}: two points ready in {time.perf_counter() - t0:.1f} s")
         for vmdk in (vmdk1, vmdk2):
             with open(vmdk, "rb") as fh:  # warm the page cache
@@ -135,7 +157,17 @@ def run_all(args: argparse.Namespace, factory: DiskFactory, work: Path) -> None:
                 return result.files
             return run
 
-        print(line("scan only (floor)", *timed(scan_only)))
+        def read_only(vmdk: Path = vmdk1) -> int:
+            with open_vmdk(vmdk) as image:
+                fs = open_filesystem(image, 1, what=str(vmdk))
+                assert isinstance(fs, NtfsFileSystem)
+                layout = mft_layout(fs.fs, str(vmdk))
+                return sum(len(chunk) for chunk in read_mft(fs.stream, layout)) // layout.record_size
+
+        if kind == "ntfs":
+            wall, cpu, records = timed(read_only)
+            print(f"  {'raw $MFT read (read floor)':44s} {records:>8,} records in {wall:6.2f} s; CPU {cpu:6.2f} s")
+        print(line("scan only (scan floor, FileEntry values)", *timed(scan_only)))
         fresh1 = catalog_with(work / f"{kind}-fresh1.sqlite", [p1])
         wall1, cpu1, n1 = timed(index(fresh1, p1, vmdk1))
         print(line("point 1 -> fresh catalog", wall1, cpu1, n1, "   (goal >= 150,000 files/s)"))
