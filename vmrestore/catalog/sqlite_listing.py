@@ -12,6 +12,7 @@ indexing the whole volume would give (tests/integration/app/test_catalog_increme
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Hashable
 
@@ -19,18 +20,9 @@ from vmrestore.catalog.sqlite_indexing import merge_versions
 from vmrestore.listing import VolumeListing
 
 LISTING_TABLES = """
-CREATE TEMP TABLE IF NOT EXISTS lrows (
-    fkey, name TEXT NOT NULL, type INTEGER NOT NULL, size INTEGER, mtime_us INTEGER, target TEXT
-);
-CREATE TEMP TABLE IF NOT EXISTS lfolders (fkey PRIMARY KEY, path TEXT NOT NULL, dir_id INTEGER);
 CREATE TEMP TABLE IF NOT EXISTS lnames (name TEXT PRIMARY KEY, id INTEGER);
-CREATE TEMP TABLE IF NOT EXISTS lpaths (
-    path_id INTEGER PRIMARY KEY, dir TEXT NOT NULL, name TEXT NOT NULL, type INTEGER NOT NULL, size INTEGER,
-    mtime_us INTEGER, target TEXT
-);
 CREATE TEMP TABLE IF NOT EXISTS lgone (dir TEXT NOT NULL, name TEXT NOT NULL);
 """
-_CLEAR = ("lrows", "lfolders", "lnames", "lpaths", "lgone")
 
 
 def write_listing(
@@ -41,20 +33,22 @@ def write_listing(
     ``prev``/``nxt`` are the lineage's neighbouring indexed points. A listing of changes is only valid
     against ``prev`` when ``nxt`` is None (the caller checks the state it came from).
     """
-    for table in _CLEAR:
-        conn.execute(f"DELETE FROM temp.{table}")
-    _stage(conn, listing)
+    conn.execute("DELETE FROM temp.lnames")
+    conn.execute("DELETE FROM temp.lgone")
+    conn.execute("DELETE FROM temp.stage")
+    fresh = listing.complete and prev is None and nxt is None
+    staged = _stage(conn, listing, lineage, seq, fresh)
+    if fresh:  # a fresh lineage: every row is new, straight into versions
+        inserted = conn.executemany(
+            "INSERT INTO versions (lineage_id, path_id, type, size, mtime_us, target, first_seq, last_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", staged.values()).rowcount
+        return len(staged), int(inserted), 0
+    conn.executemany(
+        "INSERT INTO temp.stage (path_id, dir, name, lname, type, size, mtime_us, target) "
+        "VALUES (?, ?, ?, '', ?, ?, ?, ?)", staged.values())
     if listing.complete:
-        (count,) = conn.execute("SELECT count(*) FROM temp.lpaths").fetchone()
-        if prev is None and nxt is None:  # a fresh lineage: every row is new
-            inserted = conn.execute(
-                "INSERT INTO versions (lineage_id, path_id, type, size, mtime_us, target, first_seq, last_seq) "
-                "SELECT ?, path_id, type, size, mtime_us, target, ?, ? FROM temp.lpaths ORDER BY path_id",
-                (lineage, seq, seq),
-            ).rowcount
-            return int(count), int(inserted), 0
-        inserted, extended = _merge(conn, lineage, seq)
-        return int(count), inserted, extended
+        inserted, extended = merge_versions(conn, lineage, seq)
+        return len(staged), inserted, extended
     assert prev is not None and nxt is None, "a listing of changes applies to the newest point only"
     conn.executemany(
         "INSERT INTO temp.lgone (dir, name) VALUES (?, ?)", [_split(path) for path in listing.gone]
@@ -62,26 +56,26 @@ def write_listing(
     # Every unchanged file: its version at the previous point now also covers this one.
     extended = conn.execute(
         "UPDATE versions SET last_seq = :s WHERE lineage_id = :l AND last_seq = :prev "
-        "AND path_id NOT IN (SELECT path_id FROM temp.lpaths) AND path_id NOT IN ("
+        "AND path_id NOT IN (SELECT path_id FROM temp.stage) AND path_id NOT IN ("
         "SELECT p.id FROM temp.lgone g JOIN dirs d ON d.path = g.dir JOIN names n ON n.name = g.name "
         "JOIN paths p ON p.dir_id = d.id AND p.name_id = n.id)",
         {"s": seq, "l": lineage, "prev": prev},
     ).rowcount
-    inserted, merged = _merge(conn, lineage, seq)
+    inserted, merged = merge_versions(conn, lineage, seq)
     return listing.entries, inserted, int(extended) + merged
 
 
-def _stage(conn: sqlite3.Connection, listing: VolumeListing) -> None:
-    """Intern the listing's folders, names and paths; leave one row per path in ``temp.lpaths``."""
+def _stage(conn: sqlite3.Connection, listing: VolumeListing, lineage: int, seq: int,
+           fresh: bool) -> dict[int, tuple[object, ...]]:
+    """Intern the listing's folders, names and paths; one row per path id (a path listed twice: the later
+    row wins, as it always has), shaped for ``versions`` when ``fresh``, else for ``temp.stage``."""
     rows = listing.rows
     folders = listing.folders
-    used: set[Hashable] = {row[0] for row in rows}
-    conn.executemany(
-        "INSERT INTO temp.lfolders (fkey, path) VALUES (?, ?)", [(k, folders[k]) for k in used if k in folders]
-    )
-    conn.executemany("INSERT INTO temp.lrows VALUES (?, ?, ?, ?, ?, ?)", rows)
-    conn.execute("INSERT OR IGNORE INTO dirs (path) SELECT path FROM temp.lfolders")
-    conn.execute("UPDATE temp.lfolders SET dir_id = (SELECT id FROM dirs WHERE dirs.path = lfolders.path)")
+    folder_path = {k: folders[k] for k in {row[0] for row in rows} if k in folders}
+    conn.executemany("INSERT OR IGNORE INTO dirs (path) VALUES (?)", [(p,) for p in set(folder_path.values())])
+    dir_ids = dict(conn.execute("SELECT path, id FROM dirs WHERE path IN (SELECT value FROM json_each(?))",
+                                (json.dumps(list(set(folder_path.values()))),)))
+    dir_of: dict[Hashable, int] = {k: dir_ids[p] for k, p in folder_path.items()}
     conn.executemany("INSERT OR IGNORE INTO temp.lnames (name) VALUES (?)", [(n,) for n in {row[1] for row in rows}])
     new = [row[0] for row in conn.execute(
         "SELECT name FROM temp.lnames WHERE NOT EXISTS (SELECT 1 FROM names WHERE names.name = lnames.name)")]
@@ -89,28 +83,37 @@ def _stage(conn: sqlite3.Connection, listing: VolumeListing) -> None:
         (max_name,) = conn.execute("SELECT coalesce(max(id), 0) FROM names").fetchone()
         conn.executemany("INSERT INTO names (name, lname) VALUES (?, ?)", [(n, n.lower()) for n in new])
         conn.execute("INSERT INTO names_fts (rowid, lname) SELECT id, lname FROM names WHERE id > ?", (max_name,))
-    conn.execute("UPDATE temp.lnames SET id = (SELECT id FROM names WHERE names.name = lnames.name)")
-    conn.execute(
-        "INSERT OR IGNORE INTO paths (dir_id, name_id) SELECT f.dir_id, n.id FROM temp.lrows r "
-        "JOIN temp.lfolders f ON f.fkey = r.fkey JOIN temp.lnames n ON n.name = r.name"
-    )
-    # A path listed twice (a reader quirk): the later row wins, as it always has.
-    conn.execute(
-        "INSERT OR REPLACE INTO temp.lpaths SELECT p.id, f.path, r.name, r.type, r.size, r.mtime_us, r.target "
-        "FROM temp.lrows r JOIN temp.lfolders f ON f.fkey = r.fkey JOIN temp.lnames n ON n.name = r.name "
-        "JOIN paths p ON p.dir_id = f.dir_id AND p.name_id = n.id ORDER BY r.rowid"
-    )
-
-
-def _merge(conn: sqlite3.Connection, lineage: int, seq: int) -> tuple[int, int]:
-    conn.execute("DELETE FROM temp.stage")
-    conn.execute(
-        "INSERT INTO temp.stage (dir, name, lname, type, size, mtime_us, target, path_id) "
-        "SELECT dir, name, '', type, size, mtime_us, target, path_id FROM temp.lpaths"
-    )
-    return merge_versions(conn, lineage, seq)
-
-
+    name_ids: dict[str, int] = dict(conn.execute(
+        "SELECT l.name, n.id FROM temp.lnames l JOIN names n ON n.name = l.name"))
+    # Paths of these folders that the catalog already holds (other points, other VMs), then the new ones
+    # numbered after the highest id: this transaction is the only writer.
+    known: dict[int, int] = {
+        dir_id << 32 | name_id: path_id for dir_id, name_id, path_id in conn.execute(
+            "SELECT dir_id, name_id, id FROM paths WHERE dir_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(set(dir_of.values()))),))}
+    (next_id,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM paths").fetchone()
+    first_new = next_id
+    new_paths: list[tuple[int, int, int]] = []
+    out: dict[int, tuple[object, ...]] = {}
+    for fkey, name, code, size, mtime_us, target in rows:
+        dir_id = dir_of.get(fkey)
+        if dir_id is None:
+            continue  # its folder is not listed: not reachable
+        name_id = name_ids[name]
+        key = dir_id << 32 | name_id
+        path_id = known.get(key)
+        if path_id is None:
+            path_id = known[key] = next_id
+            next_id += 1
+            new_paths.append((path_id, dir_id, name_id))
+        if fresh:
+            out[path_id] = (lineage, path_id, code, size, mtime_us, target, seq, seq)
+        else:
+            out[path_id] = (path_id, folder_path[fkey], name, code, size, mtime_us, target)
+    if new_paths:
+        assert new_paths[0][0] == first_new
+        conn.executemany("INSERT INTO paths (id, dir_id, name_id) VALUES (?, ?, ?)", new_paths)
+    return out
 def _split(path: str) -> tuple[str, str]:
     head, _, tail = ("/" + path.strip("/")).rpartition("/")
     return head or "/", tail

@@ -36,7 +36,7 @@ import hashlib
 import struct
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
@@ -313,7 +313,7 @@ class MftParser:
                         bad = True
                         break
                     if namespace != _NS_DOS:
-                        names.append((parent, str(view[v + 66 : v + 66 + 2 * chars], "utf-16-le", "replace"),
+                        names.append((parent, buf[v + 66 : v + 66 + 2 * chars].decode("utf-16-le", "replace"),
                                       namespace))
                 elif atype == _STANDARD_INFORMATION:
                     if not nonres and vlen >= 16 and voff + 16 <= alen:
@@ -442,7 +442,7 @@ def _emit(records: dict[int, _Record], numbers: Iterable[int], paths: _Paths, ou
     append = out.append
     memo = paths.memo
     resolve = paths.resolve
-    us_of = _us_cache()
+    micros: dict[int, int | None] = {}
     hidden = orphans = 0
     code_file, code_dir, code_link = TYPE_CODES[FileType.FILE], TYPE_CODES[FileType.DIR], TYPE_CODES[FileType.SYMLINK]
     for number in numbers:
@@ -456,13 +456,20 @@ def _emit(records: dict[int, _Record], numbers: Iterable[int], paths: _Paths, ou
             continue
         if not names:
             continue
-        mtime_us = us_of(raw_mtime)
-        if tag in (TAG_SYMLINK, TAG_MOUNT_POINT, _TAG_UNREADABLE):
-            code, size, link = code_link, 0, target or ""
+        mtime_us = micros.get(raw_mtime, _NO_US)
+        if mtime_us == _NO_US:
+            mtime_us = micros[raw_mtime] = filetime_us(raw_mtime)
+        if tag:
+            if tag in (TAG_SYMLINK, TAG_MOUNT_POINT, _TAG_UNREADABLE):
+                code, size, link = code_link, 0, target or ""
+            elif flags & _IS_DIR:
+                code, size, link = code_dir, 0, None
+            else:
+                code, size, link = code_file, size if size > 0 else 0, None
         elif flags & _IS_DIR:
             code, size, link = code_dir, 0, None
         else:
-            code, size, link = code_file, max(size, 0), None
+            code, size, link = code_file, size if size > 0 else 0, None
         if len(names) == 1:
             parent_ref, name, _ns = names[0]
             base = memo.get(parent_ref)
@@ -491,18 +498,6 @@ def _emit(records: dict[int, _Record], numbers: Iterable[int], paths: _Paths, ou
             else:
                 orphans += 1
     return hidden, orphans
-
-
-def _us_cache() -> Callable[[int], int | None]:
-    cache: dict[int, int | None] = {}
-
-    def us_of(raw: int) -> int | None:
-        us = cache.get(raw, _MISSING)
-        if us is _MISSING:
-            us = cache[raw] = filetime_us(raw)
-        return us
-
-    return us_of
 
 
 def filetime_us(raw: int) -> int | None:
@@ -549,6 +544,7 @@ def _bulk_fixups(buf: bytearray, rs: int, count: int) -> bool:
 
 
 _MISSING: Any = object()
+_NO_US = -(1 << 80)  # not a microsecond value: "not converted yet"
 
 
 class _Unreachable:
