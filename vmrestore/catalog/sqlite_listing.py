@@ -22,6 +22,7 @@ from vmrestore.listing import VolumeListing
 LISTING_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS lnames (name TEXT PRIMARY KEY, id INTEGER);
 CREATE TEMP TABLE IF NOT EXISTS lgone (dir TEXT NOT NULL, name TEXT NOT NULL);
+CREATE TEMP TABLE IF NOT EXISTS lpairs (dir_id INTEGER NOT NULL, name_id INTEGER NOT NULL);
 """
 
 
@@ -35,6 +36,7 @@ def write_listing(
     """
     conn.execute("DELETE FROM temp.lnames")
     conn.execute("DELETE FROM temp.lgone")
+    conn.execute("DELETE FROM temp.lpairs")
     conn.execute("DELETE FROM temp.stage")
     fresh = listing.complete and prev is None and nxt is None
     staged = _stage(conn, listing, lineage, seq, fresh)
@@ -85,12 +87,19 @@ def _stage(conn: sqlite3.Connection, listing: VolumeListing, lineage: int, seq: 
         conn.execute("INSERT INTO names_fts (rowid, lname) SELECT id, lname FROM names WHERE id > ?", (max_name,))
     name_ids: dict[str, int] = dict(conn.execute(
         "SELECT l.name, n.id FROM temp.lnames l JOIN names n ON n.name = l.name"))
-    # Paths of these folders that the catalog already holds (other points, other VMs), then the new ones
-    # numbered after the highest id: this transaction is the only writer.
-    known: dict[int, int] = {
-        dir_id << 32 | name_id: path_id for dir_id, name_id, path_id in conn.execute(
+    # The paths the catalog already holds (other points, other VMs), then the new ones numbered after the
+    # highest id: this transaction is the only writer. A whole listing asks by folder; a listing of
+    # changes (a few files in many folders) by each (folder, name) pair.
+    if listing.complete:
+        found = conn.execute(
             "SELECT dir_id, name_id, id FROM paths WHERE dir_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(set(dir_of.values()))),))}
+            (json.dumps(sorted(set(dir_of.values()))),))
+    else:
+        conn.executemany("INSERT INTO temp.lpairs VALUES (?, ?)",
+                         [(dir_of[row[0]], name_ids[row[1]]) for row in rows if row[0] in dir_of])
+        found = conn.execute("SELECT p.dir_id, p.name_id, p.id FROM temp.lpairs l "
+                             "JOIN paths p ON p.dir_id = l.dir_id AND p.name_id = l.name_id")
+    known: dict[int, int] = {dir_id << 32 | name_id: path_id for dir_id, name_id, path_id in found}
     (next_id,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM paths").fetchone()
     first_new = next_id
     new_paths: list[tuple[int, int, int]] = []
