@@ -146,7 +146,7 @@ class NoSnapshots:
 class NoInstantVms:
     """Instant recovery's port without a vCenter: nothing started here; every vCenter read says so."""
 
-    def list(self, *, include_finished: bool = False) -> list[Any]:
+    def list(self, *, include_finished: bool = False, colleagues: bool = False) -> list[Any]:
         return []
 
     def _not_connected(self, *_args: Any, **_kwargs: Any) -> Any:

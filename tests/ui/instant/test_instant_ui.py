@@ -189,3 +189,48 @@ async def test_instant_recovery_from_a_restore_point_in_the_tree(qtbot: Any, liv
         menu.deleteLater()
     finally:
         await _dispose(window)
+
+
+async def test_a_colleagues_instant_vm_is_listed_but_acted_on_there(qtbot: Any) -> None:
+    """With a shared catalog the section lists colleagues' instant VMs (asked for with ``colleagues=True``),
+    names where they were started, and offers Migrate/Discard only for this workstation's own."""
+    from datetime import UTC, datetime
+
+    from vmrestore.app.instant.records import InstantVm
+    from vmrestore.engine.heartbeat import OwnerInfo
+    from vmrestore.ui.instant.model import COL_STATE
+
+    now = datetime.now(UTC)
+
+    def record(instant_id: str, name: str, creator: OwnerInfo | None, colleague: bool) -> InstantVm:
+        return InstantVm(id=instant_id, name=name, vm=f"vm-{instant_id}", point="main/web01/p1", host="host-1",
+                         host_name="esx1", datastore="LocalDS_0", backup_datastore="vmrestore-ir-1",
+                         mounted_by_us=True, network="isolated", state="running", started=now, updated=now,
+                         creator=creator, colleague=colleague)
+
+    alice = OwnerInfo(token="desk-a-1-x", workstation="DESK-A", user="alice", pid=1, started=now, heartbeat=now)
+    asked: list[dict[str, Any]] = []
+
+    class Shared:
+        def list(self, **kwargs: Any) -> list[Any]:
+            asked.append(kwargs)
+            return [record("ir-mine", "mine-ir", None, False), record("ir-theirs", "theirs-ir", alice, True)]
+
+        def live_state(self, rec: Any) -> dict[str, Any]:
+            return {"power": "poweredOn", "tools": "unknown", "ip": None}
+
+    section = InstantSection(Shared(), object(), refresh_ms=60_000)  # type: ignore[arg-type]
+    try:
+        section.set_connected(True)
+        await section.reload()
+        assert asked and asked[-1].get("colleagues") is True
+        model = section.model
+        texts = [model.data(model.index(r, COL_STATE)) for r in range(model.rowCount())]
+        assert texts[1] == "running, powered on, started on DESK-A by alice" and "started on" not in texts[0]
+        section.table.selectRow(1)
+        assert not section.migrate_button.isEnabled() and not section.discard_button.isEnabled()
+        assert section.discard_button.toolTip() == "Started on DESK-A (alice): migrate or discard it there"
+        section.table.selectRow(0)
+        assert section.migrate_button.isEnabled() and section.discard_button.isEnabled()
+    finally:
+        await _dispose(section)

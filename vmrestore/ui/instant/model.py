@@ -40,6 +40,10 @@ class InstantRow:
             bits.append(_TOOLS.get(tools, f"Tools {tools}"))
         if ip:
             bits.append(f"IP {ip}")
+        if self.record.colleague:  # another workstation's (shared catalog): shown, acted on there
+            creator = self.record.creator
+            bits.append(f"started on {creator.workstation} by {creator.user}" if creator else
+                        "started on another workstation")
         return ", ".join(bits)
 
 

@@ -8,6 +8,7 @@ discard shows its progress in the row and under the table.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -200,7 +201,8 @@ class InstantSection(QWidget):
 
     async def reload(self) -> None:
         try:
-            records = await call_io(self._use.list)
+            # With a shared catalog colleagues' instant VMs too: seen here, migrated or discarded on their desk.
+            records = await call_io(partial(self._use.list, colleagues=True))
             rows = [InstantRow(r, await call_io(self._use.live_state, r)) for r in records]
         except Exception as exc:
             self.status.setText(f"Cannot list instant VMs: {exc}")
@@ -225,13 +227,19 @@ class InstantSection(QWidget):
         row = self.selected()
         busy = row is not None and row.record.id in self._running
         may = self._allowed and self._connected
-        ok = may and row is not None and row.record.state == "running" and not busy
+        theirs = row is not None and row.record.colleague
+        ok = may and row is not None and row.record.state == "running" and not busy and not theirs
         self.start_button.setEnabled(may)
         self.migrate_button.setEnabled(ok)
         self.discard_button.setEnabled(ok)
         tip = self._why_not if not self._allowed else ("" if self._connected else "Connect to vCenter first")
         for b in (self.start_button, self.migrate_button, self.discard_button):
             b.setToolTip(tip)
+        if theirs and self._allowed and self._connected:
+            creator = row.record.creator if row is not None else None
+            where = f"{creator.workstation} ({creator.user})" if creator else "another workstation"
+            for b in (self.migrate_button, self.discard_button):
+                b.setToolTip(f"Started on {where}: migrate or discard it there")
 
     # -- actions ---------------------------------------------------------------------------------
     def open_wizard(self, point_id: str | None = None) -> InstantWizard:
