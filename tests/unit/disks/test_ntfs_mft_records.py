@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from dissect.util.ts import wintimestamp
@@ -321,3 +321,58 @@ def test_impossible_timestamps_become_none() -> None:
     parser.feed(volume({30: rec}))
     (entry,) = list(parser.entries())
     assert entry.mtime is None or entry.mtime > datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def test_filetime_microseconds_match_the_datetime_conversion() -> None:
+    import random
+
+    from vmrestore.disks.ntfs_mft import _EPOCH, _filetime, filetime_us
+
+    rng = random.Random(13)
+    raws = [T2024, 0, 5, 116_444_736_000_000_000, 116_444_736_000_000_005, 0xFFFF_FFFF_FFFF_FFF0]
+    raws += [rng.randrange(0, 1 << 63) for _ in range(2000)] + [T2024 + rng.randrange(0, 10**9) for _ in range(2000)]
+    for raw in raws:
+        dt = _filetime(raw)
+        us = filetime_us(raw)
+        assert (us is None) == (dt is None)
+        if dt is not None:
+            assert us is not None and _EPOCH + timedelta(microseconds=us) == dt == wintimestamp(raw)
+
+
+def _listing(mft: bytearray, previous: bytes | None = None):  # type: ignore[no-untyped-def]
+    from vmrestore.disks.ntfs_listing import MftScan
+
+    layout = MftLayout(RS, 4096, len(mft), ((0, (len(mft) + 4095) // 4096),))
+    stats = MftScanStats()
+    listing = MftScan(io.BytesIO(bytes(mft) + bytes(-len(mft) % 4096)), layout, "vol", stats).listing(previous)
+    paths = {(listing.folders[r[0]].rstrip("/") + "/" + r[1]): r[2:] for r in listing.rows}
+    return listing, paths, stats
+
+
+def test_changes_against_the_previous_pass_equal_a_whole_pass() -> None:
+    before = volume({
+        30: in_root("dir", is_dir=True),
+        31: record(1, [std_info(), file_name(ref(30, 1), "kept.txt"), data(3)]),
+        32: record(1, [std_info(), file_name(ref(30, 1), "freed.txt"), data(4)]),
+        33: record(1, [std_info(), file_name(ref(39, 1), "orphan.txt")]),
+        34: record(1, [std_info(), file_name(ref(11, 11), "$Hidden")]),
+        64: in_root("far.txt", size=9),
+    }, count=80)
+    after = volume({
+        30: in_root("renamed-dir", is_dir=True),  # the folder renamed: kept.txt's path changes, not its record
+        31: record(1, [std_info(), file_name(ref(30, 1), "kept.txt"), data(3)]),
+        32: record(2, [std_info(), file_name(ref(ROOT, ROOT), "reused.txt"), data(5)]),  # freed and reused
+        33: record(1, [std_info(), file_name(ref(39, 1), "orphan.txt")]),
+        34: record(1, [std_info(), file_name(ref(11, 11), "$Hidden")]),
+    }, count=48)  # the $MFT shrank: far.txt's record is gone
+    whole_before, paths_before, _ = _listing(before)
+    whole_after, paths_after, stats_after = _listing(after)
+    changes, changed_paths, stats = _listing(after, whole_before.state)
+    assert not changes.complete and changes.entries == whole_after.entries == len(paths_after)
+    assert set(changes.gone) == {"/dir", "/dir/kept.txt", "/dir/freed.txt", "/far.txt"}
+    assert set(changed_paths) == {"/renamed-dir", "/renamed-dir/kept.txt", "/reused.txt"}
+    kept = {p: v for p, v in paths_before.items() if p not in set(changes.gone)}
+    assert {**kept, **changed_paths} == paths_after
+    assert (stats.orphans, stats.hidden) == (stats_after.orphans, stats_after.hidden) == (1, 3)
+    # A state it cannot read is not used: the whole volume is listed.
+    assert _listing(after, b"not a state")[0].complete
