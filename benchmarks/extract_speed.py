@@ -15,9 +15,9 @@ Floor and peers, each in MB/s of the bytes read:
 - for streamOptimized, plain ``zlib.decompress`` of every grain (data already in memory): its CPU floor.
 
 Extraction is timed through the product path (open_vmdk → open_filesystem → extract, ``direct``) and,
-for comparison, through dissect's own streams and, for streamOptimized, with the read-ahead thread off
-(``no readahead``: inflate and write in turn, as before) and with one inflate thread. Every extracted
-file's sha256 is checked against the file put into the image, so a speed-up can never change the answer.
+for comparison, through dissect's own streams and, for streamOptimized, with one inflate thread. Every
+extracted file's sha256 is checked against the file put into the image, so a speed-up can never change
+the answer.
 
 Rounds are interleaved (floor, then each path, ``--rounds`` times) and medians printed, because the
 machine is shared: wall figures measure the neighbours too. Each figure also gets its CPU seconds per GiB
@@ -50,7 +50,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.bench.diskfactory import DiskFactory, DiskSpec, PartitionSpec
-from vmrestore.disks import extents, readahead
+from vmrestore.disks import extents
 from vmrestore.disks import extract as extract_module
 from vmrestore.disks.extract import extract
 from vmrestore.disks.filesystems import open_filesystem
@@ -102,21 +102,18 @@ def dissect_path_only() -> Iterator[None]:
 
 @contextmanager
 def variant(label: str) -> Iterator[None]:
-    """``direct``: the product path; ``no readahead``: chunks read and written in turn on one thread
-    (as before readahead.py); ``1 inflate thread``: grains inflated inline; ``dissect``: dissect's streams."""
+    """``direct``: the product path; ``1 inflate thread``: grains inflated inline; ``dissect``: dissect's streams."""
     if label == "dissect":
         with dissect_path_only():
             yield
         return
-    saved = extents.INFLATE_WORKERS, readahead._THREAD_FROM
+    saved = extents.INFLATE_WORKERS
     if label == "1 inflate thread":
         extents.INFLATE_WORKERS = 1
-    if label == "no readahead":
-        readahead._THREAD_FROM = 1 << 62
     try:
         yield
     finally:
-        extents.INFLATE_WORKERS, readahead._THREAD_FROM = saved
+        extents.INFLATE_WORKERS = saved
 
 
 def zlib_floor(vmdk: Path) -> tuple[int, float]:
@@ -281,7 +278,7 @@ def run_round(
         print(f"  [{mode} {round_no}] cat {subformat:16s}         : {rate:7.0f} MB/s  CPU {per:5.2f} s/GiB")
         paths = ["direct"]
         if not args.no_compare:
-            paths += [*(["no readahead", "1 inflate thread"] if subformat == "streamOptimized" else []), "dissect"]
+            paths += [*(["1 inflate thread"] if subformat == "streamOptimized" else []), "dissect"]
         for label in paths:
             target = out_root / f"{fs_kind}-{subformat}-{mode}-{label.replace(' ', '_')}"
 
@@ -338,7 +335,7 @@ def print_table(
             print(f"        {kind:5s} {'raw':17s} {'dd to out-dir':17s} {copy_rate:7.0f} {floor_rate:11.0f}"
                   f" {copy_rate / floor_rate * 100:7.1f}% {copy_cpu:10.2f} {floor_cpu:10.2f}  (read + the write)")
             for fmt in SUBFORMATS:
-                for path in ("cat vmdk", "direct", "no readahead", "1 inflate thread", "dissect"):
+                for path in ("cat vmdk", "direct", "1 inflate thread", "dissect"):
                     rate, per = med((kind, fmt, path, mode))
                     if rate != rate:  # nan: not measured
                         continue

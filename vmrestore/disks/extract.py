@@ -26,7 +26,6 @@ from dissect.util.stream import RangeStream, RunlistStream
 
 from vmrestore.disks._streams import GuardedStream
 from vmrestore.disks.filesystems import GuestFileSystem, split_path
-from vmrestore.disks.readahead import Segment, SegmentReader
 from vmrestore.disks.safenames import safe_component, windows_long_path
 from vmrestore.errors import Cancelled, CorruptImage, InvalidInput
 from vmrestore.model import ExtractResult, FileEntry, FileType, Progress, SkippedEntry
@@ -34,6 +33,8 @@ from vmrestore.model import ExtractResult, FileEntry, FileType, Progress, Skippe
 Conflict = Literal["keep_both", "overwrite", "skip"]
 CHUNK = 1024 * 1024  # measured: 1 MiB reads are the sweet spot for dissect streams (TESTING.md)
 
+# A piece of a file: (disk byte offset, or None for a hole that reads as zeros, length in bytes).
+Segment = tuple[int | None, int]
 
 
 def direct_plan(src: BinaryIO) -> tuple[Any, list[Segment]] | None:
@@ -218,11 +219,28 @@ class _Run:
             self.progress(what)
 
     def _copy_direct(self, read_at: Any, segments: list[Segment], out: Any, what: str) -> None:
-        """Write the file's disk segments in large chunks; read ahead on a thread when reading costs CPU."""
-        inflates = bool(getattr(getattr(read_at, "__self__", None), "inflates", False))
-        with SegmentReader(read_at, segments, what, read_ahead=inflates) as chunks:
-            for view in chunks:
-                self._flush(out, view, what)
+        """Fill one reusable buffer from the file's disk segments and write it: no per-chunk objects."""
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        fill = 0
+        for at, length in segments:
+            done = 0
+            while done < length:
+                n = min(length - done, CHUNK - fill)
+                if at is None:
+                    view[fill : fill + n] = bytes(n)
+                else:
+                    try:
+                        read_at(at + done, view[fill : fill + n])
+                    except OSError as exc:  # an unreadable backup file: this file is skipped, as on the slow path
+                        raise CorruptImage(f"{what}: cannot read the disk image: {exc}") from exc
+                fill += n
+                done += n
+                if fill == CHUNK:
+                    self._flush(out, view, what)
+                    fill = 0
+        if fill:
+            self._flush(out, view[:fill], what)
 
     def _flush(self, out: Any, view: memoryview, what: str) -> None:
         self.check_cancel()

@@ -212,18 +212,6 @@ class VmdkImage:
     def tell(self) -> int:
         return self.stream.tell()
 
-    @property
-    def inflates(self) -> bool:
-        """Whether reading costs real CPU (compressed grains: streamOptimized), beside the I/O.
-
-        Extraction then reads on a second thread while it writes (:mod:`readahead`): inflating and writing
-        run on two cores. Plain extents are only copied, which the kernel's read-ahead overlaps already.
-        """
-        return any(
-            int(getattr(getattr(disk, "header", None), "flags", 0) or 0) & _FLAG_COMPRESSED
-            for disk in self._vmdk.disks
-        )
-
     def read_at(self, offset: int, buffer: memoryview) -> None:
         """Fill ``buffer`` with the disk bytes at ``offset``: large reads, no intermediate copies.
 
