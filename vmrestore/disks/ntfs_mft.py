@@ -31,6 +31,7 @@ The pass is CPU-bound Python: run it in a worker process (``index_disk`` is one)
 
 from __future__ import annotations
 
+import codecs
 import gc
 import hashlib
 import struct
@@ -247,6 +248,7 @@ class MftParser:
         file_name = _FILE_NAME_HEAD.unpack_from
         u64 = _U64.unpack_from
         nonresident = _NONRESIDENT_SIZE.unpack_from
+        utf16 = codecs.utf_16_le_decode  # the C codec itself, without the Python-level wrapper
         view = memoryview(buf)
         todo: Iterable[int] = range(count)
         if self.digests is not None:
@@ -313,8 +315,7 @@ class MftParser:
                         bad = True
                         break
                     if namespace != _NS_DOS:
-                        names.append((parent, buf[v + 66 : v + 66 + 2 * chars].decode("utf-16-le", "replace"),
-                                      namespace))
+                        names.append((parent, utf16(buf[v + 66 : v + 66 + 2 * chars], "replace")[0], namespace))
                 elif atype == _STANDARD_INFORMATION:
                     if not nonres and vlen >= 16 and voff + 16 <= alen:
                         mtime = u64(buf, p + voff + 8)[0]
