@@ -37,7 +37,7 @@ import hashlib
 import struct
 import time
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
@@ -158,6 +158,7 @@ def read_mft(volume: BinaryIO, layout: MftLayout, chunk: int = CHUNK, align: int
     whole = layout.record_size * align
     chunk = max(whole, chunk - chunk % whole)
     rs = layout.record_size
+    direct = _direct_reader(volume)
     buf = bytearray(chunk)
     view = memoryview(buf)
     fill = 0
@@ -169,6 +170,9 @@ def read_mft(volume: BinaryIO, layout: MftLayout, chunk: int = CHUNK, align: int
             piece = min(run_left, chunk - fill, _READ_PIECE)
             if pos is None:
                 view[fill : fill + piece] = bytes(piece)
+            elif direct is not None:
+                direct(pos, view[fill : fill + piece])
+                pos += piece
             else:
                 volume.seek(pos)
                 data = volume.read(piece)
@@ -191,6 +195,29 @@ def read_mft(volume: BinaryIO, layout: MftLayout, chunk: int = CHUNK, align: int
         del view
         del buf[whole:]
         yield buf
+
+
+def _direct_reader(volume: BinaryIO) -> Callable[[int, memoryview], None] | None:
+    """Read volume bytes straight into the chunk from the disk image (``VmdkImage.read_at``: no copies
+    through the stream layers) when ``volume`` is a guarded range of such a disk; else None."""
+    from dissect.util.stream import RangeStream
+
+    from vmrestore.disks._streams import GuardedStream
+
+    if not isinstance(volume, GuardedStream) or type(volume.inner) is not RangeStream:
+        return None
+    region = volume.inner
+    read_at = getattr(getattr(region, "_fh", None), "read_at", None)
+    if read_at is None or not isinstance(region.size, int):
+        return None
+    base, size = int(region.offset), int(region.size)
+
+    def direct(pos: int, into: memoryview) -> None:
+        if pos < 0 or pos + len(into) > size:
+            raise CorruptImage(f"$MFT: short read at volume offset {pos}")
+        read_at(base + pos, into)
+
+    return direct
 
 
 class MftParser:
