@@ -6,7 +6,6 @@ result along. Everything here is Qt-free, so ``vmrestore sweep`` runs headless w
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from contextlib import AbstractContextManager
@@ -14,26 +13,19 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from vmrestore.app.catalog_migrate import MigrateCatalog
 from vmrestore.app.catalog_secret import connect_url, stored_password
 from vmrestore.app.catalog_service import CatalogService
-from vmrestore.app.catalog_test import TestCatalogConnection
 from vmrestore.app.connection import ConnectionService
 from vmrestore.app.governance import Auditor, SettingsRoleGate
 from vmrestore.app.paths import AppPaths, machine_policy_file, resolve_paths
-from vmrestore.app.repositories import RepositoryAdmin
-from vmrestore.app.restore import FileRestore
 from vmrestore.app.secrets import KeyringSecretStore, SecretStore
 from vmrestore.app.settings import AppSettings, load_settings
-from vmrestore.app.settings_edit import CertificatePins, SettingsEditor
 from vmrestore.app.undo import build_undo_handlers
 from vmrestore.catalog import CatalogStore, display_url, is_server_url, open_store, server_key, url_user, with_password
 from vmrestore.engine import resourcelock
 from vmrestore.engine.audit import AuditLog, AuditStore
 from vmrestore.engine.heartbeat import Heartbeat, owner_grace
-from vmrestore.engine.jobs import Scheduler
 from vmrestore.engine.journal import Journal
-from vmrestore.engine.leases import LeaseStore
 from vmrestore.engine.owner import ProcessOwner
 from vmrestore.engine.state import StateStore
 from vmrestore.engine.sweep import Sweeper, SweepResult
@@ -42,11 +34,18 @@ from vmrestore.model import Action, ResourceKind
 from vmrestore.vsphere.trust import KnownHosts
 
 if TYPE_CHECKING:
+    from vmrestore.app.catalog_migrate import MigrateCatalog
+    from vmrestore.app.catalog_test import TestCatalogConnection
     from vmrestore.app.instant.service import InstantRecovery
+    from vmrestore.app.repositories import RepositoryAdmin
+    from vmrestore.app.restore import FileRestore
+    from vmrestore.app.settings_edit import CertificatePins, SettingsEditor
     from vmrestore.app.snapshots.cleanup import CleanupSnapshots
     from vmrestore.app.snapshots.orphans import OrphanFiles
     from vmrestore.app.snapshots.quarantine import OrphanQuarantine
     from vmrestore.app.snapshots.scan import ScanSnapshots
+    from vmrestore.engine.jobs import Scheduler
+    from vmrestore.engine.leases import LeaseStore
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,6 @@ class AppServices:
     state: StateStore
     owner: ProcessOwner
     journal: Journal
-    scheduler: Scheduler
     audit: AuditStore
     connection: ConnectionService
     secrets: SecretStore
@@ -71,23 +69,60 @@ class AppServices:
     # The narrow ports use cases receive (app.ports): built from the fields above, once.
     gate: SettingsRoleGate = field(init=False)
     auditor: Auditor = field(init=False)
-    restore: FileRestore = field(init=False)
-    repositories: RepositoryAdmin = field(init=False)
-    settings_editor: SettingsEditor = field(init=False)
-    certificates: CertificatePins = field(init=False)
-    catalog_migration: MigrateCatalog = field(init=False)
-    catalog_test: TestCatalogConnection = field(init=False)
 
     def __post_init__(self) -> None:
         self.gate = SettingsRoleGate(self.settings)
         self.auditor = Auditor(self.audit, self.settings, self.connection)
-        # Built once here: the GUI and the CLI call the same instances (role gate, audit, jobs).
-        self.restore = FileRestore(self.catalog, self.gate, self.auditor, self.scheduler)
-        self.repositories = RepositoryAdmin(self.catalog, self.gate, self.auditor)
-        self.settings_editor = SettingsEditor(self.settings, self.gate, self.auditor, self.secrets)
-        self.certificates = CertificatePins(self.connection, self.gate, self.auditor)
-        self.catalog_migration = MigrateCatalog(self.gate, self.auditor, self.catalog.location)
-        self.catalog_test = TestCatalogConnection(self.secrets)
+
+    # The use cases: built once, on first use, each importing its module then. The GUI and the CLI call the
+    # same instances (role gate, audit, jobs); a CLI command loads only the ones it calls, which is most of
+    # a read-only command's start-up time otherwise (``points list``, issue 13 §6).
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        """The job engine, built on first use: its asyncio and process pool cost every read-only command
+        (``points list``) start-up time it never needs (issue 13 §6)."""
+        from vmrestore.engine.jobs import Scheduler
+
+        # The scheduler's safety net: whatever a finished job left open is undone right away.
+        return Scheduler(self.state, self.journal, RESOURCE_LIMITS, sweeper=self.sweeper())
+
+    @cached_property
+    def restore(self) -> FileRestore:
+        """Restore to this computer and indexing (builds the scheduler, see ``scheduler``)."""
+        from vmrestore.app.restore import FileRestore
+
+        return FileRestore(self.catalog, self.gate, self.auditor, self.scheduler)
+
+    @cached_property
+    def repositories(self) -> RepositoryAdmin:
+        from vmrestore.app.repositories import RepositoryAdmin
+
+        return RepositoryAdmin(self.catalog, self.gate, self.auditor)
+
+    @cached_property
+    def settings_editor(self) -> SettingsEditor:
+        from vmrestore.app.settings_edit import SettingsEditor
+
+        return SettingsEditor(self.settings, self.gate, self.auditor, self.secrets)
+
+    @cached_property
+    def certificates(self) -> CertificatePins:
+        from vmrestore.app.settings_edit import CertificatePins
+
+        return CertificatePins(self.connection, self.gate, self.auditor)
+
+    @cached_property
+    def catalog_migration(self) -> MigrateCatalog:
+        from vmrestore.app.catalog_migrate import MigrateCatalog
+
+        return MigrateCatalog(self.gate, self.auditor, self.catalog.location)
+
+    @cached_property
+    def catalog_test(self) -> TestCatalogConnection:
+        from vmrestore.app.catalog_test import TestCatalogConnection
+
+        return TestCatalogConnection(self.secrets)
 
     @cached_property
     def snapshots(self) -> SnapshotUseCases:
@@ -117,6 +152,8 @@ class AppServices:
         """Mounts (and other temporary objects) kept on purpose past this process (engine/leases.py)."""
         store = self.extras.get("leases")
         if store is None:
+            from vmrestore.engine.leases import LeaseStore  # only commands that mount or settle load it
+
             store = self.extras["leases"] = LeaseStore(self.state, self.journal)
         return store
 
@@ -147,11 +184,14 @@ class AppServices:
             return 0
 
     async def sweep(self) -> SweepResult:
+        import asyncio  # here: the CLI's commands never await this (start-up time, issue 13 §6)
+
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self.sweep_blocking)
 
     async def aclose(self) -> None:
-        await self.scheduler.shutdown()
+        if "scheduler" in self.__dict__:  # never built: nothing ran, nothing to shut down
+            await self.scheduler.shutdown()
         await self.connection.disconnect()
         self.close()
 
@@ -239,9 +279,6 @@ def _wire(paths: AppPaths, settings: AppSettings, secret_store: SecretStore, loc
     owner = ProcessOwner(paths.home)
     journal = Journal(state, owner)
     connection = ConnectionService(KnownHosts(str(paths.known_hosts)), secret_store)
-    # The scheduler's safety net: whatever a finished job left open is undone right away.
-    scheduler = Scheduler(state, journal, RESOURCE_LIMITS,
-                          sweeper=Sweeper(journal, build_undo_handlers(connection, state, journal)))
     # A shared (PostgreSQL) catalog keeps the audit log on its server, where an operator cannot rewrite it.
     audit: AuditStore
     if is_server_url(location):
@@ -265,7 +302,7 @@ def _wire(paths: AppPaths, settings: AppSettings, secret_store: SecretStore, loc
         journal.use_mirror(PgSharedJournal(connect_url(location, secret_store)))
     # While this process runs, its journal entries and leases show a fresh heartbeat (engine.heartbeat).
     return AppServices(paths=paths, settings=settings, state=state, owner=owner, journal=journal,
-                       scheduler=scheduler, audit=audit, connection=connection, secrets=secret_store,
+                       audit=audit, connection=connection, secrets=secret_store,
                        catalog=catalog,
                        heartbeat=Heartbeat(journal.owners, owner,
                                            also=[journal.mirror.beat] if journal.mirror else []).start())

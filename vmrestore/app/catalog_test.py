@@ -8,8 +8,6 @@ password is never part of it.
 
 from __future__ import annotations
 
-import asyncio
-
 from vmrestore.app.catalog_secret import stored_password
 from vmrestore.app.secrets import SecretStore
 from vmrestore.catalog import display_url, is_server_url
@@ -33,5 +31,7 @@ class TestCatalogConnection:
 
     async def check_async(self, url: str, password: str | None = None) -> ProbeResult:
         """The same, on an executor thread: the GUI's loop keeps running while the server answers."""
+        import asyncio  # here: the CLI builds this use case for every command and never awaits it (issue 13 §6)
+
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self.check, url, password)

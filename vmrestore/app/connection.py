@@ -8,7 +8,6 @@ the SHA-256 thumbprint, the front end asks a person, and ``trust()`` pins it (pe
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -20,9 +19,19 @@ from vmrestore.model import ServerIdentity, ServerKey
 from vmrestore.vsphere.trust import KnownHosts
 
 if TYPE_CHECKING:  # pyVmomi is imported on the first login: commands that never log in start sooner
+    import asyncio
+
     from vmrestore.vsphere.session import VsphereSession
 
 log = logging.getLogger(__name__)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop:
+    """The running event loop. asyncio is imported here, not at the top: every command builds this
+    service, most never await it, and asyncio is a large part of a CLI command's start-up (issue 13 §6)."""
+    import asyncio
+
+    return asyncio.get_running_loop()
 
 Listener = Callable[[ServerIdentity | None], None]
 
@@ -149,7 +158,7 @@ class ConnectionService:
         insecure: bool = False,
         save_password: bool = False,
     ) -> ServerIdentity:
-        loop = asyncio.get_running_loop()
+        loop = _running_loop()
         identity = await loop.run_in_executor(
             None,
             lambda: self.open_blocking(url, username, password, thumbprint=thumbprint, insecure=insecure,
@@ -163,7 +172,7 @@ class ConnectionService:
 
     async def trust(self, server: str, thumbprint: str) -> None:
         """Pin ``thumbprint`` for ``server`` after a person confirmed it."""
-        loop = asyncio.get_running_loop()
+        loop = _running_loop()
         await loop.run_in_executor(None, self.trust_blocking, server, thumbprint)
 
     def pinned_certificates(self) -> dict[str, str]:
@@ -183,7 +192,7 @@ class ConnectionService:
         session = self._session
         if session is None:
             return False
-        loop = asyncio.get_running_loop()
+        loop = _running_loop()
         try:
             await loop.run_in_executor(None, session.keepalive)
         except (Transient, AuthFailed) as exc:
@@ -204,6 +213,6 @@ class ConnectionService:
             session.close()
 
     async def disconnect(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = _running_loop()
         await loop.run_in_executor(None, self.close_blocking)
         self._notify()

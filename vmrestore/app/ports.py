@@ -12,17 +12,27 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from vmrestore.engine.jobcontext import Job, JobHandle
 from vmrestore.errors import VmrestoreError
 from vmrestore.model import Action, JobState, Progress, ServerIdentity
 
 if TYPE_CHECKING:
+    from vmrestore.engine.jobcontext import Job, JobHandle
     from vmrestore.vsphere.session import VsphereSession
 
-#: What a use case submits: the engine's ``Job`` protocol, named here so front ends need not import it.
-JobSpec = Job
-#: A submitted job as the scheduler returns it (front ends that follow every field: the GUI's job views).
-RunningJob = JobHandle
+    #: What a use case submits: the engine's ``Job`` protocol, named here so front ends need not import it.
+    JobSpec = Job
+    #: A submitted job as the scheduler returns it (front ends that follow every field: the GUI's job views).
+    RunningJob = JobHandle
+
+
+def __getattr__(name: str) -> Any:
+    """``JobSpec`` and ``RunningJob`` at run time, loaded on first use: the engine's job module brings asyncio,
+    which a read-only CLI command never needs (start-up time, issue 13 §6)."""
+    if name in {"JobSpec", "RunningJob"}:
+        from vmrestore.engine import jobcontext
+
+        return jobcontext.Job if name == "JobSpec" else jobcontext.JobHandle
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class RoleGate(Protocol):

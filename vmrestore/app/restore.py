@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from vmrestore.app.ports import AuditTrail, JobQueue, RoleGate
-from vmrestore.engine.jobcontext import JobContext, JobHandle
 from vmrestore.errors import InvalidInput
 from vmrestore.model import Action, ExtractResult, GuestPath, Progress, ResourceKey
 
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
     from vmrestore.app.catalog_index import IndexRepositoryJob
     from vmrestore.app.catalog_service import CatalogService
     from vmrestore.catalog.store import Repository
+    from vmrestore.engine.jobcontext import JobContext, JobHandle
 
 Conflict = Literal["keep_both", "overwrite", "skip"]
 CONFLICTS: tuple[Conflict, ...] = ("keep_both", "overwrite", "skip")

@@ -7,7 +7,6 @@ wizard and the Mounted page (app/hotadd.py, app/hotadd_session.py, app/guest_pus
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
 from datetime import timedelta
@@ -285,6 +284,8 @@ def sweep_expired(ctx: CliContext) -> tuple[list[dict[str, Any]], list[tuple[dic
                     done.append(item)
         finally:
             await scheduler.shutdown()
+
+    import asyncio  # here: ``files``, ``repo`` and ``mount`` load this module to register verbs (issue 13 §6)
 
     asyncio.run(stop_all())
     return done, failed

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vmrestore.app.ports import JobRunner, JobSpec, JobView
+from vmrestore.app.ports import JobRunner, JobView
 from vmrestore.errors import Cancelled
 from vmrestore.model import JobState
+
+if TYPE_CHECKING:
+    from vmrestore.app.ports import JobSpec
 
 
 def run_job(runner: JobRunner, job: JobSpec, *, quiet: bool = False) -> Any:
     """Submit ``job``, wait for it, return its result or raise its error."""
+    import asyncio  # here: the read-only commands importing this module never run a job (start-up, issue 13 §6)
 
     async def main() -> JobView:
         handle: JobView = runner.submit(job)

@@ -8,34 +8,48 @@ Errors become exit codes here, in one place: 1 failed, 2 bad usage, 3 refused (r
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from vmrestore.app.bootstrap import AppServices
-from vmrestore.app.logging_setup import setup_logging
-from vmrestore.cli import (
-    commands_catalog,
-    commands_instant,
-    commands_mount,
-    commands_repo,
-    commands_session,
-    commands_settings,
-    commands_snapshots,
-    commands_state,
-)
-from vmrestore.cli.catalog_login import build_services_with_login
-from vmrestore.cli.context import CliContext
 from vmrestore.cli.output import emit_json, note
 from vmrestore.errors import VmrestoreError
 
+if TYPE_CHECKING:
+    from vmrestore.app.bootstrap import AppServices
+    from vmrestore.cli.context import CliContext
+
 log = logging.getLogger(__name__)
 
-Command = Callable[[CliContext, argparse.Namespace], Any]
+Command = Callable[["CliContext", argparse.Namespace], Any]
+
+# The command table: each noun and the module that registers it (``register(sub, common)``), in ``--help``
+# order. Only the module of the noun being run is imported, so ``points list`` does not load the snapshot
+# or mount commands' imports (start-up time, issue 13 §6); ``--help`` or an unknown noun loads them all.
+COMMANDS: dict[str, str] = {
+    "connect": "commands_session", "sweep": "commands_session",
+    "jobs": "commands_state", "audit": "commands_state",
+    "repo": "commands_repo",
+    "catalog": "commands_catalog", "points": "commands_catalog", "files": "commands_catalog",
+    "snapshots": "commands_snapshots",
+    "settings": "commands_settings",
+    "instant": "commands_instant",
+    "mount": "commands_mount",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _modules_for(argv: Sequence[str]) -> list[str]:
+    """The command modules to register for ``argv``: the noun's own, or all of them."""
+    noun = next((a for a in argv if not a.startswith("-")), None)
+    if noun in COMMANDS:
+        return [COMMANDS[noun]]
+    return list(dict.fromkeys(COMMANDS.values()))
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser for ``argv`` (the nouns it names; every noun when it names none it knows)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     common.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
@@ -51,14 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--self-check", action="store_true",
                         help="check that this installation starts: Qt offscreen, state, catalog (alone, or --json)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (commands_session, commands_state, commands_repo, commands_catalog, commands_snapshots,
-                   commands_settings, commands_instant, commands_mount):
-        module.register(sub, common)
+    for name in _modules_for(argv):
+        importlib.import_module(f"vmrestore.cli.{name}").register(sub, common)
     return parser
 
 
 def run(argv: list[str]) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.version or args.self_check:
         parser.error("--version and --self-check stand alone (optionally with --json)")
@@ -66,6 +79,10 @@ def run(argv: list[str]) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return 2
+    from vmrestore.app.logging_setup import setup_logging  # after parsing: --help and usage errors stay quick
+    from vmrestore.cli.catalog_login import build_services_with_login
+    from vmrestore.cli.context import CliContext
+
     services: AppServices | None = None
     try:
         services = build_services_with_login()

@@ -6,12 +6,15 @@ is always SHA-256 of the DER certificate, written as colon-separated uppercase h
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import ssl
 from typing import Any
 
-from vmrestore.errors import InvalidInput, Transient
+from vmrestore.errors import Transient
+from vmrestore.vsphere.thumbprint import normalize_thumbprint, sha256_thumbprint
+
+__all__ = ["CertificatePinMismatch", "PinnedContext", "fetch_der_certificate", "normalize_thumbprint", "pinned_context",
+           "sha256_thumbprint", "system_trusts"]
 
 
 def fetch_der_certificate(host: str, port: int, timeout: float = 10.0) -> bytes:
@@ -34,26 +37,6 @@ def fetch_der_certificate(host: str, port: int, timeout: float = 10.0) -> bytes:
     if not der:
         raise Transient(f"{host}:{port} presented no certificate")
     return der
-
-
-def sha256_thumbprint(der: bytes) -> str:
-    """``AA:BB:...`` SHA-256 of a DER certificate."""
-    return _with_colons(hashlib.sha256(der).hexdigest())
-
-
-def normalize_thumbprint(text: str) -> str:
-    """Accept a SHA-256 thumbprint with or without colons (or spaces), in any case; return ``AA:BB:...``."""
-    hexdigits = "".join(ch for ch in text.strip() if ch not in ": ").lower()
-    if len(hexdigits) != 64 or any(ch not in "0123456789abcdef" for ch in hexdigits):
-        raise InvalidInput(
-            "A certificate thumbprint must be a SHA-256 digest: 64 hex digits, colons optional"
-        )
-    return _with_colons(hexdigits)
-
-
-def _with_colons(hexdigits: str) -> str:
-    upper = hexdigits.upper()
-    return ":".join(upper[i : i + 2] for i in range(0, len(upper), 2))
 
 
 class CertificatePinMismatch(ssl.SSLError):

@@ -11,7 +11,7 @@ import os
 import tempfile
 import threading
 
-from vmrestore.vsphere.certs import normalize_thumbprint
+from vmrestore.vsphere.thumbprint import normalize_thumbprint
 
 
 class KnownHosts:
