@@ -335,3 +335,61 @@ def test_orphan_button_is_admin_only(qtbot: Any) -> None:
     qtbot.addWidget(page)
     page.set_report(_report_with_orphans())
     assert not page.orphans_button.isEnabled() and page.open_orphan_wizard() is None
+
+
+def _report_of(count: int) -> SnapshotReport:
+    """``count`` VMs with one snapshot each, on one datastore."""
+    vms = tuple(VmSnapshotState(f"vm-{i}", f"vm{i:05d}", "poweredOn", "host-1", ("ds-1",), False,
+                                (_snap(f"snapshot-{i}", "nightly", 1 + i % 40, 1000 * i),),
+                                delta_by_datastore=(("ds1", 1000 * i),)) for i in range(count))
+    return build_report(ScanResult(NOW, vms, (DatastoreState("ds-1", "ds1", 100 * GIB, 40 * GIB, True),)),
+                        Thresholds(), NOW)
+
+
+class OneReportScanner:
+    """Our own scan port for the Scan button: returns ``report``, once per click."""
+
+    def __init__(self, report: SnapshotReport) -> None:
+        self.report = report
+
+    async def run(self, *, orphans: bool = True) -> SnapshotReport:
+        await asyncio.sleep(0)
+        return self.report
+
+
+@pytest.mark.asyncio
+async def test_a_big_scan_reaches_the_table_in_chunks_with_rows_built_off_the_qt_thread(
+    qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 §5: a 10,000-VM scan froze the window for seconds in one model reset that formatted every
+    cell on the Qt thread. Now the rows are built by ``snapshot_rows`` on an executor thread and the model
+    grows by ``CHUNK_ROWS`` per turn of the loop; the one reset only empties the table."""
+    import threading
+
+    from vmrestore.ui.snapshots import page as page_module
+
+    built_on: list[threading.Thread] = []
+    real = page_module.snapshot_rows
+
+    def recording(rep: SnapshotReport | None) -> Any:
+        built_on.append(threading.current_thread())
+        return real(rep)
+
+    monkeypatch.setattr(page_module, "snapshot_rows", recording)
+    rep = _report_of(2 * page_module.CHUNK_ROWS + 7)
+    page = SnapshotsPage(_settings(Role.ADMIN), scanner=OneReportScanner(rep), cleanup=FakeCleanup(), orphans=None)
+    qtbot.addWidget(page)
+    inserted: list[int] = []
+    resets: list[int] = []
+    page.model.rowsInserted.connect(lambda _parent, first, last: inserted.append(last - first + 1))
+    page.model.modelReset.connect(lambda: resets.append(page.model.rowCount()))
+    page.start_scan()
+    await until(lambda: page.scan_button.isEnabled() and page.status.text() != "Scanning…", what="the scan")
+    assert inserted == [page_module.CHUNK_ROWS, page_module.CHUNK_ROWS, 7]
+    assert resets == [0]
+    assert len(built_on) == 1 and built_on[0] is not threading.main_thread()
+    assert page.proxy.rowCount() == len(rep.snapshots) and page.report is rep
+    assert page.status.text().startswith(f"{len(rep.snapshots)} snapshot(s)")
+    # The rows show what the synchronous path shows, sorted on native values (sizes as ints).
+    page.proxy.sort(COL_SIZE, Qt.SortOrder.DescendingOrder)
+    assert page.proxy.data(page.proxy.index(0, COL_SIZE), SortRole) == max(s.size for s in rep.snapshots)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
@@ -19,18 +20,63 @@ HEADERS = ("VM", "Snapshot", "Created", "Age (days)", "Size", "Class", "Datastor
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    """One table row with its display texts and sort keys computed once, by ``snapshot_rows``."""
+
+    snapshot: ClassifiedSnapshot
+    display: tuple[str, ...]
+    sort: tuple[Any, ...]
+    tooltip: str
+
+
+def snapshot_row(s: ClassifiedSnapshot) -> SnapshotRow:
+    return SnapshotRow(
+        s,
+        (s.vm, s.name, s.snapshot.created.astimezone().strftime("%Y-%m-%d %H:%M"), f"{s.age_days:.1f}",
+         format_size(s.size), ", ".join(str(c) for c in s.classes), s.datastore, "; ".join(s.reasons)),
+        (s.vm.casefold(), s.name.casefold(), s.snapshot.created.timestamp(), s.age_days, s.size,
+         str(s.primary_class), s.datastore, "; ".join(s.reasons)),
+        "\n".join(s.reasons) or "No findings",
+    )
+
+
+def snapshot_rows(report: SnapshotReport | None) -> list[SnapshotRow]:
+    """Every row of ``report``. Qt-free and pure: the page runs it off the Qt thread (``ui.tasks.call_io``):
+    for a 10,000-VM report, formatting on demand in ``data()`` cost seconds of the Qt thread (issue 13 §5)."""
+    return [snapshot_row(s) for s in report.snapshots] if report is not None else []
+
+
 class SnapshotTableModel(QAbstractTableModel):
+    """Rows are replaced at once (``set_rows``) or appended in chunks (``clear`` + ``append_rows``), so a big
+    report reaches the view a slice at a time with the event loop running in between (``SnapshotsPage``)."""
+
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self._rows: list[ClassifiedSnapshot] = []
+        self._rows: list[SnapshotRow] = []
 
     def set_report(self, report: SnapshotReport | None) -> None:
+        """Replace every row at once (small reports, tests); the page fills big ones in chunks."""
+        self.set_rows(snapshot_rows(report))
+
+    def set_rows(self, rows: list[SnapshotRow]) -> None:
         self.beginResetModel()
-        self._rows = list(report.snapshots) if report is not None else []
+        self._rows = list(rows)
         self.endResetModel()
 
+    def clear(self) -> None:
+        self.set_rows([])
+
+    def append_rows(self, rows: list[SnapshotRow]) -> None:
+        if not rows:
+            return
+        first = len(self._rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
+        self._rows.extend(rows)
+        self.endInsertRows()
+
     def rows(self) -> list[ClassifiedSnapshot]:
-        return list(self._rows)
+        return [r.snapshot for r in self._rows]
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
@@ -45,24 +91,30 @@ class SnapshotTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not (0 <= index.row() < len(self._rows)):
+        # Called for every role of every visible cell and twice per comparison when sorting: only look-ups.
+        if role not in _ROLES or not index.isValid():
             return None
-        s = self._rows[index.row()]
+        row = index.row()
+        if not 0 <= row < len(self._rows):
+            return None
+        r = self._rows[row]
         col = index.column()
-        if role == RowRole:
-            return s
-        if role == SortRole:
-            return (s.vm.casefold(), s.name.casefold(), s.snapshot.created.timestamp(), s.age_days, s.size,
-                    str(s.primary_class), s.datastore, "; ".join(s.reasons))[col]
         if role == Qt.ItemDataRole.DisplayRole:
-            return (s.vm, s.name, s.snapshot.created.astimezone().strftime("%Y-%m-%d %H:%M"),
-                    f"{s.age_days:.1f}", format_size(s.size), ", ".join(str(c) for c in s.classes),
-                    s.datastore, "; ".join(s.reasons))[col]
+            return r.display[col]
+        if role == SortRole:
+            return r.sort[col]
+        if role == RowRole:
+            return r.snapshot
         if role == Qt.ItemDataRole.ToolTipRole:
-            return "\n".join(s.reasons) or "No findings"
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_AGE, COL_SIZE):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return r.tooltip
+        if col in (COL_AGE, COL_SIZE):  # TextAlignmentRole
+            return _RIGHT
         return None
+
+
+_ROLES = frozenset({Qt.ItemDataRole.DisplayRole, SortRole, RowRole, Qt.ItemDataRole.ToolTipRole,
+                    Qt.ItemDataRole.TextAlignmentRole})
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 class SnapshotFilterProxy(SortProxy):
