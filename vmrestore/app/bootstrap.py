@@ -136,7 +136,7 @@ class AppServices:
         from vmrestore.app.instant.service import InstantRecovery
 
         return InstantRecovery(self.connection, self.catalog, InstantRecords(self.state, self.journal), self.gate,
-                               self.auditor)
+                               self.auditor, self.paths.home)
 
     # -- policy and audit (the same objects the use cases get) ---------------------------------------
     def require(self, action: Action) -> None:

@@ -14,6 +14,7 @@ Everything is read back from the simulator through the real API.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -179,3 +180,32 @@ def test_a_dead_desks_discard_is_finished_by_another_desk(vcsim_factory: Callabl
     _, again, _ = bench.cli("sweep", env=env_a)
     assert again["found"] == [] and again["failed"] == []
     assert bench.cli("sweep", env=env_a)[1]["found"] == []
+
+
+def test_two_processes_never_work_on_one_instant_vm_at_once(bench_factory: Callable[..., Bench]) -> None:
+    """A migrate or discard holds its VM's lock: a second ``instant stop`` of the same VM from another process
+    (same workstation: the OS lock; across desks the server's) is refused at once, exit 1, while the first runs."""
+    bench = bench_factory(delay={"PowerOffVM_Task": 20000})
+    _, started, _ = bench.cli("instant", "start", bench.vmfs_point, "--host", host_name(bench),
+                              "--datastore", "LocalDS_0", "--name", "locked-ir", "--wait-ip", "0")
+    first = subprocess.Popen([VMRESTORE, "instant", "stop", started["id"], "--yes", "--json"], env=bench.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "PowerOffVM_Task" not in bench.sim.methods():
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        code, refused, _ = bench.cli("instant", "stop", started["id"], "--yes", expect=None)
+        still_running = first.poll() is None
+        out, err = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert still_running
+    assert code == 1 and refused["error"]["code"] == "resource_busy"
+    assert "locked-ir" in refused["error"]["message"] and refused["error"]["holder"] is None
+    assert first.returncode == 0, err
+    assert json.loads(out)["state"] == "discarded"
+    assert bench.sim.methods().count("PowerOffVM_Task") == 1
+    assert "locked-ir" not in bench.vms()

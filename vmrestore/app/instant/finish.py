@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vmrestore.app.connection import ConnectionService
 from vmrestore.app.instant.records import DISCARDED, MIGRATED, MIGRATING, RUNNING, InstantRecords, InstantVm
 from vmrestore.app.undo import INSTANT_DISCARDING, INSTANT_MIGRATING
+from vmrestore.app.vm_lock import vm_locked
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.errors import InsufficientSpace, InvalidInput, Transient, VmrestoreError
 from vmrestore.model import ResourceKey
@@ -85,9 +87,10 @@ class MigrateInstantJob:
     kind = "instant_migrate"
 
     def __init__(self, connection: ConnectionService, records: InstantRecords, instant_id: str, datastore: str,
-                 connect_network: bool = False) -> None:
+                 connect_network: bool = False, *, lock_home: Path) -> None:
         self._connection = connection
         self._records = records
+        self._lock_home = lock_home
         self.record = _active(records, instant_id, "migrated")
         self.datastore = datastore
         self.connect_network = connect_network
@@ -112,6 +115,12 @@ class MigrateInstantJob:
         return target
 
     async def run(self, ctx: JobContext) -> FinishResult:
+        """Under the VM's cross-process lock: another process or desk working on this VM is refused at once."""
+        async with vm_locked(ctx, self._lock_home, str(self._connection.session.server), self.record.vm,
+                             self.record.name):
+            return await self._run(ctx)
+
+    async def _run(self, ctx: JobContext) -> FinishResult:
         session, rec, journal = self._connection.session, self.record, ctx.journal
         target = await ctx.run_blocking(self.preflight)
         # Journaled before the first change, its step moved forward before each next one: a crash at any
@@ -199,14 +208,22 @@ def plan_discard(session: VsphereSession, records: InstantRecords, instant_id: s
 class DiscardInstantJob:
     kind = "instant_stop"
 
-    def __init__(self, connection: ConnectionService, records: InstantRecords, instant_id: str) -> None:
+    def __init__(self, connection: ConnectionService, records: InstantRecords, instant_id: str, *,
+                 lock_home: Path) -> None:
         self._connection = connection
         self._records = records
+        self._lock_home = lock_home
         self.record = _active(records, instant_id, "discarded")
         self.title = f"Discard {self.record.name}"
         self.resource_keys: tuple[str, ...] = (str(ResourceKey.vm(self.record.vm)),)
 
     async def run(self, ctx: JobContext) -> FinishResult:
+        """Under the VM's cross-process lock: another process or desk working on this VM is refused at once."""
+        async with vm_locked(ctx, self._lock_home, str(self._connection.session.server), self.record.vm,
+                             self.record.name):
+            return await self._run(ctx)
+
+    async def _run(self, ctx: JobContext) -> FinishResult:
         session, rec, journal = self._connection.session, self.record, ctx.journal
         # Journaled before anything changes: a crash at any step is finished by the sweep (instant/recover.py).
         undo = {"id": rec.id, "step": "destroy"}

@@ -6,6 +6,7 @@ per start, migrate and discard (failures included), and the jobs it hands to the
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from vmrestore.app.catalog_service import CatalogService
@@ -46,7 +47,10 @@ class InstantRecovery:
     """Built once by the composition root (``app/bootstrap.py``) from the narrow ports it uses."""
 
     def __init__(self, connection: ConnectionService, catalog: CatalogService, records: InstantRecords,
-                 gate: RoleGate, audit: AuditTrail) -> None:
+                 gate: RoleGate, audit: AuditTrail, lock_home: Path) -> None:
+        """``lock_home``: where this workstation's per-VM lock files live; a migrate or discard holds its VM's
+        lock (with a shared catalog also the server's), so two processes or desks never work on one VM."""
+        self._lock_home = lock_home
         self._connection = connection
         self._catalog = catalog
         self.records = records
@@ -71,7 +75,8 @@ class InstantRecovery:
     # -- migrate ---------------------------------------------------------------------------------
     def migrate_job(self, instant_id: str, datastore: str, connect_network: bool = False) -> AuditedJob:
         self._gate.require(Action.MIGRATE)
-        job = MigrateInstantJob(self._connection, self.records, instant_id, datastore, connect_network)
+        job = MigrateInstantJob(self._connection, self.records, instant_id, datastore, connect_network,
+                                lock_home=self._lock_home)
         return AuditedJob(self._audit, job, Action.MIGRATE, f"{instant_id} {job.record.name}",
                           datastore=datastore, connect_network=connect_network)
 
@@ -82,7 +87,7 @@ class InstantRecovery:
 
     def discard_job(self, instant_id: str) -> AuditedJob:
         self._gate.require(Action.INSTANT_DISCARD)
-        job = DiscardInstantJob(self._connection, self.records, instant_id)
+        job = DiscardInstantJob(self._connection, self.records, instant_id, lock_home=self._lock_home)
         return AuditedJob(self._audit, job, Action.INSTANT_DISCARD, f"{instant_id} {job.record.name}")
 
     # -- what the wizard offers (blocking reads) --------------------------------------------------
