@@ -390,6 +390,10 @@ async def test_a_big_scan_reaches_the_table_in_chunks_with_rows_built_off_the_qt
     assert len(built_on) == 1 and built_on[0] is not threading.main_thread()
     assert page.proxy.rowCount() == len(rep.snapshots) and page.report is rep
     assert page.status.text().startswith(f"{len(rep.snapshots)} snapshot(s)")
-    # The rows show what the synchronous path shows, sorted on native values (sizes as ints).
+    # The proxy's direct read (``sort_value``) is the sort role's value, cell for cell.
+    model = page.model
+    assert all(model.sort_value(r, c) == model.data(model.index(r, c), SortRole)
+               for r in range(0, model.rowCount(), 37) for c in range(model.columnCount()))
+    # Sorted on native values (sizes as ints).
     page.proxy.sort(COL_SIZE, Qt.SortOrder.DescendingOrder)
     assert page.proxy.data(page.proxy.index(0, COL_SIZE), SortRole) == max(s.size for s in rep.snapshots)

@@ -51,9 +51,15 @@ class SnapshotTableModel(QAbstractTableModel):
     """Rows are replaced at once (``set_rows``) or appended in chunks (``clear`` + ``append_rows``), so a big
     report reaches the view a slice at a time with the event loop running in between (``SnapshotsPage``)."""
 
+    SORT_ROLE = SortRole  # what ``sort_value`` answers for (ui.sorting.SortProxy reads it directly)
+
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._rows: list[SnapshotRow] = []
+
+    def sort_value(self, row: int, column: int) -> Any:
+        """``data(index(row, column), SortRole)`` without the trip through Qt."""
+        return self._rows[row].sort[column]
 
     def set_report(self, report: SnapshotReport | None) -> None:
         """Replace every row at once (small reports, tests); the page fills big ones in chunks."""

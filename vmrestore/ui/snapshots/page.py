@@ -32,8 +32,9 @@ from vmrestore.ui.snapshots.wizard import CleanupPort, CleanupWizard
 from vmrestore.ui.tasks import call_io
 
 # Rows handed to the table per turn of the event loop: each chunk costs the sort proxy about
-# CHUNK_ROWS x log2(rows) comparisons, a few milliseconds, so the window keeps painting while a big scan fills it.
-CHUNK_ROWS = 200
+# CHUNK_ROWS x log2(rows) comparisons and the view a relayout, a few milliseconds, so the window keeps
+# painting while a big scan fills it.
+CHUNK_ROWS = 50
 
 CSV_COLUMNS = ("vm", "name", "created", "age_days", "size", "class", "reasons", "datastore")
 
