@@ -2,19 +2,25 @@
 
 Starts the bench simulator with ``--clusters`` (8) x ``--vms-per-cluster`` (5,000) = 40,000 VMs, gives
 every ``--snapshot-every`` (10th) VM a snapshot (4,000; every 5th of those a second, nested one), then
-times, in one run:
+prints, from one run:
 
-1. the whole ``vmrestore snapshots scan --json`` process: interpreter start-up, imports, login, the
-   streamed VM passes, datastores, hosts and the orphan search (run alongside the VM passes), JSON
-   out; ``--cli-runs`` times (the machine is shared: min and median are printed);
-   and its peak memory (max RSS, from ``/usr/bin/time``);
-2. the fair peer: one plain pyVmomi ``RetrievePropertiesEx`` (continuation followed) over a ContainerView
-   for exactly the VM properties the scan reads (its pass 1 and pass 2 paths, for every VM), pyVmomi
-   deserialising the reply; the floor for the scan is fetching and parsing these replies;
+1. the whole ``vmrestore snapshots scan --json`` process (interpreter start-up, imports, login, the
+   streamed VM passes, datastores, hosts and the orphan search run alongside the VM passes, JSON out),
+   after one warm-up run (bytecode cached, as an installed copy has it), ``--cli-runs`` times: wall
+   (min and median: the machine is shared), the client's CPU (user + system of that process, from
+   ``wait4``), the simulator's CPU during it (``/proc/<pid>/stat``: the server runs on the same cores
+   here, a real vCenter does not) and the peak memory (max RSS);
+2. the fair peer, interleaved with those runs: one plain pyVmomi ``RetrievePropertiesEx``
+   (continuation followed) over a ContainerView for exactly the VM properties the scan reads (its
+   pass 1 and pass 2 paths, for every VM), pyVmomi deserialising the reply: wall, client CPU and the
+   simulator's CPU;
 3. the naive pyVmomi loop over the same properties, read as attributes (one round trip each; on
    ``--naive-sample`` VMs, extrapolated); only VMs where every path is set, so the simulator's crash
    on unset attributes is not hit;
-4. in-process, the adapter's streamed VM pass 1 alone.
+4. the floor: the scan's two VM passes fetched as raw bytes (what the server and the wire cost: no
+   client can go below it) and fetched while expat walks them with no handler (stream-parsed, no
+   objects); the same raw fetch for the peer's request;
+5. the speed-up over the peer (wall and client CPU), the goal, and the load average before and after.
 
 The CLI's result is compared with the plain retrieval, VM by VM: the number of snapshots in the tree and
 the delta bytes (files of delta disk units, named as deltas, plus each snapshot's .vmsn/.vmem), both
@@ -30,13 +36,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pyexpat
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,8 +58,15 @@ import tests.bench.vcsim_fixtures as vcsim_fixtures  # noqa: E402
 from tests.bench.vcsim.build import vcsim_binary  # noqa: E402
 from tests.bench.vcsim_fixtures import Vcsim, _options_to_args  # noqa: E402
 from vmrestore.vsphere import certs  # noqa: E402
+from vmrestore.vsphere.properties import container_view  # noqa: E402
 from vmrestore.vsphere.session import ConnectSpec, VsphereSession  # noqa: E402
-from vmrestore.vsphere.snapshots.fastretrieve import retrieve_vms  # noqa: E402
+from vmrestore.vsphere.snapshots.fastretrieve import (  # noqa: E402
+    objects_body,
+    post_parsed,
+    retrieve_body,
+    retrieve_vms,
+    stub_of,
+)
 from vmrestore.vsphere.snapshots.layout import is_delta_name  # noqa: E402
 from vmrestore.vsphere.snapshots.scan import DETAIL_PATHS, VM_PATHS  # noqa: E402
 from vmrestore.vsphere.trust import KnownHosts  # noqa: E402
@@ -58,6 +75,7 @@ PC = vmodl.query.PropertyCollector
 # Every VM property the scan reads, in either of its passes: what the fair peer retrieves for every VM.
 SCAN_PATHS = sorted(set(VM_PATHS) | set(DETAIL_PATHS))
 VMRESTORE = Path(sys.executable).with_name("vmrestore")  # the installed entry point, as a user runs it
+T = TypeVar("T")
 
 
 def connect(sim: Vcsim):  # type: ignore[no-untyped-def]
@@ -91,20 +109,83 @@ def add_snapshots(content, vms: list, every: int = 10) -> int:  # type: ignore[n
     return made
 
 
-def time_cli(sim: Vcsim, home: str) -> tuple[float, dict, int]:  # type: ignore[type-arg]
-    """(seconds, the JSON document, peak RSS in bytes) of one whole ``snapshots scan --json`` process."""
+@dataclass(frozen=True)
+class Timed:
+    wall: float  # seconds
+    cpu: float  # the client's CPU seconds (user + system)
+    server: float  # the simulator's CPU seconds meanwhile
+
+
+def server_cpu(sim: Vcsim) -> float:
+    """CPU seconds (user + system) the simulator process has used so far."""
+    assert sim.process is not None
+    fields = Path(f"/proc/{sim.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def in_process(sim: Vcsim, fn: Callable[[], T]) -> tuple[Timed, T]:
+    """Run ``fn`` here: wall, this process's CPU and the simulator's CPU."""
+    s0, c0, w0 = server_cpu(sim), time.process_time(), time.perf_counter()
+    out = fn()
+    return Timed(time.perf_counter() - w0, time.process_time() - c0, server_cpu(sim) - s0), out
+
+
+def time_cli(sim: Vcsim, home: str) -> tuple[Timed, dict, int]:  # type: ignore[type-arg]
+    """One whole ``snapshots scan --json`` process: its times, its JSON document, its peak RSS in bytes."""
     env = {**os.environ, "VMRESTORE_HOME": home, "VMRESTORE_URL": sim.url, "VMRESTORE_USERNAME": sim.username,
-           "VMRESTORE_PASSWORD": sim.password, "VMRESTORE_THUMBPRINT": sim.thumbprint, "PYTHONPATH": str(ROOT)}
-    rss_file = os.path.join(home + "-rss")
-    start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-o", rss_file, "-f", "%M", str(VMRESTORE), "snapshots", "scan",
-                           "--json"], env=env, capture_output=True, text=True, cwd=ROOT)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-2000:])
-    with open(rss_file) as fh:
-        peak = int(fh.read().split()[-1]) * 1024
-    return elapsed, json.loads(proc.stdout), peak
+           "VMRESTORE_PASSWORD": sim.password, "VMRESTORE_THUMBPRINT": sim.thumbprint, "PYTHONPATH": str(ROOT),
+           # As installed: bytecode compiled once and kept (a dev shell's PYTHONDONTWRITEBYTECODE=1 would make
+           # every run compile ~90 modules, ~0.3 s of CPU that no installed copy pays).
+           "PYTHONPYCACHEPREFIX": home + "-pycache"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        s0, w0 = server_cpu(sim), time.perf_counter()
+        proc = subprocess.Popen([str(VMRESTORE), "snapshots", "scan", "--json"], env=env, stdout=out, stderr=err,
+                                cwd=ROOT)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        timed = Timed(time.perf_counter() - w0, usage.ru_utime + usage.ru_stime, server_cpu(sim) - s0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(err.read()[-2000:].decode(errors="replace"))
+        return timed, json.loads(out.read()), usage.ru_maxrss * 1024
+
+
+def raw_bytes(stream: IO[bytes]) -> int:
+    """Receive a reply and do nothing with it: what the server and the wire cost."""
+    n = 0
+    while data := stream.read(1 << 18):
+        n += len(data)
+    return n
+
+
+def expat_walk(stream: IO[bytes]) -> int:
+    """Receive a reply while expat walks it (namespaces resolved, no handler): stream-parsed, no objects."""
+    parser = pyexpat.ParserCreate(namespace_separator="}")
+    n = 0
+    while data := stream.read(1 << 18):
+        parser.Parse(data, False)
+        n += len(data)
+    parser.Parse(b"", True)
+    return n
+
+
+def fetch_scan_passes(session: VsphereSession, detail: list[str], parse: Callable[[IO[bytes]], int]) -> int:
+    """The scan's two VM requests (pass 1 over every VM, pass 2 over ``detail``), read by ``parse``."""
+    stub = stub_of(session)
+    collector = session.content.propertyCollector._moId
+    with container_view(session, [vim.VirtualMachine]) as view:
+        n = post_parsed(stub, retrieve_body(collector, view._moId, "VirtualMachine", VM_PATHS), parse)
+    return n + post_parsed(stub, objects_body(collector, "VirtualMachine", detail, DETAIL_PATHS), parse)
+
+
+def fetch_peer_raw(session: VsphereSession) -> int:
+    """The peer's request (every scan path of every VM), received raw."""
+    stub = stub_of(session)
+    collector = session.content.propertyCollector._moId
+    with container_view(session, [vim.VirtualMachine]) as view:
+        return post_parsed(stub, retrieve_body(collector, view._moId, "VirtualMachine", SCAN_PATHS), raw_bytes)
 
 
 def time_naive(vms: list) -> float:  # type: ignore[type-arg]
@@ -170,6 +251,10 @@ def plain_truth(objects: list) -> dict[str, tuple[int, int]]:  # type: ignore[ty
     return out
 
 
+def _s(values: list[float]) -> str:
+    return f"median {statistics.median(values):.2f} s, min {min(values):.2f} s"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clusters", type=int, default=8)
@@ -177,9 +262,11 @@ def main() -> int:
     ap.add_argument("--snapshot-every", type=int, default=10)
     ap.add_argument("--naive-sample", type=int, default=0, help="time the naive loop on N VMs and extrapolate")
     ap.add_argument("--cli-runs", type=int, default=3, help="time the CLI process this many times")
+    ap.add_argument("--peer-runs", type=int, default=1, help="time the plain retrieval this many times")
     args = ap.parse_args()
-    print("load average " + " ".join(f"{x:.1f}" for x in os.getloadavg()), flush=True)
-    vcsim_fixtures.START_TIMEOUT = 600  # building 10,000 VMs takes 11-60 s on a busy 2-core machine
+    load_before = os.getloadavg()
+    print("load average " + " ".join(f"{x:.1f}" for x in load_before) + f" on {os.cpu_count()} cores", flush=True)
+    vcsim_fixtures.START_TIMEOUT = 600  # building 40,000 VMs takes 60 s to minutes on a busy 2-core machine
     work = tempfile.mkdtemp(prefix="snapbench-")
     sim = Vcsim(binary=vcsim_binary(), workdir=work,
                 args=_options_to_args(cluster=args.clusters, host=1, vm=args.vms_per_cluster, ds=1))
@@ -193,31 +280,34 @@ def main() -> int:
         t0 = time.perf_counter()
         made = add_snapshots(content, vms, args.snapshot_every)
         print(f"{len(vms)} VMs, {made} with snapshots (made in {time.perf_counter() - t0:.1f} s)", flush=True)
-
-        runs = [time_cli(sim, os.path.join(work, "home")) for _ in range(max(1, args.cli_runs))]
-        times = sorted(t for t, _, _ in runs)
-        doc = runs[0][1]
-        peak = max(p for _, _, p in runs)
-        cli_s = statistics.median(times)
-        snaps = sum(len(v["snapshots"]) for v in doc["vms"])
-        print(f"vmrestore snapshots scan --json (whole process), {len(times)} runs: median {cli_s:.2f} s, "
-              f"min {times[0]:.2f} s, max {times[-1]:.2f} s, peak memory {peak / 2**20:.0f} MB "
-              f"({len(doc['vms'])} VMs with snapshots, {snaps} snapshots, {len(doc['orphan_files'])} orphans)",
-              flush=True)
-
         session = VsphereSession.open(ConnectSpec(url=sim.url, username=sim.username, password=sim.password,
                                                   thumbprint=sim.thumbprint), KnownHosts(os.path.join(work, "kh")))
-        t0 = time.perf_counter()
-        raw = retrieve_vms(session, VM_PATHS)
-        fast_s = time.perf_counter() - t0
-        session.close()
-        print(f"adapter streamed VM pass alone (in process): {fast_s:.2f} s for {len(raw)} VMs", flush=True)
 
-        t0 = time.perf_counter()
-        objects = plain_retrieve(content)
-        plain_s = time.perf_counter() - t0
+        # The CLI and the peer interleaved (the machine is shared: load changes over minutes).
+        cli: list[tuple[Timed, dict, int]] = []  # type: ignore[type-arg]
+        peer: list[Timed] = []
+        objects: list = []  # type: ignore[type-arg]
+        time_cli(sim, os.path.join(work, "home"))  # warm-up, not counted: compiles and caches the bytecode
+        for i in range(max(args.cli_runs, args.peer_runs)):
+            if i < args.cli_runs:
+                cli.append(time_cli(sim, os.path.join(work, "home")))
+            if i < args.peer_runs:
+                del objects[:]
+                timed, objects = in_process(sim, lambda: plain_retrieve(content))
+                peer.append(timed)
+        doc = cli[0][1]
+        peak = max(p for _, _, p in cli)
+        walls, cpus = [t.wall for t, _, _ in cli], [t.cpu for t, _, _ in cli]
+        servers = [t.server for t, _, _ in cli]
+        snaps = sum(len(v["snapshots"]) for v in doc["vms"])
+        print(f"vmrestore snapshots scan --json (whole process), {len(cli)} runs: wall {_s(walls)}; client CPU "
+              f"{_s(cpus)}; simulator CPU meanwhile median {statistics.median(servers):.2f} s; peak memory "
+              f"{peak / 2**20:.0f} MB ({len(doc['vms'])} VMs with snapshots, {snaps} snapshots, "
+              f"{len(doc['orphan_files'])} orphans)", flush=True)
+        peer_wall, peer_cpu = statistics.median(t.wall for t in peer), statistics.median(t.cpu for t in peer)
         print(f"plain pyVmomi RetrievePropertiesEx ({len(SCAN_PATHS)} paths: {', '.join(SCAN_PATHS)}; pyVmomi "
-              f"deserialises): {plain_s:.2f} s for {len(objects)} VMs", flush=True)
+              f"deserialises), {len(peer)} run(s): wall {peer_wall:.2f} s, client CPU {peer_cpu:.2f} s, simulator "
+              f"CPU {statistics.median(t.server for t in peer):.2f} s, {len(objects)} VMs", flush=True)
         truth = plain_truth(objects)
         got = {v["moref"]: (len(v["snapshots"]), v["delta_bytes"]) for v in doc["vms"]}
         got = {k: v for k, v in got.items() if v != (0, 0)}
@@ -228,6 +318,21 @@ def main() -> int:
               flush=True)
         del objects
 
+        timed, raw = in_process(sim, lambda: retrieve_vms(session, VM_PATHS))
+        print(f"adapter's streamed VM pass 1 alone (in process): wall {timed.wall:.2f} s, client CPU "
+              f"{timed.cpu:.2f} s for {len(raw)} VMs", flush=True)
+        detail = [vm.moref for vm in raw if vm.needs_layout_ex()]
+        del raw
+        fetched, size = in_process(sim, lambda: fetch_scan_passes(session, detail, raw_bytes))
+        walked, _ = in_process(sim, lambda: fetch_scan_passes(session, detail, expat_walk))
+        peer_raw, peer_size = in_process(sim, lambda: fetch_peer_raw(session))
+        print(f"floor, the scan's two VM passes ({size / 1e6:.1f} MB of XML): received raw wall {fetched.wall:.2f} s "
+              f"(simulator CPU {fetched.server:.2f} s, client CPU {fetched.cpu:.2f} s: what no client can go "
+              f"below); received and stream-parsed by expat, no objects: wall {walked.wall:.2f} s, client CPU "
+              f"{walked.cpu:.2f} s", flush=True)
+        print(f"the peer's request received raw ({peer_size / 1e6:.1f} MB): wall {peer_raw.wall:.2f} s, simulator "
+              f"CPU {peer_raw.server:.2f} s", flush=True)
+
         # Only VMs with a snapshot: on the others ``snapshot`` is unset, which drops the simulator's connection.
         sample = [vm for i, vm in enumerate(vms) if i % args.snapshot_every == 0]
         sample = sample[: args.naive_sample] if args.naive_sample else sample
@@ -236,10 +341,16 @@ def main() -> int:
         label = f"extrapolated from {len(sample)}" if len(sample) < len(vms) else "measured"
         print(f"naive per-VM attribute loop ({len(SCAN_PATHS)} reads per VM): {naive_all:.1f} s ({label}; "
               f"{naive_s:.2f} s for {len(sample)} VMs)", flush=True)
-        print(f"speed-up of the whole CLI process (median) over the plain retrieval: {plain_s / cli_s:.2f}x "
-              f"(best run {plain_s / times[0]:.2f}x; goal >= 8x); over the naive loop: {naive_all / cli_s:.1f}x",
+        cli_s = statistics.median(walls)
+        print(f"speed-up of the whole CLI process over the plain retrieval: wall {peer_wall / cli_s:.2f}x (median; "
+              f"best run {peer_wall / min(walls):.2f}x), client CPU {peer_cpu / statistics.median(cpus):.2f}x; goal "
+              f">= 8x on wall; over the naive loop {naive_all / cli_s:.1f}x", flush=True)
+        print(f"peak memory {peak / 2**20:.0f} MB (goal < 400 MB); the simulator shares these cores: during a CLI "
+              f"run it used {statistics.median(servers):.2f} s of CPU that a real vCenter spends on its own",
               flush=True)
-        print("load average " + " ".join(f"{x:.1f}" for x in os.getloadavg()), flush=True)
+        print("load average " + " ".join(f"{x:.1f}" for x in os.getloadavg()) + " (before: "
+              + " ".join(f"{x:.1f}" for x in load_before) + ")", flush=True)
+        session.close()
         Disconnect(si)
     finally:
         sim.stop()

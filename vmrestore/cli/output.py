@@ -16,8 +16,12 @@ from typing import Any
 
 from vmrestore.model import format_size
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # exact types: an enum deriving from str is not plain
+
 
 def to_jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most values: checked first (a 40,000-VM scan has ~500,000 of them)
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
                 if not f.name.startswith("_")}
@@ -35,8 +39,8 @@ def to_jsonable(value: Any) -> Any:
 
 
 def emit_json(value: Any) -> None:
-    json.dump(to_jsonable(value), sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
+    # One write of the whole text: ``json.dump`` writes each token separately (~3x slower).
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 

@@ -117,3 +117,14 @@ def test_small_helpers() -> None:
         parse_age("soon")
     assert normalize_path("[ds]/a//b.vmdk") == "[ds] a/b.vmdk" == normalize_path("[ds] a/b.vmdk")
     assert parse_time("2026-01-02T03:04:05Z") == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("path", [
+    "[ds] a/b.vmdk", "[ds] ", "[ds]", "[ds]  a", "[ds] a/", "[ds] /a", "[ds] a\\b", "[ds] a/ b", "[ds] a/b ",
+    "[d s] a b/c d.vmdk", "[] a", "[ds] a\tb", "[ds] \u2003a", "[ds] a//b", "[ds] a/b\u2003",
+])
+def test_normalize_path_returns_normal_paths_as_they_are_and_mends_the_rest(path: str) -> None:
+    """The fast return of an already normal path gives what splitting and joining gives."""
+    ds = path[1:path.index("]")]
+    parts = [p for p in path[path.index("]") + 1:].strip().replace("\\", "/").split("/") if p]
+    assert normalize_path(path) == f"[{ds}] " + "/".join(parts)

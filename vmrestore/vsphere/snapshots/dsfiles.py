@@ -79,13 +79,14 @@ def parse_search_results(stream: IO[bytes]) -> _Page:
 
 
 def start_search(session: VsphereSession, browser: Any, datastore: str,
-                 patterns: Sequence[str] = ORPHAN_PATTERNS) -> Any:
-    """Start the search of one datastore for snapshot-like files (or ``patterns``); returns the task."""
+                 patterns: Sequence[str] = ORPHAN_PATTERNS, *, folder: str | None = None) -> Any:
+    """Start the search of one datastore (or of ``folder`` on it, ``[ds] dir``, and its subfolders) for
+    snapshot-like files (or ``patterns``); returns the task."""
     spec = _Browser.SearchSpec(
         matchPattern=list(patterns),
         details=_Browser.FileInfo.Details(fileSize=True, modification=True, fileType=False),
     )
-    return session.call(browser.SearchDatastoreSubFolders_Task, f"[{datastore}]", spec)
+    return session.call(browser.SearchDatastoreSubFolders_Task, folder or f"[{datastore}]", spec)
 
 
 def wait_search(session: VsphereSession, task: Any, *, timeout: float = 600.0) -> list[FoundFile]:
@@ -125,17 +126,31 @@ def search_files(
     session: VsphereSession, browsers: Sequence[tuple[str, Any]], patterns: Sequence[str] = ORPHAN_PATTERNS
 ) -> tuple[list[FoundFile], list[str]]:
     """Search every ``(datastore name, browser)``; one unreadable datastore does not hide the others."""
+    found, failed = search_folders(session, [(name, browser, f"[{name}]") for name, browser in browsers], patterns)
+    return found, [f"{where}: {why}" for where, why in failed]
+
+
+def search_folders(
+    session: VsphereSession, folders: Sequence[tuple[str, Any, str]], patterns: Sequence[str]
+) -> tuple[list[FoundFile], list[tuple[str, str]]]:
+    """Search each ``(datastore name, browser, "[ds] folder")`` and its subfolders for ``patterns``.
+
+    All searches are started before the first is waited for (the hosts walk them side by side).
+    Returns the files found and ``(where, why)`` for each search that failed (``where``: the
+    datastore's name for a whole datastore, else the folder).
+    """
     started: list[tuple[str, Any]] = []
-    warnings: list[str] = []
-    for name, browser in browsers:
+    failed: list[tuple[str, str]] = []
+    for name, browser, folder in folders:
+        where = name if folder == f"[{name}]" else folder
         try:
-            started.append((name, start_search(session, browser, name, patterns)))
+            started.append((where, start_search(session, browser, name, patterns, folder=folder)))
         except VmrestoreError as exc:
-            warnings.append(f"{name}: cannot search the datastore: {exc}")
+            failed.append((where, f"cannot search the datastore: {exc}"))
     found: list[FoundFile] = []
-    for name, task in started:
+    for where, task in started:
         try:
             found.extend(wait_search(session, task))
         except VmrestoreError as exc:
-            warnings.append(f"{name}: the datastore search failed: {exc}")
-    return found, warnings
+            failed.append((where, f"the datastore search failed: {exc}"))
+    return found, failed

@@ -1,5 +1,8 @@
 """``RetrievePropertiesEx`` posted by us and stream-parsed, on pyVmomi's own connection.
 
+VM replies are read by :mod:`fastxml` (ElementTree behind it for anything outside the wire format it
+knows), reference lists by :func:`parse_refs`.
+
 The request travels on a connection taken from the session's pyVmomi stub pool, so it carries the
 session cookie and went through the same pinned/verified TLS handshake as every other call (the pin is
 checked in the handshake of each new pooled connection). Only the *reply* bypasses pyVmomi: a 200 is
@@ -24,7 +27,8 @@ from pyVmomi import SoapAdapter, vim, vmodl
 
 from vmrestore.vsphere.properties import container_view
 from vmrestore.vsphere.session import VsphereSession
-from vmrestore.vsphere.snapshots.raw import NS, ParsedPage, RawVm, parse_retrieve_result
+from vmrestore.vsphere.snapshots.fastxml import parse_retrieve_result_fast
+from vmrestore.vsphere.snapshots.raw import NS, ParsedPage, RawVm
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +79,7 @@ def continue_body(collector: str, token: str) -> str:
 
 
 def _post(stub: Any, body: str) -> ParsedPage:
-    return post_parsed(stub, body, parse_retrieve_result)
+    return post_parsed(stub, body, parse_retrieve_result_fast)
 
 
 def post_parsed(stub: Any, body: str, parse: Callable[[IO[bytes]], P]) -> P:
@@ -116,7 +120,7 @@ def post_parsed(stub: Any, body: str, parse: Callable[[IO[bytes]], P]) -> P:
 
 
 def retrieve_vms(session: VsphereSession, paths: Sequence[str], root: Any = None) -> list[RawVm]:
-    """Every VM's ``paths`` in one collector call per page, parsed as it streams in."""
+    """Every VM's ``paths`` in one collector call per page, parsed as it streams in (:mod:`fastxml`)."""
     def work() -> list[RawVm]:
         stub = stub_of(session)
         collector = session.content.propertyCollector._moId

@@ -174,8 +174,14 @@ def referenced_paths(vm: RawVm) -> set[str]:
     return out
 
 
+# A path already in normal form (nearly every one vCenter sends): returned as it is, without splitting.
+_NORMAL = re.compile(r"\[[^\]]*\] (?:(?=\S)[^/\\]+(?:/[^/\\]+)*(?<=\S))?")
+
+
 def normalize_path(path: str) -> str:
     """``[ds] a/b.vmdk``, ``[ds]/a/b.vmdk`` and ``[ds] a//b.vmdk`` → ``[ds] a/b.vmdk``."""
+    if _NORMAL.fullmatch(path):
+        return path
     ds = datastore_of(path)
     rest = path[path.index("]") + 1 :] if ds or path.startswith("[") else path
     parts = [p for p in rest.strip().replace("\\", "/").split("/") if p]

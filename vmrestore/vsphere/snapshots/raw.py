@@ -210,7 +210,8 @@ def _layout(vm: RawVm, val: Element) -> None:
     vm.has_layout_ex = True
 
 
-def _apply(vm: RawVm, name: str, val: Element) -> None:
+def apply_property(vm: RawVm, name: str, val: Element) -> None:
+    """Set the field of ``vm`` that property ``name`` (its ``<val>`` element) fills; unknown names are ignored."""
     if name == "name":
         vm.name = _text(val)
     elif name == "snapshot":
@@ -240,7 +241,7 @@ def vm_from_element(objects: Element) -> RawVm:
     for prop in objects.iterfind(_PROPSET):
         val = prop.find(_VAL)
         if val is not None:
-            _apply(vm, _text(prop.find(_NAME)), val)
+            apply_property(vm, _text(prop.find(_NAME)), val)
     # Dropping these would turn "could not read this VM's layout" into "this VM references nothing".
     vm.missing = tuple(_text(m.find(_PATH)) for m in objects.iterfind(_MISSING))
     return vm

@@ -4,11 +4,16 @@ Pass 1 streams four small properties of every VM in one ``RetrievePropertiesEx``
 VM); pass 2 reads the full layout and details of the few VMs with snapshots, deltas, a consolidation
 to do or a suspended state. Meanwhile a second thread searches the datastores for snapshot-like files
 (``SearchDatastoreSubFolders_Task``, its result streamed too), so the server walks the datastores while
-this process parses the VMs.
+this process parses the VMs; the search starts first, after only the datastores' own properties, and the
+reference lists of coverage rules 1 and 2 are read while it runs, after the VM passes.
 
 Orphans and what the scan could not see: a file is offered as an orphan only on a datastore where the
 scan provably read every VM, and never in the home folder of a VM whose layout came back unreadable
 (``missingSet``); :mod:`coverage` has the rules. Files in ``.vmrestore-quarantine`` are never candidates.
+The ``.vmx`` files of coverage rule 3 are looked for only in the folders of unreferenced files, once the
+VMs are read (a handful of small searches, or the whole datastore again when there are many such
+folders): listing every VM's ``.vmx`` in the big search cost 10,000 more entries per 10,000 VMs to
+encode, send and parse, for folders that almost never matter.
 
 Orphans and concurrency: a file is an orphan only when no VM's layout references it *and* it was last
 written before the scan started by vCenter's clock (minus ``min_orphan_age`` for clock skew between
@@ -41,7 +46,7 @@ from vmrestore.vsphere.snapshots.coverage import (
     layout_gaps,
     unused_vmx_folders,
 )
-from vmrestore.vsphere.snapshots.dsfiles import ORPHAN_PATTERNS, FoundFile, search_files
+from vmrestore.vsphere.snapshots.dsfiles import ORPHAN_PATTERNS, FoundFile, search_files, search_folders
 from vmrestore.vsphere.snapshots.fastretrieve import retrieve_refs, retrieve_vm_objects, retrieve_vms
 from vmrestore.vsphere.snapshots.layout import build_vm, datastore_of, referenced_paths
 from vmrestore.vsphere.snapshots.quarantine import in_quarantine
@@ -82,6 +87,9 @@ DATASTORE_REF_PATHS = ("vm", "host")
 HOST_REF_PATHS = ("vm",)
 # A file written less than this long before the scan started is never called an orphan.
 ORPHAN_MIN_AGE = timedelta(minutes=10)
+# Unreferenced files in more folders than this on one datastore: search it whole for .vmx files,
+# rather than folder by folder.
+VMX_FOLDERS_MAX = 32
 
 Progress = Callable[[str], None]
 _ServiceInstance: Any = vim.ServiceInstance
@@ -111,15 +119,14 @@ def scan(
     """
     say = progress or (lambda _text: None)
     started = server_time(session)
-    stores = _datastores(session, with_refs=orphans)
-    selected = [s for s, _, _ in stores if datastore is None or s.name == datastore]
-    browsers = [(s.name, b) for s, b, _ in stores if s in selected and s.accessible and b is not None]
-    refs = [(s, r) for s, _, r in stores] if orphans else []
+    stores = _datastores(session)
+    selected = [s for s, _ in stores if datastore is None or s.name == datastore]
+    browsers = [(s.name, b) for s, b in stores if s in selected and s.accessible and b is not None]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vmrestore-dssearch") as pool:
         search: Future[tuple[list[FoundFile], list[str]]] | None = None
         if orphans and browsers:
             say("Searching datastores for orphaned delta files")
-            search = pool.submit(search_files, session, browsers, ORPHAN_PATTERNS + MARKER_PATTERNS)
+            search = pool.submit(search_files, session, browsers, ORPHAN_PATTERNS)
         say("Reading VMs")
         raw_vms = retrieve_vms(session, VM_PATHS)
         seen = {vm.moref for vm in raw_vms}  # every VM this account's view holds
@@ -143,6 +150,9 @@ def scan(
             HostState(o.moid, str(o.props.get("name", o.moid)), bool(o.props.get("runtime.inMaintenanceMode", False)))
             for o in host_objs
         )
+        # What vCenter lists per datastore and host, read after the VM passes (the search is already
+        # running): a VM created meanwhile is listed but not seen, which only makes the verdict stricter.
+        refs = _datastore_refs(session, [s for s, _ in stores]) if orphans else []
         host_vms = {moid: props.get("vm", frozenset())
                     for moid, props in retrieve_refs(session, "HostSystem", HOST_REF_PATHS).items()} if orphans else {}
         found, warnings = search.result() if search is not None else ([], [])
@@ -163,8 +173,13 @@ def scan(
         if gaps.vms:
             warnings.append("the file layout of " + ", ".join(gaps.vms) + " could not be read: nothing in "
                             "their folders is offered as an orphan")
-        orphan_files, recent = classify_files(found, raw_vms, cutoff=started - min_orphan_age,
-                                              verdicts=verdicts, gaps=gaps)
+        referenced = referenced_files(raw_vms)
+        folders = {folder_of(f.path) for f in unreferenced(found, referenced, gaps)}
+        vmx, unknown, failed = vmx_files(session, dict(browsers), folders)
+        warnings.extend(f"{where}: {why}" for where, why in failed)
+        orphan_files, recent = classify_files(found + vmx, raw_vms, cutoff=started - min_orphan_age,
+                                              verdicts=verdicts, gaps=gaps, referenced=referenced,
+                                              unchecked=unknown)
         if recent:
             warnings.append(f"{len(recent)} unreferenced snapshot file(s) written within {min_orphan_age} of the "
                             "scan are not offered as orphans (a snapshot or backup may be in progress)")
@@ -174,6 +189,48 @@ def scan(
     )
 
 
+def referenced_files(vms: list[RawVm]) -> set[str]:
+    """Every file any of ``vms`` references (normalised paths)."""
+    referenced: set[str] = set()
+    for vm in vms:
+        referenced |= referenced_paths(vm)
+    return referenced
+
+
+def unreferenced(found: list[FoundFile], referenced: set[str], gaps: LayoutGaps | None = None) -> list[FoundFile]:
+    """The candidates among ``found``: no VM references them, not a ``.vmx``, not in the quarantine,
+    not in the home folder of a VM that could not be read (rule 4)."""
+    return [
+        f for f in found
+        if f.path not in referenced and not is_marker(f.path) and not in_quarantine(f.path)
+        and (gaps is None or folder_of(f.path) not in gaps.folders)
+    ]
+
+
+def vmx_files(
+    session: VsphereSession, browsers: Mapping[str, Any], folders: set[str]
+) -> tuple[list[FoundFile], set[str], list[tuple[str, str]]]:
+    """The ``.vmx`` files in ``folders`` and below (coverage rule 3), the folders that could not be
+    searched (they count as holding a VM nobody can see) and why."""
+    by_ds: dict[str, set[str]] = {}
+    for folder in folders:
+        by_ds.setdefault(datastore_of(folder), set()).add(folder)
+    targets: list[tuple[str, Any, str]] = []
+    unknown: set[str] = set()
+    for ds, dirs in sorted(by_ds.items()):
+        browser = browsers.get(ds)
+        if browser is None:
+            unknown |= dirs
+        elif len(dirs) > VMX_FOLDERS_MAX or any(d == f"[{ds}] " for d in dirs):
+            targets.append((ds, browser, f"[{ds}]"))
+        else:
+            targets.extend((ds, browser, d) for d in sorted(dirs))
+    found, failed = search_folders(session, targets, MARKER_PATTERNS) if targets else ([], [])
+    for where, _why in failed:
+        unknown |= by_ds.get(where, {where})
+    return found, unknown, failed
+
+
 def classify_files(
     found: list[FoundFile],
     vms: list[RawVm],
@@ -181,6 +238,8 @@ def classify_files(
     cutoff: datetime,
     verdicts: Mapping[str, str] | None = None,
     gaps: LayoutGaps | None = None,
+    referenced: set[str] | None = None,
+    unchecked: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[tuple[OrphanFile, ...], tuple[OrphanFile, ...]]:
     """``(orphans, recent)``: files no VM references, written before / after ``cutoff``.
 
@@ -188,21 +247,19 @@ def classify_files(
     offered for deletion. ``.vmx`` files are evidence, never candidates; files in the home folder of a
     VM whose layout could not be read, and in the quarantine, are left out. An orphan is ``deletable``
     only where the scan provably saw every VM (``verdicts``: datastore → reason it did not, see
-    :mod:`coverage`).
+    :mod:`coverage`) and its folder holds no ``.vmx`` of a VM the scan did not read (``found`` must
+    list the ``.vmx`` files of the candidates' folders; ``unchecked``: folders that could not be
+    searched for them, which count as holding one). ``referenced``: :func:`referenced_files` of ``vms``
+    if already computed.
     """
-    referenced: set[str] = set()
-    for vm in vms:
-        referenced |= referenced_paths(vm)
+    if referenced is None:
+        referenced = referenced_files(vms)
     markers = [f.path for f in found if is_marker(f.path)]
-    foreign = unused_vmx_folders(markers, vms)
+    foreign = unused_vmx_folders(markers, vms) | set(unchecked)
     orphans: list[OrphanFile] = []
     recent: list[OrphanFile] = []
-    for f in found:
-        if f.path in referenced or is_marker(f.path) or in_quarantine(f.path):
-            continue
+    for f in unreferenced(found, referenced, gaps):
         folder = folder_of(f.path)
-        if gaps is not None and folder in gaps.folders:
-            continue  # rule 4: a VM we could not read fully lives here
         ds = datastore_of(f.path)
         reason = (verdicts or {}).get(ds, "")
         if not reason and gaps is not None and (gaps.everywhere or ds in gaps.datastores):
@@ -226,8 +283,7 @@ def _vm_state(vm: RawVm) -> VmSnapshotState:
     return build_vm(vm)
 
 
-def _datastores(session: VsphereSession, *, with_refs: bool) -> list[tuple[DatastoreState, Any, DatastoreRefs]]:
-    listed = retrieve_refs(session, "Datastore", DATASTORE_REF_PATHS) if with_refs else {}
+def _datastores(session: VsphereSession) -> list[tuple[DatastoreState, Any]]:
     out = []
     for o in retrieve(session, "Datastore", DATASTORE_PATHS):
         p = o.props
@@ -239,7 +295,20 @@ def _datastores(session: VsphereSession, *, with_refs: bool) -> list[tuple[Datas
             accessible=bool(p.get("summary.accessible", True)),
             url=str(p.get("summary.url", "") or ""),
         )
-        lists = listed.get(o.moid, {})
-        refs = DatastoreRefs(state.name, o.moid, lists.get("vm", frozenset()), lists.get("host", frozenset()))
-        out.append((state, p.get("browser"), refs))
+        out.append((state, p.get("browser")))
     return sorted(out, key=lambda item: item[0].name.casefold())
+
+
+def _datastore_refs(
+    session: VsphereSession, stores: list[DatastoreState]
+) -> list[tuple[DatastoreState, DatastoreRefs]]:
+    """Each datastore with its ``vm`` and ``host`` lists (an empty list is left out of the reply); one
+    gone from the reply since its properties were read has unknown lists."""
+    listed = retrieve_refs(session, "Datastore", DATASTORE_REF_PATHS)
+    out = []
+    for s in stores:
+        lists = listed.get(s.moref)
+        vms = lists.get("vm", frozenset()) if lists is not None else None
+        hosts = lists.get("host", frozenset()) if lists is not None else None
+        out.append((s, DatastoreRefs(s.name, s.moref, vms, hosts)))
+    return out
