@@ -19,6 +19,7 @@ import pytest
 from tests.bench.vcsim_fixtures import VcsimFactory
 from tests.integration.snapshots.snaphelpers import grow_delta, home_folder, open_session, vms, write_file
 from vmrestore.app.snapshots.types import OrphanFile
+from vmrestore.vsphere.snapshots import scan as vscan
 from vmrestore.vsphere.snapshots.coverage import REASON_HOSTS, REASON_VMS, REASON_VMX
 
 pytestmark = pytest.mark.vcsim
@@ -74,10 +75,16 @@ def test_a_vm_hidden_from_the_view_but_named_by_the_datastore_makes_orphans_not_
     assert "MoveDatastoreFile_Task" not in sim.methods()
 
 
+@pytest.mark.parametrize("folders_max", [32, 0], ids=["folder-by-folder", "whole-datastore"])
 def test_a_vm_hidden_from_every_list_is_caught_by_its_vmx(
-    vcsim_factory: VcsimFactory, services_for, tmp_path: Path  # type: ignore[no-untyped-def]
+    vcsim_factory: VcsimFactory, services_for, tmp_path: Path, folders_max: int,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """vCenter filtering every list alike: only the datastore's own .vmx files show the hidden VM."""
+    """vCenter filtering every list alike: only the datastore's own .vmx files show the hidden VM.
+
+    The .vmx files are looked for in the folders of unreferenced files, one search each, or in the whole
+    datastore when there are more such folders than ``VMX_FOLDERS_MAX`` (0 here: always)."""
+    monkeypatch.setattr(vscan, "VMX_FOLDERS_MAX", folders_max)
     sim = vcsim_factory(vm=2, host=1, hide_refs=[f"eve:{VM1}"])
     session = open_session(sim, str(tmp_path))
     folder = home_folder(session, vms(session)[VM1])
