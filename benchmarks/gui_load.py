@@ -247,6 +247,7 @@ def run(args: argparse.Namespace, work: Path, sim: Vcsim) -> int:
         print(f"idle window (floor): {figures(idle)}")
         sampler.sites.clear()
         sampler.others.clear()
+        tracked_before = len(gc.get_objects())
         gc_pauses = GcPauses()
         filled: list[float] = []
         snapshots.model.modelReset.connect(lambda: filled.append(time.perf_counter()))
@@ -263,7 +264,8 @@ def run(args: argparse.Namespace, work: Path, sim: Vcsim) -> int:
             await wait_for(lambda: any(w in points.status.text() for w in ("done", "failed")), 60, "the reload")
         gaps = recorder.stop()
         gc.callbacks.remove(gc_pauses._callback)
-        print(f"garbage collector meanwhile: {gc_pauses.summary()}")
+        print(f"garbage collector meanwhile: {gc_pauses.summary()}; objects it tracks: {tracked_before:,} before "
+              f"the click, {len(gc.get_objects()):,} after")
         worst = sorted(zip(gaps, recorder.ends, strict=True), reverse=True)[:5]
         marks = f"; the scan's rows reached the table at {filled[0] - start:.1f} s" if filled else ""
         print("worst gaps (ms, ending at s after the click): "
