@@ -5,7 +5,9 @@ monolithicFlat, twoGbMaxExtentSparse). Files are extracted through the catalog i
 folder (timestamps kept, unsafe names made safe), then each is uploaded with guest file transfer,
 its modification time passed along (the guest keeps it where it can). The same overwrite / keep-both /
 skip choice as "Restore to this computer" applies to names that already exist in the guest.
-Nothing is created on vSphere, so nothing is journaled; the temporary folder is always removed.
+Nothing is created on vSphere, so nothing is journaled; the temporary folder is always removed. The uploads
+hold the VM's cross-process lock (``vm_lock``), as a mount onto it does; the extraction before them does not
+(it touches only this computer).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from vmrestore.app.guest_scripts import check_guest_dir
 from vmrestore.app.hotadd import HotAdd, find_vm
 from vmrestore.app.hotadd_ports import MountCatalog
+from vmrestore.app.vm_lock import vm_locked
 from vmrestore.engine.jobcontext import JobContext
 from vmrestore.errors import InvalidInput, VmrestoreError
 from vmrestore.model import Action, GuestCredentials, ResourceKey
@@ -96,7 +99,9 @@ class FilesPushJob:
                 extracted = await ctx.run_blocking(self._o.catalog.extract, self.point, self.paths, work,
                                                    "keep_both", None, ctx.cancel_event)
                 ctx.progress(0.4, f"Copying {extracted.files} file(s) into {vm_name}")
-                result = await ctx.run_blocking(self._upload_tree, ctx, session, vm, Path(work))
+                # Never while another process (or desk) mounts onto, copies into or unmounts from this VM.
+                async with vm_locked(ctx, h.lock_home, str(session.server), vm, vm_name):
+                    result = await ctx.run_blocking(self._upload_tree, ctx, session, vm, Path(work))
                 result.skipped[:0] = [{"path": s.path, "reason": s.reason} for s in extracted.skipped]
             finally:
                 shutil.rmtree(work, ignore_errors=True)

@@ -89,6 +89,10 @@ class MountSession:
     state: str
     #: The process that made the mount (workstation, OS user, pid, start, last heartbeat), if recorded.
     creator: OwnerInfo | None = None
+    #: When the mount was made (the lease's creation).
+    started: datetime | None = None
+    #: Another workstation's (shared catalog): shown here, extended, copied from or unmounted there.
+    colleague: bool = False
 
 
 def find_vm(session: VsphereSession, name: str) -> tuple[str, str, str | None]:
@@ -278,9 +282,10 @@ class MountStartJob:
         return session_of(lease)
 
 
-def session_of(lease: Any) -> MountSession:
+def session_of(lease: Any, *, colleague: bool = False) -> MountSession:
     d = lease.data
     return MountSession(session=lease.id, vm=str(d.get("vm_name", "")), vm_moid=str(d.get("vm", "")),
                         letter=d.get("letter"), point=str(d.get("point", "")), disk=int(d.get("disk", 0)),
                         datastore=str(d.get("datastore", "")), user=lease.user, workstation=lease.workstation,
-                        expires=lease.expires, state=lease.state, creator=lease.creator)
+                        expires=lease.expires, state=lease.state, creator=lease.creator, started=lease.created,
+                        colleague=colleague)

@@ -93,8 +93,13 @@ class HotAddSessions:
     def __init__(self, hotadd: HotAdd) -> None:
         self.h = hotadd
 
-    def sessions(self) -> list[MountSession]:
-        return [session_of(lease) for lease in self.h.leases.list_leases(LEASE_KIND)]
+    def sessions(self, *, include_stopped: bool = False) -> list[MountSession]:
+        return [session_of(lease) for lease in self.h.leases.list_leases(LEASE_KIND, include_stopped=include_stopped)]
+
+    def colleagues(self) -> list[MountSession]:
+        """Other workstations' live mounts on a shared catalog (none without one): ``mount list --all`` and the
+        Mounted page show them with their owner; they are extended, copied from and unmounted on that desk."""
+        return [session_of(lease, colleague=True) for lease in self.h.leases.colleagues(LEASE_KIND)]
 
     def extend(self, session_id: str, ttl: timedelta) -> MountSession:
         self.h.gate.require(Action.MOUNT)
@@ -138,6 +143,12 @@ class GuestCopyJob:
 
     async def run(self, ctx: JobContext) -> CopyResult:
         d = self.lease.data
+        # Never while another process (or desk) mounts onto, copies into or unmounts from this VM.
+        async with vm_locked(ctx, self._h.lock_home, str(self._h.connection.session.server), str(d["vm"]),
+                             str(d.get("vm_name") or d["vm"])):
+            return await self._copy(ctx, d)
+
+    async def _copy(self, ctx: JobContext, d: dict[str, Any]) -> CopyResult:
         with self._h.audit.audited(Action.FILE_RESTORE, f"{self.lease.id} -> {d.get('vm_name')}:{self.dest}",
                                    sources=len(self.sources)) as detail:
             letter = str(d.get("letter") or "")

@@ -1,4 +1,4 @@
-"""The cross-process lock of one VM for the length of a job step: mount onto it, unmount from it.
+"""The cross-process lock of one VM for the length of a job step: mount onto it, copy into it, unmount from it.
 
 The scheduler already serialises jobs per VM inside one process. Two processes of one workstation (the GUI
 and a shell) meet at the OS lock in ``<home>/locks``; two workstations with a shared catalog meet at the

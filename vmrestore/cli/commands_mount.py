@@ -169,13 +169,11 @@ def mount_copy(ctx: CliContext, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def mount_list(ctx: CliContext, args: argparse.Namespace) -> list[dict[str, Any]]:
-    sessions = _sessions(ctx).sessions()
+    use = _sessions(ctx)
+    sessions = use.sessions(include_stopped=args.all)
     if args.all:
-        from vmrestore.app.hotadd import LEASE_KIND, session_of
-
-        sessions = [session_of(lease) for lease in ctx.services.leases.list_leases(LEASE_KIND, include_stopped=True)]
         # With a shared catalog: colleagues' live mounts too (their workstation and process in "owner").
-        sessions += [session_of(lease) for lease in ctx.services.leases.colleagues(LEASE_KIND)]
+        sessions += use.colleagues()
     rows = [_session_json(m) for m in sessions]
     if not args.json:
         emit_table(rows, ["session", "vm", "letter", "point", "user", "workstation", "expires", "state"])

@@ -1,5 +1,9 @@
 """The "Mounted" area: live hot-add mounts (Extend / Copy… / Unmount), and room for more sections.
 
+With a shared catalog the list also shows colleagues' live mounts (``HotAddSessions.colleagues``, as
+``mount list --all``), with the workstation and user that made them; they are acted on at that desk, so the
+actions are disabled for them with a tooltip saying where.
+
 :class:`MountedPage` is a container of titled sections: this module adds "Disks mounted in VMs"; the
 instant-recovery feature adds its "Instant VMs" section with :meth:`MountedPage.add_section`.
 The actions call the same use cases as ``vmrestore mount extend|copy|stop``.
@@ -40,7 +44,8 @@ _Index = QModelIndex | QPersistentModelIndex
 
 
 class MountsModel(QAbstractTableModel):
-    COLUMNS = ("Session", "VM", "Letter", "Restore point", "User", "Workstation", "Expires (UTC)", "State")
+    COLUMNS = ("Session", "VM", "Letter", "Restore point", "User", "Workstation", "Started (UTC)", "Expires (UTC)",
+               "State")
     RowRole = Qt.ItemDataRole.UserRole + 1
 
     def __init__(self, parent: Any = None) -> None:
@@ -70,9 +75,24 @@ class MountsModel(QAbstractTableModel):
         if role == self.RowRole:
             return m
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+            state = f"{m.state}, on {owner_of(m)}" if m.colleague else m.state
             return (m.session, m.vm, f"{m.letter}:" if m.letter else "", m.point, m.user, m.workstation,
-                    f"{m.expires:%Y-%m-%d %H:%M}", m.state)[index.column()]
+                    f"{m.started:%Y-%m-%d %H:%M}" if m.started else "", f"{m.expires:%Y-%m-%d %H:%M}",
+                    state)[index.column()]
+        if role == Qt.ItemDataRole.ToolTipRole and m.colleague:
+            return elsewhere_tip(m)
         return None
+
+
+def owner_of(m: MountSession) -> str:
+    """``WORKSTATION (user)`` of the process that made the mount, else of its lease."""
+    if m.creator is not None:
+        return f"{m.creator.workstation} ({m.creator.user})"
+    return f"{m.workstation} ({m.user})"
+
+
+def elsewhere_tip(m: MountSession) -> str:
+    return f"Mounted from {owner_of(m)}: extend, copy or unmount it there"
 
 
 class ExtendDialog(QDialog):
@@ -175,7 +195,7 @@ class MountedPage(QWidget):
 
     def live_mounts(self) -> list[MountSession]:
         """The live mounts as last read (the main window asks on quit whether to keep them)."""
-        return [m for m in self.model.rows if m.state == "active"]
+        return [m for m in self.model.rows if m.state == "active" and not m.colleague]
 
     def closeEvent(self, event: Any) -> None:
         self._unsubscribe()
@@ -195,18 +215,22 @@ class MountedPage(QWidget):
         return rows[0].data(MountsModel.RowRole) if rows else None
 
     def _update_buttons(self) -> None:
-        chosen = self.selected() is not None
+        m = self.selected()
+        theirs = m is not None and m.colleague
         for b in (self.extend_button, self.copy_button, self.unmount_button):
-            b.setEnabled(chosen)
+            b.setEnabled(m is not None and not theirs)
+            b.setToolTip(elsewhere_tip(m) if m is not None and theirs else "")
 
     def refresh(self) -> None:
         self._tasks.spawn(self.reload(), name="mounts-reload")
 
     async def reload(self) -> None:
-        rows = await call_io(self.sessions.sessions)
-        self.model.set_rows(rows)
+        mine = await call_io(self.sessions.sessions)
+        theirs = await call_io(self.sessions.colleagues)  # none without a shared catalog
+        self.model.set_rows(mine + theirs)
         self.table.resizeColumnsToContents()
-        self.status.setText(f"{len(rows)} live mount(s)" if rows else
+        elsewhere = f", {len(theirs)} on other workstations" if theirs else ""
+        self.status.setText(f"{len(mine)} live mount(s){elsewhere}" if mine or theirs else
                             "No disk is mounted. Pick files on the Restore points page, then Restore into VM…")
         self._update_buttons()
 
