@@ -39,7 +39,7 @@ from vmrestore.app.catalog_index import DiskIndexResult, index_disk
 from vmrestore.catalog import open_store
 from vmrestore.disks.filesystems import NtfsFileSystem, open_filesystem
 from vmrestore.disks.image import open_vmdk
-from vmrestore.disks.ntfs_mft import mft_layout, read_mft
+from vmrestore.disks.ntfs_mft_read import mft_layout, read_mft
 from vmrestore.model import DiskInfo, RestorePoint
 
 TICK_MS = 5

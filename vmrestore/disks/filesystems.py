@@ -25,7 +25,8 @@ from dissect.xfs import XFS
 from vmrestore.disks._streams import guard
 from vmrestore.disks.fs_exfat import ExfatVolume
 from vmrestore.disks.ntfs_listing import MftScan
-from vmrestore.disks.ntfs_mft import MftScanStats, mft_layout
+from vmrestore.disks.ntfs_mft_parse import MftScanStats
+from vmrestore.disks.ntfs_mft_read import mft_layout
 from vmrestore.disks.volumes import DiskStream, volume_stream
 from vmrestore.errors import CorruptImage, InvalidInput, NotFound
 from vmrestore.model import FileEntry, FileType, VolumeInfo

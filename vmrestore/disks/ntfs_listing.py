@@ -21,19 +21,12 @@ from array import array
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from vmrestore.disks.ntfs_mft import (
-    _IS_DIR,
-    BLOCK,
-    MftLayout,
-    MftParser,
-    MftScanStats,
-    Reuse,
-    _emit,
-    _Paths,
-    _Record,
-    read_mft,
-    scan_mft,
-)
+from vmrestore.disks.ntfs_mft import scan_mft
+from vmrestore.disks.ntfs_mft_blocks import BLOCK, Reuse
+from vmrestore.disks.ntfs_mft_format import _IS_DIR, _Record
+from vmrestore.disks.ntfs_mft_parse import MftParser, MftScanStats
+from vmrestore.disks.ntfs_mft_read import MftLayout, read_mft
+from vmrestore.disks.ntfs_mft_rows import _emit, _Paths
 from vmrestore.listing import Row, VolumeListing
 from vmrestore.model import FileEntry
 

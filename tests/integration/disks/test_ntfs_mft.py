@@ -25,7 +25,7 @@ from tests.bench.diskfactory import DiskFactory, DiskSpec, fuse_available, to_vm
 from tests.bench.tools import missing, require_tool
 from vmrestore.disks.filesystems import NtfsFileSystem, open_filesystem
 from vmrestore.disks.image import open_vmdk
-from vmrestore.disks.ntfs_mft import TAG_MOUNT_POINT, TAG_SYMLINK
+from vmrestore.disks.ntfs_mft_format import TAG_MOUNT_POINT, TAG_SYMLINK
 from vmrestore.errors import CorruptImage
 from vmrestore.model import FileEntry, FileType
 

@@ -14,14 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from dissect.util.ts import wintimestamp
 
-from vmrestore.disks.ntfs_mft import (
-    TAG_MOUNT_POINT,
-    MftLayout,
-    MftParser,
-    MftScanStats,
-    read_mft,
-    scan_mft,
-)
+from vmrestore.disks.ntfs_mft import scan_mft
+from vmrestore.disks.ntfs_mft_format import TAG_MOUNT_POINT
+from vmrestore.disks.ntfs_mft_parse import MftParser, MftScanStats
+from vmrestore.disks.ntfs_mft_read import MftLayout, read_mft
 from vmrestore.errors import CorruptImage
 from vmrestore.model import FileType
 
@@ -326,7 +322,7 @@ def test_impossible_timestamps_become_none() -> None:
 def test_filetime_microseconds_match_the_datetime_conversion() -> None:
     import random
 
-    from vmrestore.disks.ntfs_mft import _EPOCH, _filetime, filetime_us
+    from vmrestore.disks.ntfs_mft_format import _EPOCH, _filetime, filetime_us
 
     rng = random.Random(13)
     raws = [T2024, 0, 5, 116_444_736_000_000_000, 116_444_736_000_000_005, 0xFFFF_FFFF_FFFF_FFF0]
