@@ -18,8 +18,10 @@ Per record:
 Attributes that overflowed into extension records (a file with many hard links, a very fragmented file;
 the base record then has an ``$ATTRIBUTE_LIST``) are found through each extension record's base reference
 and merged into their base record after the pass, checking the base's sequence number.
+
 A damaged FILE record is skipped and counted; the rest of the volume is still indexed. A damaged
 record 0 ($MFT itself) or root directory raises :class:`CorruptImage` (``check``).
+``rows`` hands the parsed table to ``ntfs_mft_rows`` once the pass is done.
 
 Speed (200,000 files, benchmarks/index_e2e.py): the update sequence fixups of a whole 4 MiB chunk are
 checked and applied with extended slices (C loops) when every record uses the NTFS 3.x layout
