@@ -138,7 +138,7 @@ def test_gui_exe_runs_a_command_without_opening_the_window(bundle: Bundle, tmp_p
     """The installer's scheduled task runs ``vmrestore-gui.exe sweep --expired``: no console window, no GUI."""
     out = _run(bundle.gui, tmp_path / "home", "sweep", "--expired", "--json")
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"found": [], "undone": [], "failed": [], "expired": []}
+    assert json.loads(out.stdout) == {"found": [], "undone": [], "failed": [], "expired": [], "owners_pruned": 0}
     assert (tmp_path / "home" / "state.sqlite").is_file()  # it did open this user's journal
 
 

@@ -424,6 +424,8 @@ class MainWindow(QMainWindow):
         for page in self.pages.values():
             page.close()  # each page gets its closeEvent and stops the tasks it started
         self.jobs_model.close()
+        if self.tools.first_run is not None:  # a dialog of its own: it would outlive the window it belongs to
+            self.tools.first_run.close()
         for unsubscribe in self._unsubscribers:
             unsubscribe()
         self._unsubscribers.clear()

@@ -79,3 +79,16 @@ async def test_settings_lists_and_forgets_a_pinned_certificate(qtbot, real_servi
     audit = [json.loads(line) for line in Path(services.paths.audit_log).read_text().splitlines()]
     assert [(e["action"], e["target"]) for e in audit] == [("settings", "certificate of vc01.corp.example:443")]
     dialog.reject()
+
+
+async def test_closing_the_window_closes_the_first_run_too(qtbot, real_services, tmp_path) -> None:
+    """The wizard is a dialog of its own: left open, it outlived the window it belongs to (and, in one test
+    process, the next test's ``FirstRunWizard`` lookup found the stale one)."""
+    services = real_services()
+    window = await open_window(qtbot, services, tmp_path)
+    wizard = window.tools.open_first_run()
+    await until(wizard.isVisible, what="the wizard")
+    window.close()
+    await until(lambda: window.tools.first_run is None, what="the wizard to close with the window")
+    assert not [w for w in QApplication.topLevelWidgets() if isinstance(w, FirstRunWizard) and w.isVisible()]
+    assert not Path(services.paths.settings_file).exists()  # closed, not finished: shown again next start
