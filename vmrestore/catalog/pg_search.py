@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 
 from vmrestore.catalog.pattern import glob_to_regex, like_substring
-from vmrestore.catalog.rows import FAR_FUTURE, FAR_PAST, PATH_BUDGET, TYPES_BY_CODE, search_terms
+from vmrestore.catalog.rows import FAR_FUTURE, FAR_PAST, PATH_BUDGET, page_points, search_hits, search_terms
 from vmrestore.catalog.sqlite_indexing import from_us
 from vmrestore.catalog.store import HitCount, SearchHit
 
@@ -125,7 +125,7 @@ def search(conn: psycopg.Connection[Any], pattern: str, vm: str | None, since: d
     ).fetchall()
     # The restore point of every (lineage, seq) the page names, in one round trip (a query per hit cost
     # up to 200 round trips: most of a warm first page's time).
-    pairs = sorted({(r[8], r[9]) for r in rows} | {(r[8], r[10]) for r in rows})
+    pairs = page_points(rows)
     at: dict[tuple[int, int], tuple[str, datetime]] = {}
     if pairs:
         for lineage, seq, pid, created_us in conn.execute(
@@ -137,16 +137,4 @@ def search(conn: psycopg.Connection[Any], pattern: str, vm: str | None, since: d
             assert created is not None
             at[(lineage, seq)] = (pid, created)
 
-    def point_at(lineage: int, seq: int) -> tuple[str, datetime]:
-        return at[(lineage, seq)]
-
-    hits = []
-    for typ, size, mtime_us, hvm, disk_key, volume_index, dir_path, name, lineage, hit_seq, first in rows:
-        point_id, created = point_at(lineage, hit_seq)
-        hits.append(SearchHit(
-            point_id=point_id, vm=hvm, created=created, disk_key=disk_key, volume_index=volume_index,
-            path=f"{dir_path.rstrip('/')}/{name}", name=name, type=TYPES_BY_CODE[typ], size=size,
-            mtime=from_us(mtime_us), first_seen=point_at(lineage, first)[1], last_seen=created,
-        ))
-    hits.sort(key=lambda h: (-h.created.timestamp(), h.path))
-    return hits
+    return search_hits(rows, at)

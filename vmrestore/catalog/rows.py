@@ -13,6 +13,7 @@ from typing import Any
 from vmrestore.catalog.pattern import NamePattern, compile_pattern
 from vmrestore.catalog.sqlite_indexing import from_us, to_us
 from vmrestore.catalog.sqlite_schema import TYPE_CODES
+from vmrestore.catalog.store import SearchHit
 from vmrestore.errors import InvalidInput
 from vmrestore.model import FileEntry, FileType
 
@@ -43,3 +44,26 @@ def dir_listing(directory: str, rows: Iterable[Sequence[Any]]) -> list[FileEntry
                      mtime=from_us(r[3]), target=r[4]) for r in rows]
     out.sort(key=lambda e: (e.type is not FileType.DIR, e.name.lower(), e.name))
     return out
+
+
+def page_points(rows: Sequence[Sequence[Any]]) -> list[tuple[int, int]]:
+    """The (lineage, seq) pairs a page of search rows names: where each hit was seen, and first seen."""
+    return sorted({(r[8], r[9]) for r in rows} | {(r[8], r[10]) for r in rows})
+
+
+def search_hits(rows: Sequence[Sequence[Any]], at: dict[tuple[int, int], tuple[str, datetime]]) -> list[SearchHit]:
+    """A page of search rows (both backends select the same columns) as hits, newest point first.
+
+    ``at`` maps every pair of :func:`page_points` to its restore point's id and creation time, read by
+    each backend in one query of its own SQL.
+    """
+    hits = []
+    for typ, size, mtime_us, hvm, disk_key, volume_index, dir_path, name, lineage, hit_seq, first in rows:
+        point_id, created = at[(lineage, hit_seq)]
+        hits.append(SearchHit(
+            point_id=point_id, vm=hvm, created=created, disk_key=disk_key, volume_index=volume_index,
+            path=f"{dir_path.rstrip('/')}/{name}", name=name, type=TYPES_BY_CODE[typ], size=size,
+            mtime=from_us(mtime_us), first_seen=at[(lineage, first)][1], last_seen=created,
+        ))
+    hits.sort(key=lambda h: (-h.created.timestamp(), h.path))
+    return hits
